@@ -1,0 +1,109 @@
+"""``dlci``: the kit's one command-line tool.
+
+Student verbs live here (``fetch``, ``info``, ``demo``). Instructor verbs (``release``,
+``grade``, ``feedback``, ...) come from the separately installed ``dlci-autograder``
+distribution, which registers them under the ``dlci.commands`` entry-point group: each entry
+point is a function ``register(subparsers)`` that adds its sub-command and sets ``func``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from importlib.metadata import entry_points
+
+import torch
+
+from starter import __version__
+
+
+def _cmd_fetch(args: argparse.Namespace) -> int:
+    from starter.data import fetch
+
+    root = fetch(args.root, which=args.only or ("bsds300", "mnist"))
+    print(f"course data ready in {root}")
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from starter.data import DATA_ENV_VAR, locate_data_root
+    from starter.device import cpu_has_native_bf16, default_device
+
+    located = locate_data_root(args.root)
+    print(f"dlci-kit {__version__}, torch {torch.__version__}")
+    print(f"data root: {located.describe()}; override with --root or {DATA_ENV_VAR}")
+    checks = {
+        "BSDS300 train": located.path / "BSDS300" / "images" / "train",
+        "BSDS300 test": located.path / "BSDS300" / "images" / "test",
+        "MNIST (raw IDX)": located.path / "MNIST" / "raw",
+    }
+    for name, path in checks.items():
+        print(
+            f"  {name:16s} {'found' if path.is_dir() else 'missing (embedded stand-in will be used)'}"
+        )
+    print(f"device: {default_device()}; CPU native bf16: {cpu_has_native_bf16()}")
+    plugins = sorted(ep.name for ep in entry_points(group="dlci.commands"))
+    print(
+        f"instructor commands: {', '.join(plugins) if plugins else 'not installed (pip install -e ./autograder)'}"
+    )
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from starter.demo import run_demo
+
+    return run_demo(out=args.out, root=args.root, steps=args.steps, seed=args.seed)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``dlci`` argument parser, with any instructor plugins registered."""
+    parser = argparse.ArgumentParser(prog="dlci", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"dlci-kit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser(
+        "fetch", help="download BSDS300 and MNIST from their official sources, verified"
+    )
+    p.add_argument("--root", help="data root (default: $DLCI_DATA, else data/ in the kit)")
+    p.add_argument(
+        "--only", action="append", choices=["bsds300", "mnist"], help="fetch only this dataset"
+    )
+    p.set_defaults(func=_cmd_fetch)
+
+    p = sub.add_parser("info", help="where the data is, what is missing, what the machine can do")
+    p.add_argument("--root", help="data root to inspect")
+    p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("demo", help="run the kit's main job end to end and write its figures")
+    p.add_argument("--out", default="demo_output", help="folder for figures and tables")
+    p.add_argument(
+        "--root", help="data root (default: $DLCI_DATA, else data/ in the kit, else embedded)"
+    )
+    p.add_argument("--steps", type=int, default=300, help="DnCNN training steps")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_demo)
+
+    for ep in entry_points(group="dlci.commands"):
+        try:
+            ep.load()(sub)
+        except Exception as exc:  # a broken plugin must not take the student verbs down
+            print(f"dlci: could not load command {ep.name!r}: {exc}", file=sys.stderr)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (FileNotFoundError, ValueError, ConnectionError) as exc:
+        print(f"dlci {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

