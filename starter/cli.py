@@ -100,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (FileNotFoundError, ValueError, ConnectionError) as exc:
+    except (FileNotFoundError, ValueError, ConnectionError, RuntimeError) as exc:
         print(f"dlci {args.command}: error: {exc}", file=sys.stderr)
         return 1
 

@@ -1,0 +1,264 @@
+"""Hidden-test checks for Task 1 (backpropagation and MNIST inpainting).
+
+Each check is a pure function of plain arrays: the hidden test cell runs the student's code on
+inputs it makes itself and passes what came out (tensors or numpy arrays) here. The check
+recomputes the answer with the instructor's own numpy reference and raises ``AssertionError``
+with a message that names the likely mistake. Nothing here imports torch or the student's code,
+so the checks can later run outside the student's process on serialised arrays.
+
+Row-vector convention throughout: ``g = x Wᵀ + b`` with ``x`` (N, in), ``W`` (out, in),
+``b`` (out,).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+INPAINTING_LOSS_THRESHOLD = 185.0
+"""Held-out inpainting loss (½‖ŷ − y‖² per digit, normalised units) a trained model must beat.
+
+Calibrated on the solution notebook's schedule (20 epochs, batch 32, lr 0.002, 4,000 training
+digits, 1,000 held out): as released it reaches 154.5 on the real MNIST test split and 148.6 on
+the embedded 5,000 digits; over 12 runs with other split and initialisation seeds (6 real, 6
+embedded) 146.3-155.5, mean about 151, standard deviation about 3. The threshold sits about 30
+above the worst of them (10 standard deviations). Predicting the mean digit gives about 290,
+the untrained network about 400, and the sample submissions with a wrong ReLU mask or update
+sign diverge (NaN). ``tests/test_task1_grading.py`` re-checks the margin on two more seeds.
+"""
+
+
+def _array(value: Any) -> np.ndarray:
+    """A numpy copy of a tensor (any device, with or without grad) or array-like."""
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    return np.array(value, copy=True)
+
+
+def _tolerances(dtype: np.dtype) -> tuple[float, float]:
+    """(rtol, atol relative to the reference's scale) for a floating dtype."""
+    return (1e-9, 1e-9) if dtype == np.float64 else (1e-4, 1e-5)
+
+
+def _check_close(
+    name: str, got: Any, expected: np.ndarray, dtype: np.dtype, hint: str = ""
+) -> None:
+    """Assert ``got`` has the expected shape, dtype and values (within dtype tolerances)."""
+    if got is None:
+        raise AssertionError(f"{name} is None; return a gradient tensor for it")
+    got = _array(got)
+    if got.shape != expected.shape:
+        raise AssertionError(
+            f"{name} has shape {got.shape}, expected {expected.shape} "
+            f"(a gradient has the shape of its variable){hint}"
+        )
+    if got.dtype != dtype:
+        raise AssertionError(f"{name} has dtype {got.dtype}, expected {dtype} (the inputs' dtype)")
+    rtol, atol = _tolerances(dtype)
+    scale = max(1.0, float(np.abs(expected).max(initial=0.0)))
+    if not np.all(np.isfinite(got)):
+        raise AssertionError(f"{name} contains NaN or infinite values")
+    if not np.allclose(got, expected, rtol=rtol, atol=atol * scale):
+        err = float(np.abs(got - expected).max())
+        raise AssertionError(f"{name} is wrong: largest error {err:.3g} (scale {scale:.3g}){hint}")
+
+
+def linear_backward(
+    x: np.ndarray, weight: np.ndarray, grad_output: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Reference: (dL/dx (N, in), dL/dW (out, in), dL/db (out,)) for g = x Wᵀ + b."""
+    return grad_output @ weight, grad_output.T @ x, grad_output.sum(axis=0)
+
+
+def check_linear_gradients(
+    x: Any, weight: Any, grad_output: Any, grad_x: Any, grad_weight: Any, grad_bias: Any
+) -> None:
+    """Check the gradients a LinearFunction.backward returned for ``g = x Wᵀ + b``.
+
+    Args:
+        x: (N, in); weight: (out, in); grad_output: dL/dg, (N, out).
+        grad_x, grad_weight, grad_bias: what the student's backward returned.
+    """
+    x, weight, grad_output = _array(x), _array(weight), _array(grad_output)
+    dtype = x.dtype
+    ref_x, ref_w, ref_b = linear_backward(x, weight, grad_output)
+    gw = None if grad_weight is None else _array(grad_weight)
+    gb = None if grad_bias is None else _array(grad_bias)
+    hint_w = ""
+    if (
+        gw is not None
+        and gw.shape == ref_w.T.shape
+        and np.allclose(gw, ref_w.T, rtol=1e-4, atol=1e-5)
+    ):
+        hint_w = "; it equals the transpose of dL/dW: use (dL/dg)ᵀ x, shape (out, in)"
+    hint_b = ""
+    if gb is not None and gb.shape == grad_output.shape:
+        hint_b = "; the bias is shared by all rows of the batch: sum dL/dg over the batch"
+    elif gb is not None and gb.shape == ref_b.shape and np.allclose(gb, grad_output.mean(axis=0)):
+        hint_b = "; it is the batch mean: dL/db is the batch sum"
+    _check_close("grad_input (dL/dx)", grad_x, ref_x, dtype, "; dL/dx = dL/dg · W")
+    _check_close("grad_weight (dL/dW)", grad_weight, ref_w, dtype, hint_w)
+    _check_close("grad_bias (dL/db)", grad_bias, ref_b, dtype, hint_b)
+
+
+def relu_backward(x: np.ndarray, grad_output: np.ndarray) -> np.ndarray:
+    """Reference: dL/dx = dL/dh where x > 0, else 0."""
+    return grad_output * (x > 0)
+
+
+def check_relu_gradient(x: Any, grad_output: Any, grad_x: Any) -> None:
+    """Check ReLUFunction.backward's gradient for input ``x`` and upstream ``grad_output``."""
+    x, grad_output = _array(x), _array(grad_output)
+    ref = relu_backward(x, grad_output).astype(x.dtype)
+    hint = ""
+    if grad_x is not None:
+        got = _array(grad_x)
+        if got.shape == ref.shape and np.allclose(got, grad_output * (x < 0)):
+            hint = "; it passes the gradient where the input is negative: the mask is on the wrong side"
+        elif got.shape == ref.shape and np.allclose(got, grad_output):
+            hint = "; it passes the whole upstream gradient: mask it where the input is positive"
+    _check_close("ReLU grad_input", grad_x, ref, x.dtype, hint)
+
+
+def network_backward(
+    x: np.ndarray, params: dict[str, np.ndarray], grad_y: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Reference backprop through Linear-ReLU-Linear-ReLU-Linear.
+
+    Args:
+        x: (N, din); params: W1 (n, din), b1, W2 (n, n), b2, W3 (dout, n), b3;
+        grad_y: dL/dŷ, (N, dout).
+
+    Returns:
+        dL/d of ``x`` and of every parameter, keyed like ``params`` plus ``"x"``.
+    """
+    g1 = x @ params["W1"].T + params["b1"]
+    h1 = np.maximum(g1, 0)
+    g2 = h1 @ params["W2"].T + params["b2"]
+    h2 = np.maximum(g2, 0)
+    grads = {}
+    grad_h2, grads["W3"], grads["b3"] = linear_backward(h2, params["W3"], grad_y)
+    grad_h1, grads["W2"], grads["b2"] = linear_backward(
+        h1, params["W2"], relu_backward(g2, grad_h2)
+    )
+    grads["x"], grads["W1"], grads["b1"] = linear_backward(
+        x, params["W1"], relu_backward(g1, grad_h1)
+    )
+    return grads
+
+
+def check_network_gradients(
+    x: Any, params: dict[str, Any], grad_y: Any, grads: dict[str, Any]
+) -> None:
+    """Check dL/dx and dL/dparameters of FullyConnectedNet for an upstream ``grad_y``.
+
+    Args:
+        x: (N, din); params: W1, b1, W2, b2, W3, b3 as the network holds them;
+        grad_y: dL/dŷ (N, dout); grads: the gradients autograd produced, same keys plus "x".
+    """
+    x = _array(x)
+    params = {k: _array(v) for k, v in params.items()}
+    ref = network_backward(x, params, _array(grad_y))
+    for name in ("W3", "b3", "W2", "b2", "W1", "b1", "x"):
+        _check_close(f"dL/d{name} of the network", grads.get(name), ref[name], x.dtype)
+
+
+def analytic_gradients(
+    y_hat: np.ndarray,
+    y: np.ndarray,
+    W3: np.ndarray,
+    g2: np.ndarray,
+    W2: np.ndarray,
+    g1: np.ndarray,
+    x: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Reference (dL/dW1, dL/db1) for L = ½‖ŷ − y‖² (summed over the batch)."""
+    delta2 = ((y_hat - y) @ W3) * (g2 > 0)
+    delta1 = (delta2 @ W2) * (g1 > 0)
+    return delta1.T @ x, delta1.sum(axis=0)
+
+
+def check_analytic_gradients(
+    y_hat: Any,
+    y: Any,
+    W3: Any,
+    g2: Any,
+    W2: Any,
+    g1: Any,
+    x: Any,
+    grad_W1: Any,
+    grad_b1: Any,
+) -> None:
+    """Check the student's analytic dL/dW1 (n, din) and dL/db1 (n,) for the given forward values."""
+    arrays = [_array(a) for a in (y_hat, y, W3, g2, W2, g1, x)]
+    ref_w, ref_b = analytic_gradients(*arrays)
+    dtype = arrays[-1].dtype
+    hint_b = ""
+    if grad_b1 is not None and _array(grad_b1).shape != ref_b.shape:
+        hint_b = "; sum over the batch"
+    _check_close("analytic dL/dW1", grad_W1, ref_w, dtype, "; dL/dW1 = δ1ᵀ x with δ1 = dL/dg1")
+    _check_close("analytic dL/db1", grad_b1, ref_b, dtype, hint_b)
+
+
+def check_sgd_step(
+    before: Sequence[Any], grads: Sequence[Any], after: Sequence[Any], lr: float
+) -> None:
+    """Check one gradient-descent step moved every parameter by exactly ``-lr * grad``.
+
+    Use a power-of-two ``lr`` and float64 so that ``p - lr * g`` is exact in any order.
+    """
+    if not (len(before) == len(grads) == len(after)):
+        raise AssertionError(
+            f"got {len(before)} parameters before, {len(grads)} gradients, {len(after)} after"
+        )
+    for i, (p0, g, p1) in enumerate(zip(before, grads, after, strict=True)):
+        p0, g, p1 = _array(p0), _array(g), _array(p1)
+        expected = p0 - lr * g
+        if p1.shape != p0.shape:
+            raise AssertionError(f"parameter {i} changed shape from {p0.shape} to {p1.shape}")
+        if np.array_equal(p1, expected):
+            continue
+        if np.array_equal(p1, p0):
+            raise AssertionError(
+                f"parameter {i} did not change: update the parameters in place (p -= lr * p.grad)"
+            )
+        if np.allclose(p1, p0 + lr * g):
+            raise AssertionError(
+                f"parameter {i} moved by +lr·grad: gradient descent steps downhill, p ← p − lr·grad"
+            )
+        if np.allclose(p1, p0 - g):
+            raise AssertionError(f"parameter {i} moved by −grad: multiply the step by lr")
+        err = float(np.abs(p1 - expected).max())
+        raise AssertionError(f"parameter {i} is not p − lr·grad (largest error {err:.3g})")
+
+
+def inpainting_loss(reconstruction: Any, target: Any) -> float:
+    """½‖ŷ − y‖² per digit, averaged over the digits; both (N, 784) normalised."""
+    r, t = _array(reconstruction).astype(np.float64), _array(target).astype(np.float64)
+    if r.shape != t.shape:
+        raise AssertionError(f"reconstruction has shape {r.shape}, target {t.shape}")
+    return float(0.5 * ((r - t) ** 2).sum(axis=1).mean())
+
+
+def check_inpainting_loss(
+    reconstruction: Any, target: Any, threshold: float = INPAINTING_LOSS_THRESHOLD
+) -> float:
+    """Check the trained model's held-out inpainting loss is finite and below ``threshold``.
+
+    Returns:
+        the loss, for the log.
+    """
+    loss = inpainting_loss(reconstruction, target)
+    if not np.isfinite(loss):
+        raise AssertionError(
+            "the held-out inpainting loss is not finite: training diverged (check the update's "
+            "sign and your gradients)"
+        )
+    if loss >= threshold:
+        raise AssertionError(
+            f"held-out inpainting loss {loss:.1f} is not below {threshold:.1f}; predicting the "
+            f"mean digit gives about 290"
+        )
+    return loss
