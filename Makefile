@@ -9,12 +9,12 @@ PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.dlci-installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test test-hub lint bench clean
 
 $(STAMP): pyproject.toml $(wildcard autograder/pyproject.toml)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e . $(if $(wildcard autograder/pyproject.toml),-e ./autograder)
+	$(PY) -m pip install --quiet -e '.[hub]' $(if $(wildcard autograder/pyproject.toml),-e ./autograder)
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -24,6 +24,9 @@ demo: install
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-hub: install
+	$(PY) -m pytest -m hub $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
