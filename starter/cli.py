@@ -1,6 +1,6 @@
 """``dlci``: the kit's one command-line tool.
 
-Student verbs live here (``fetch``, ``info``, ``demo``). Instructor verbs (``release``,
+Student verbs live here (``fetch``, ``info``, ``demo``, and ``check`` from :mod:`starter.check`). Instructor verbs (``release``,
 ``grade``, ``feedback``, ...) come from the separately installed ``dlci-autograder``
 distribution, which registers them under the ``dlci.commands`` entry-point group: each entry
 point is a function ``register(subparsers)`` that adds its sub-command and sets ``func``.
@@ -16,6 +16,7 @@ from importlib.metadata import entry_points
 import torch
 
 from starter import __version__
+from starter.check import register_check
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
@@ -83,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=300, help="DnCNN training steps")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_demo)
+
+    register_check(sub)
 
     for ep in entry_points(group="dlci.commands"):
         try:

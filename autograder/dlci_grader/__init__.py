@@ -1,8 +1,13 @@
 """Instructor tools for the dlci course kit (never shipped to students).
 
 - :mod:`dlci_grader.release`: ``dlci release``, student notebooks from ``solutions/`` via nbgrader.
+- :mod:`dlci_grader.sample_class`: ``dlci sample-class``, generated submissions with expected scores.
+- :mod:`dlci_grader.grade`: ``dlci grade``, a class autograded in parallel isolated workers.
+- :mod:`dlci_grader.feedback`: ``dlci feedback``, HTML feedback without the hidden tests.
+- :mod:`dlci_grader.tasks`, :mod:`~dlci_grader.intake`, :mod:`~dlci_grader.worker`,
+  :mod:`~dlci_grader.limits`, :mod:`~dlci_grader.execute`, :mod:`~dlci_grader.course`,
+  :mod:`~dlci_grader.report`: the pieces of a grading run.
 - :mod:`dlci_grader.nbgrader_course`: a temporary nbgrader course directory driven from Python.
-- :mod:`dlci_grader.grade`: autograde submissions with nbgrader and read the scores.
 - :mod:`dlci_grader.variants`: sample submissions (right and deliberately wrong) per task.
 - :mod:`dlci_grader.checks`: the hidden tests' check functions, one module per task.
 """

@@ -112,15 +112,19 @@ class NbgraderCourse:
         root: the course folder.
         course_id: nbgrader's course id (only used in the gradebook).
         timeout: seconds each cell may run when autograding.
+        write_config: write ``nbgrader_config.py`` (False: use the course's own).
     """
 
     root: Path
     course_id: str = "dlci"
     timeout: int = 300
+    write_config: bool = True
 
     def __post_init__(self) -> None:
         self.root = Path(self.root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
+        if not self.write_config:
+            return
         config = CONFIG_TEMPLATE.format(
             root=str(self.root), course_id=self.course_id, timeout=int(self.timeout)
         )

@@ -1,0 +1,230 @@
+"""``dlci grade`` / ``feedback`` / ``sample-class`` end to end, on the real nbgrader and kernels.
+
+One sample class (Task 1: the solution, the blank release, three wrong variants and six broken
+submissions) is generated and graded once through the command line; the tests then check every
+score against its expectation, the CSV, the gradebook, the feedback, re-runs, a grader killed
+mid-run, and the pieces (intake, memory cap) on their own.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import nbformat
+import psutil
+import pytest
+
+pytest.importorskip("dlci_grader")
+from dlci_grader import report  # noqa: E402
+from dlci_grader.course import Course  # noqa: E402
+from dlci_grader.intake import collect, opened, student_id  # noqa: E402
+from dlci_grader.release import _REGION  # noqa: E402
+from dlci_grader.sample_class import sample_class, write_class  # noqa: E402
+from dlci_grader.tasks import load_tasks  # noqa: E402
+
+pytestmark = [pytest.mark.grader, pytest.mark.task1]
+
+ROOT = Path(__file__).resolve().parents[1]
+DLCI = [sys.executable, "-m", "starter.cli"]
+CELL_TIMEOUT = 40  # the infinite loop costs this much; grading-mode cells take a few seconds
+
+
+def dlci(*args: str, cwd: Path = ROOT, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([*DLCI, *args], cwd=cwd, capture_output=True, text=True, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """The Task 1 sample class, generated and graded with the CLI: (folder, course, output)."""
+    tmp = tmp_path_factory.mktemp("class")
+    made = dlci("sample-class", str(tmp / "class"), "--tasks", "task1")
+    assert made.returncode == 0, made.stderr
+    start = time.perf_counter()
+    run = dlci(
+        "grade", str(tmp / "class"), "--course", str(tmp / "course"), "--tasks", "task1",
+        "--workers", "2", "--cell-timeout", str(CELL_TIMEOUT), "--quiet",
+        "--expected", str(tmp / "class" / "expected.csv"),
+    )
+    print(run.stdout, f"\n{time.perf_counter() - start:.0f} s")
+    return tmp / "class", tmp / "course", run
+
+
+def _csv(course: Path) -> list[dict]:
+    with open(course / "grades.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.slow
+def test_every_sample_submission_gets_exactly_its_expected_score(graded):
+    folder, course, run = graded
+    assert run.returncode == 0, run.stdout + run.stderr
+    expected = report.read_expected(folder / "expected.csv")
+    table = [report.Row(**{**r, "points": float(r["points"]), "max_points": float(r["max_points"])}) for r in _csv(course)]
+    assert report.compare(expected, table) == []
+    assert len(expected) == 11 and "11/11 as expected" in run.stdout
+
+
+@pytest.mark.slow
+def test_broken_submissions_get_a_clear_reason_in_the_csv(graded):
+    folder, course, _ = graded
+    rows = _csv(course)
+    for sub in sample_class(ROOT / "solutions", ROOT / "notebooks", ["task1"]):
+        if not sub.reason:
+            continue
+        reasons = " | ".join(r["reason"] for r in rows if r["student"] == sub.student)
+        assert sub.reason in reasons, (sub.student, reasons)
+        lost = [r for r in rows if r["student"] == sub.student and r["kind"] == "auto" and float(r["points"]) == 0]
+        assert all(r["reason"] and r["status"] in ("failed", "not run", "deleted", "rejected") for r in lost), lost
+
+
+@pytest.mark.slow
+def test_csv_and_gradebook_hold_every_cell(graded):
+    from nbgrader.api import Gradebook
+
+    _, course, _ = graded
+    rows = _csv(course)
+    assert list(rows[0]) == ["student", "task", "question", "points", "max_points", "status", "reason", "kind"]
+    solution = {r["question"]: r for r in rows if r["student"] == "solution"}
+    assert len(solution) == 13 and solution["efficiency_answer"]["status"] == "needs manual grade"
+    assert all(r["status"] == "passed" for q, r in solution.items() if q != "efficiency_answer")
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        nb = gb.find_submission_notebook("task1_backprop_inpainting", "task1_backprop_inpainting", "task1-update_wrong_sign")
+        assert nb.score == 15 and nb.needs_manual_grade
+        assert len(gb.students) == 11
+    autograded = course / "autograded" / "broken-kernel-dies" / "task1_backprop_inpainting" / "task1_backprop_inpainting.ipynb"
+    assert "KernelDied" in autograded.read_text()
+
+
+@pytest.mark.slow
+def test_manual_grade_from_formgrader_counts_and_survives_a_regrade(graded, tmp_path):
+    """Formgrader saves a written answer's score through nbgrader's Gradebook; the CSV shows it,
+    and grading again (forced) keeps it."""
+    from nbgrader.api import Gradebook
+
+    folder, course, _ = graded
+    name = "task1_backprop_inpainting"
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        grade = gb.find_grade("efficiency_answer", name, name, "solution")
+        grade.manual_score = 1.5
+        gb.db.commit()
+    only = tmp_path / "only"
+    (only / "solution").mkdir(parents=True)
+    (only / "solution" / f"{name}.ipynb").write_bytes((folder / "solution" / f"{name}.ipynb").read_bytes())
+    again = dlci("grade", str(only), "--course", str(course), "--tasks", "task1", "--quiet", "--force")
+    assert again.returncode == 0, again.stderr
+    row = next(r for r in _csv(course) if r["student"] == "solution" and r["question"] == "efficiency_answer")
+    assert (row["points"], row["status"]) == ("1.5", "manually graded")
+
+
+@pytest.mark.slow
+def test_regrading_skips_what_is_graded(graded):
+    folder, course, _ = graded
+    again = dlci("grade", str(folder), "--course", str(course), "--tasks", "task1", "--quiet")
+    assert again.returncode == 0, again.stderr
+    assert re.search(r"graded 0 notebooks .* skipped 11 already graded", again.stdout), again.stdout
+
+
+@pytest.mark.slow
+def test_feedback_shows_visible_tests_and_scores_not_hidden_code(graded):
+    _, course, _ = graded
+    done = dlci("feedback", "--course", str(course), "--students", "task1-update_wrong_sign", "solution")
+    assert done.returncode == 0, done.stderr
+    name = "task1_backprop_inpainting"
+    html = (course / "feedback" / "task1-update_wrong_sign" / name / f"{name}.html").read_text()
+    source = nbformat.read(str(ROOT / "solutions" / f"{name}.ipynb"), 4)
+    hidden = {
+        line.strip()
+        for cell in source.cells
+        for match in _REGION.finditer(cell.source)
+        if match.group(1) == "HIDDEN TESTS"
+        for line in match.group(2).splitlines()
+        if len(line.strip()) > 12
+    }
+    # lines that the student's own notebook shows anyway (e.g. `with torch.no_grad():`) prove nothing
+    released = nbformat.read(str(ROOT / "notebooks" / f"{name}.ipynb"), 4)
+    hidden -= {line.strip() for cell in released.cells for line in cell.source.splitlines()}
+    import html as html_lib
+
+    text = html_lib.unescape(re.sub(r"<[^>]+>", "", html))
+    leaked = [line for line in hidden if line in text]
+    assert not leaked, leaked[:5]
+    assert "check_sgd_step" in text  # a visible test's code is shown
+    assert "hidden tests: not shown" in text
+    assert re.search(r"15\s*/\s*25", text) or "Score: 15" in text or "15.0" in text
+
+
+def test_intake_reads_a_zip_export_with_lms_folder_names(tmp_path):
+    tasks = load_tasks(ROOT / "solutions", ["task1"])
+    name = tasks["task1"].notebook
+    release = (ROOT / "notebooks" / f"{name}.ipynb").read_bytes()
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr(f"Jane Doe_123_assignsubmission_file_/{name} (2).ipynb", release)
+        z.writestr("bob/work/task1-final.ipynb", release)
+        z.writestr("carol/notes.ipynb", release)
+    ids = {"task1": {c.metadata["nbgrader"]["grade_id"] for c in nbformat.reads(release.decode(), 4).cells if c.metadata.get("nbgrader", {}).get("grade_id")}}
+    with opened(archive) as folder:
+        subs, warnings = collect(folder, tasks, ids)
+    assert [(s.student, s.task, s.problem) for s in subs] == [("Jane_Doe_123", "task1", None), ("bob", "task1", None)]
+    assert len(warnings) == 1 and "carol" in warnings[0]
+    assert student_id("Jane Doe_123_assignsubmission_file_") == "Jane_Doe_123"
+
+
+def test_memory_cap_stops_20_gib_and_lets_torch_work():
+    code = (
+        "import time, numpy as np, torch\n"
+        "x = torch.randn(256, 1, 64, 64); net = torch.nn.Conv2d(1, 64, 3, padding=1)\n"
+        "net(x).sum().backward()\n"
+        "t = time.perf_counter()\n"
+        "try:\n    np.ones((20, 2**30), dtype=np.uint8)\nexcept MemoryError:\n"
+        "    print(f'capped in {time.perf_counter() - t:.3f} s')\n"
+    )
+    cap = str(6 * 2**30)
+    done = subprocess.run(
+        [sys.executable, "-m", "dlci_grader.limits", "--memory-bytes", cap, "--", sys.executable, "-c", code],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    seconds = float(re.search(r"capped in ([\d.]+) s", done.stdout).group(1))
+    assert seconds < 1.0
+
+
+@pytest.mark.slow
+def test_killed_grader_loses_nothing_and_grades_nothing_twice(tmp_path):
+    """SIGKILL the grader's process group once a notebook is recorded; re-run; every notebook is
+    graded exactly once over the two runs, and the scores are the expected ones."""
+    keep = {"solution", "task1-update_wrong_sign", "task1-relu_mask_wrong_sign"}
+    subs = [s for s in sample_class(ROOT / "solutions", ROOT / "notebooks", ["task1"]) if s.student in keep]
+    write_class(tmp_path / "class", subs, load_tasks(ROOT / "solutions", ["task1"]))
+    course = tmp_path / "course"
+    args = [*DLCI, "grade", str(tmp_path / "class"), "--course", str(course), "--tasks", "task1", "--workers", "2", "--quiet"]
+    first = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    markers = course / ".dlci" / "done"
+    deadline = time.monotonic() + 400
+    while not list(markers.glob("*/*.json")) and time.monotonic() < deadline and first.poll() is None:
+        time.sleep(0.5)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    done_before = {p.parent.name for p in markers.glob("*/*.json")}
+    assert 1 <= len(done_before) < 3, done_before
+    time.sleep(3)  # the kernels notice their parent is gone
+    left = [
+        p for p in psutil.process_iter(["cmdline", "cwd"])
+        if str(course) in " ".join(p.info["cmdline"] or []) + " " + (p.info["cwd"] or "")
+    ]
+    assert not left, [p.info["cmdline"] for p in left]
+    second = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
+    assert second.returncode == 0, second.stderr
+    m = re.search(r"graded (\d+) notebooks .* skipped (\d+) already graded", second.stdout)
+    assert m and int(m.group(1)) == 3 - len(done_before) and int(m.group(2)) == len(done_before), second.stdout
+    expected = {(s.student, s.task): s.expected for s in subs}
+    table = report.rows(Course(course).results(), Course(course).db_url)
+    assert report.compare(expected, table) == []
