@@ -1,14 +1,13 @@
 """The course's tasks: each a source notebook in ``solutions/`` and its sample variants.
 
 A task's key is its notebook's name up to the first ``_`` (``task1_backprop_inpainting`` is
-``task1``). Its variants come from :data:`dlci_grader.variants.VARIANTS` or, for a task whose
-variants live in their own module, from ``dlci_grader.variants_<key>`` (``<KEY>_VARIANTS`` or
-``VARIANTS``); a task without variants is still graded, it just has no sample submissions.
+``task1``). Its variants come from :data:`dlci_grader.variants.VARIANTS` (Task 1's defined there,
+the others' in ``dlci_grader.variants_<key>``); a task without variants is still graded, it just
+has no sample submissions.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,16 +39,7 @@ def task_key(notebook: str) -> str:
 
 def task_variants(key: str) -> dict[str, Variant]:
     """The sample variants registered for task ``key`` (empty if none)."""
-    if key in VARIANTS:
-        return dict(VARIANTS[key])
-    try:
-        module = importlib.import_module(f"dlci_grader.variants_{key}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"dlci_grader.variants_{key}":
-            return {}
-        raise
-    found = getattr(module, f"{key.upper()}_VARIANTS", None) or getattr(module, "VARIANTS", None)
-    return dict(found or {})
+    return dict(VARIANTS.get(key, {}))
 
 
 def load_tasks(solutions_dir: str | Path = "solutions", only: list[str] | None = None) -> dict[str, Task]:

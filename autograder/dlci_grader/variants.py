@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import importlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -177,3 +178,18 @@ def grade_points(source: str | Path | NotebookNode) -> tuple[dict[str, float], d
         if meta.get("grade"):
             (manual if meta.get("solution") else auto)[meta["grade_id"]] = float(meta["points"])
     return auto, manual
+
+
+def _register_task_module(key: str) -> None:
+    """Add the task whose variants live in ``dlci_grader.variants_<key>`` to the registries.
+
+    Imported here, after :class:`Edit` and :class:`Variant` exist, because those modules build
+    their variants from them.
+    """
+    module = importlib.import_module(f"dlci_grader.variants_{key}")
+    TASK_NOTEBOOKS[key] = module.NOTEBOOK
+    VARIANTS[key] = getattr(module, f"{key.upper()}_VARIANTS")
+
+
+for _key in ("task2", "task3"):
+    _register_task_module(_key)

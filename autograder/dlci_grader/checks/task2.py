@@ -1,0 +1,204 @@
+"""Hidden-test checks for Task 2 (the DnCNN ablation).
+
+Each check is a pure function of plain numbers, strings and arrays: the hidden test cell reads
+what the student's experiment produced (the models' layer shapes, the training histories'
+settings and losses, the results, the table) and passes it here, together with what the kit
+recomputes from the student's own models. A check raises ``AssertionError`` with a message that
+names the likely mistake. Nothing here imports torch or the student's code, so the checks can
+later run outside the student's process on serialised values.
+
+The experiment: four DnCNNs (biases on/off × 32/64 hidden channels), trained with the kit's
+``train`` at σ = 0.1 for 2 epochs, batch 32, Adam 1e-3, and evaluated with ``evaluate_model``
+at σ = 0.05, 0.1, 0.2.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+CONFIGS: dict[str, tuple[bool, int]] = {
+    "bias, 32 ch": (True, 32),
+    "bias-free, 32 ch": (False, 32),
+    "bias, 64 ch": (True, 64),
+    "bias-free, 64 ch": (False, 64),
+}
+"""Model name -> (use_bias, hidden_channels), as the notebook's ``CONFIGS`` names them."""
+
+SIGMA_TRAIN = 0.1
+SIGMAS_TEST = (0.05, 0.1, 0.2)
+EPOCHS = 2
+BATCH_SIZE = 32
+LR = 1e-3
+
+PSNR_TOLERANCE = 0.02
+"""dB between a reported PSNR and the kit's re-evaluation of the same model on the same images
+and noise (both fp32; the re-evaluation differs only in summation order)."""
+
+
+def _sigma_key(value: Any) -> float:
+    return round(float(value), 6)
+
+
+def check_names(names: Sequence[str], what: str) -> None:
+    """``what`` (e.g. "models") is keyed by exactly the four configuration names."""
+    got, expected = sorted(names), sorted(CONFIGS)
+    if got != expected:
+        missing = sorted(set(expected) - set(got))
+        extra = sorted(set(got) - set(expected))
+        raise AssertionError(
+            f"{what} must have the keys {expected}; missing {missing}, unexpected {extra}"
+        )
+
+
+def check_architecture(
+    name: str, conv_has_bias: Sequence[bool], conv_out_channels: Sequence[int], in_channels: int = 3
+) -> None:
+    """The convolutions of model ``name`` have the configuration's biases and widths.
+
+    Args:
+        name: one of :data:`CONFIGS`.
+        conv_has_bias: for every convolution, in order, whether it has a bias.
+        conv_out_channels: for every convolution, in order, its output channels.
+        in_channels: image channels (the last convolution's output).
+    """
+    use_bias, hidden = CONFIGS[name]
+    if len(conv_has_bias) < 2 or len(conv_has_bias) != len(conv_out_channels):
+        raise AssertionError(f"{name}: expected a DnCNN with at least two convolutions")
+    if any(conv_has_bias) and not all(conv_has_bias):
+        raise AssertionError(f"{name}: some convolutions have biases and some do not")
+    if all(conv_has_bias) != use_bias:
+        state = "has" if all(conv_has_bias) else "has no"
+        raise AssertionError(
+            f"{name}: the model {state} biases, but this configuration is "
+            f"{'with' if use_bias else 'without'} biases (use_bias={use_bias}); are the flags swapped?"
+        )
+    widths = list(conv_out_channels[:-1])
+    if any(w != hidden for w in widths) or conv_out_channels[-1] != in_channels:
+        raise AssertionError(
+            f"{name}: hidden convolutions have {widths} output channels, expected {hidden} each "
+            f"(and {in_channels} at the end, got {conv_out_channels[-1]})"
+        )
+
+
+def expected_steps(num_patches: int, batch_size: int, epochs: int, max_steps: int | None) -> int:
+    """Optimizer steps of ``epochs`` passes over ``num_patches`` (capped by ``max_steps``)."""
+    total = math.ceil(num_patches / batch_size) * epochs
+    return total if max_steps is None else min(total, max_steps)
+
+
+def check_training(
+    name: str,
+    *,
+    sigma: float,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    num_patches: int,
+    max_steps: int | None,
+    step_loss: Sequence[float],
+    expected_num_patches: int,
+    expected_max_steps: int | None,
+) -> None:
+    """Model ``name`` was trained with the course settings, on every patch, for the schedule.
+
+    The settings are those the kit's ``train`` recorded in its ``History``; ``expected_*``
+    are the notebook's (all patches; the grading mode's step cap, or None for full epochs).
+    """
+    if not math.isclose(sigma, SIGMA_TRAIN, rel_tol=1e-6):
+        raise AssertionError(
+            f"{name}: trained at σ = {sigma:g}, expected σ = {SIGMA_TRAIN} (a standard deviation "
+            "in [0, 1] units; the other noise levels are for testing only)"
+        )
+    if (epochs, batch_size) != (EPOCHS, BATCH_SIZE) or not math.isclose(lr, LR, rel_tol=1e-6):
+        raise AssertionError(
+            f"{name}: trained with epochs={epochs}, batch_size={batch_size}, lr={lr:g}; the "
+            f"course defaults are epochs={EPOCHS}, batch_size={BATCH_SIZE}, lr={LR:g}"
+        )
+    if num_patches != expected_num_patches:
+        raise AssertionError(
+            f"{name}: trained on {num_patches} patches, expected all {expected_num_patches}"
+        )
+    if max_steps != expected_max_steps:
+        raise AssertionError(
+            f"{name}: max_steps={max_steps}, expected {expected_max_steps} (use MAX_STEPS)"
+        )
+    steps = expected_steps(expected_num_patches, BATCH_SIZE, EPOCHS, expected_max_steps)
+    losses = np.asarray(step_loss, dtype=float)
+    if losses.shape != (steps,):
+        raise AssertionError(f"{name}: {losses.size} recorded steps, expected {steps}")
+    if not np.all(np.isfinite(losses)):
+        raise AssertionError(f"{name}: the training loss is not finite (diverged?)")
+
+
+def check_results_row(name: str, row: Mapping[Any, float]) -> None:
+    """``row`` maps exactly the test noise levels to finite PSNRs (dB)."""
+    keys = sorted(_sigma_key(s) for s in row)
+    if keys != sorted(SIGMAS_TEST):
+        raise AssertionError(
+            f"{name}: results at σ = {keys}, expected exactly {list(SIGMAS_TEST)} "
+            "(evaluate every model at every test noise level)"
+        )
+    values = [float(v) for v in row.values()]
+    if not all(math.isfinite(v) for v in values):
+        raise AssertionError(f"{name}: non-finite PSNR in {values}")
+
+
+def check_results_match(
+    name: str,
+    reported: Mapping[Any, float],
+    recomputed: Mapping[Any, float],
+    tolerance: float = PSNR_TOLERANCE,
+) -> None:
+    """Each reported PSNR is what the model gives when the kit re-evaluates it.
+
+    Args:
+        reported: the student's ``{σ: PSNR}`` for model ``name``.
+        recomputed: ``evaluate_model`` on the same model, images, noise levels and seed.
+    """
+    check_results_row(name, reported)
+    got = {_sigma_key(s): float(v) for s, v in reported.items()}
+    ref = {_sigma_key(s): float(v) for s, v in recomputed.items()}
+    for sigma in SIGMAS_TEST:
+        if abs(got[sigma] - ref[sigma]) > tolerance:
+            raise AssertionError(
+                f"{name}: at σ = {sigma} you report {got[sigma]:.2f} dB but the model gives "
+                f"{ref[sigma]:.2f} dB on these images; the results must come from evaluate_model "
+                "on the trained models at the test noise levels"
+            )
+
+
+def check_table(
+    values: Any,
+    row_names: Sequence[str],
+    column_sigmas: Sequence[float],
+    results: Mapping[str, Mapping[Any, float]],
+) -> None:
+    """The displayed table holds the results: one row per model, one column per noise level.
+
+    Args:
+        values: the table's numbers, ``(rows, columns)``.
+        row_names: its row labels (model names).
+        column_sigmas: the noise level of each column.
+        results: the student's ``{name: {σ: PSNR}}``.
+    """
+    table = np.asarray(values, dtype=float)
+    check_names(list(row_names), "the table's rows")
+    sigmas = [_sigma_key(s) for s in column_sigmas]
+    if sorted(sigmas) != sorted(SIGMAS_TEST):
+        raise AssertionError(f"the table's columns are σ = {sigmas}, expected {list(SIGMAS_TEST)}")
+    if table.shape != (len(row_names), len(sigmas)):
+        raise AssertionError(
+            f"the table is {table.shape}, expected {(len(row_names), len(sigmas))}"
+        )
+    for i, name in enumerate(row_names):
+        row = {_sigma_key(s): float(v) for s, v in results[name].items()}
+        for j, sigma in enumerate(sigmas):
+            if sigma not in row or abs(table[i, j] - row[sigma]) > 0.006:
+                raise AssertionError(
+                    f"table[{name!r}, σ = {sigma}] = {table[i, j]:.2f} is not the result "
+                    f"{row.get(sigma, float('nan')):.2f}; build the table from `results`"
+                )
