@@ -15,6 +15,7 @@ import nbformat
 import numpy as np
 import pytest
 import torch
+
 from dlci_grader.checks import task1 as checks
 from dlci_grader.variants import VARIANTS, Edit, Variant, grade_points, make_submission, submissions
 

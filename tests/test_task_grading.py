@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from dlci_grader.grade import grade_submissions
 from dlci_grader.variants import TASK_NOTEBOOKS, VARIANTS, grade_points, make_submission
 
