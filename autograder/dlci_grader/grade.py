@@ -34,18 +34,18 @@ import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import nbformat
 from nbformat import NotebookNode
 from tqdm import tqdm
 
-from dlci_grader import report
+from dlci_grader import report, verify
 from dlci_grader.course import Course
 from dlci_grader.intake import Submission, collect, opened
 from dlci_grader.nbgrader_course import NbgraderCourse, NotebookGrade
-from dlci_grader.tasks import load_tasks
+from dlci_grader.tasks import load_tasks, task_key
 from dlci_grader.worker import Limits, NotebookResult, grade_isolated, graded_cells, zero_result
 
 GRADING_ENV = {"DLCI_GRADING": "1"}
@@ -91,12 +91,37 @@ def grade_submissions(
         course.generate_assignment(name)
         for student, notebook in submissions.items():
             course.submit(name, student, notebook, name)
+        data_root = full_env.get("DLCI_DATA", os.environ.get("DLCI_DATA"))
+        channel = verify.prepare(task_key(name), course.root / "grader", data_root)
+        full_env.update(channel.env if channel is not None else {})
         try:
             course.autograde(name, env=full_env)
+            grades = {}
+            for student in submissions:
+                grades[student] = course.grades(name, student, name)
+                if channel is not None:
+                    grades[student] = _judge_outside(course, channel, grades[student])
         finally:
             if keep_dir is not None:
                 shutil.copytree(course.root, keep_dir, dirs_exist_ok=True)
-        return {student: course.grades(name, student, name) for student in submissions}
+        return grades
+
+
+def _judge_outside(
+    course: NbgraderCourse, channel: verify.Channel, grade: NotebookGrade
+) -> NotebookGrade:
+    """``grade`` with the hidden tests scored by the grader's verdicts (notebook annotated)."""
+    path = course.root / "autograded" / grade.student / grade.assignment / f"{grade.notebook}.ipynb"
+    notebook = nbformat.read(str(path), 4)
+    verdicts = verify.verify(channel, notebook)
+    verify.annotate(notebook, verdicts)
+    nbformat.write(notebook, str(path))
+    cells = dict(grade.cells)
+    for test, verdict in verdicts.items():
+        if test in cells:
+            score = cells[test].max_score if verdict.passed else 0.0
+            cells[test] = replace(cells[test], score=score, auto_score=score)
+    return replace(grade, cells=cells)
 
 
 # --- a whole class ----------------------------------------------------------------------------
@@ -278,7 +303,11 @@ def _run(args: argparse.Namespace) -> int:
         notebook_timeout=args.notebook_timeout,
         memory_bytes=None if args.memory_gb <= 0 else int(args.memory_gb * 2**30),
         threads=max(1, (os.cpu_count() or 1) // max(1, args.workers or os.cpu_count() or 1)),
+        sandbox=not args.no_sandbox,
     )
+    from dlci_grader.sandbox import support
+
+    print(support().describe() if limits.sandbox else "sandbox: off (--no-sandbox)", file=sys.stderr)
     env = {"DLCI_DATA": str(Path(args.root).resolve())} if args.root else None
     run = grade_class(
         args.submissions, args.course, args.solutions, args.tasks or None, args.workers, limits,
@@ -335,6 +364,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="memory cap per kernel process, GiB (RLIMIT_DATA; 0: none; default 6)",
     )
     p.add_argument("--root", help="course data root for the kernels (default: $DLCI_DATA, ...)")
+    p.add_argument(
+        "--no-sandbox", action="store_true",
+        help="run kernels without the sandbox (dlci_grader.sandbox: files, network, signals, processes)",
+    )
     p.add_argument("--csv", help="where to write the CSV (default: COURSE/grades.csv)")
     p.add_argument("--expected", help="expected.csv from `dlci sample-class`: compare, exit 1 on any difference")
     p.add_argument("--force", action="store_true", help="grade again what is already graded")

@@ -9,7 +9,9 @@ Students (folder names):
 - ``broken-*``: Task 1 handed in broken in the ways a grader must survive: ``invalid-json``
   (a truncated file), ``wrong-assignment`` (another task's notebook under Task 1's name),
   ``cells-deleted`` (a test and an answer cell deleted), ``infinite-loop`` (``while True``),
-  ``memory-hog`` (allocates 20 GiB), ``kernel-dies`` (``os._exit(1)``).
+  ``memory-hog`` (allocates 20 GiB), ``kernel-dies`` (``os._exit(1)``);
+- ``attack-*`` (with ``--attacks``): Task 1 submissions that try to cheat the grader or break
+  out of the sandbox (:mod:`dlci_grader.attacks`).
 
 :func:`write_class` writes ``<out>/<student>/<notebook>.ipynb`` and ``<out>/expected.csv``
 (``student, task, auto_points, auto_max, description``: the autograded points each notebook
@@ -32,6 +34,8 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
+from dlci_grader.attacks import TASK as ATTACK_TASK
+from dlci_grader.attacks import attack_submissions
 from dlci_grader.tasks import Task, load_tasks
 from dlci_grader.variants import grade_points, make_submission, solved
 
@@ -145,9 +149,11 @@ BROKEN = [
 
 
 def sample_class(
-    solutions: str | Path = "solutions", notebooks: str | Path = "notebooks", tasks: list[str] | None = None
+    solutions: str | Path = "solutions", notebooks: str | Path = "notebooks", tasks: list[str] | None = None,
+    attacks: bool = False,
 ) -> list[SampleSubmission]:
-    """Every notebook of the sample class (see the module docstring), generated now."""
+    """Every notebook of the sample class (see the module docstring), generated now; with
+    ``attacks``, also the adversarial suite (:mod:`dlci_grader.attacks`) as ``attack-*``."""
     loaded = load_tasks(solutions, tasks)
     notebooks = Path(notebooks)
     out = []
@@ -162,10 +168,16 @@ def sample_class(
 
             variants = {"solution": Variant("solution", "the solution"),
                         "blank": Variant("blank", "the release untouched", blank=True)}
+        made = {}
         for name, variant in variants.items():
             student = name if name in ("solution", "blank") else f"{key}-{name}"
-            notebook = make_submission(variant, task.source, release)
-            out.append(SampleSubmission(student, key, _dump(notebook), variant.expected_scores(auto), variant.description))
+            made[name] = (make_submission(variant, task.source, release), variant.expected_scores(auto))
+            out.append(SampleSubmission(student, key, _dump(made[name][0]), made[name][1], variant.description))
+        if attacks and key == ATTACK_TASK:
+            bases = {name: nb for name, (nb, _) in made.items()}
+            base_points = {name: points for name, (_, points) in made.items()}
+            for attack, notebook, points in attack_submissions(bases, base_points):
+                out.append(SampleSubmission(f"attack-{attack.name}", key, _dump(notebook), points, attack.vector))
         if key == BROKEN_TASK:
             full = solved(task.source, release)
             for broken in BROKEN:
@@ -205,7 +217,7 @@ def write_class(
 
 
 def _run(args: argparse.Namespace) -> int:
-    subs = sample_class(args.solutions, args.notebooks, args.tasks or None)
+    subs = sample_class(args.solutions, args.notebooks, args.tasks or None, attacks=args.attacks)
     tasks = load_tasks(args.solutions, args.tasks or None)
     out = write_class(args.out, subs, tasks, args.zip)
     students = sorted({s.student for s in subs})
@@ -225,4 +237,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--notebooks", default="notebooks", help="released notebooks (default: notebooks)")
     p.add_argument("--tasks", nargs="*", metavar="TASK", help="only these tasks (default: all)")
     p.add_argument("--zip", help="also write the class as a zip, as an LMS exports it")
+    p.add_argument(
+        "--attacks", action="store_true",
+        help="add the adversarial suite (attack-*: submissions that try to cheat or break the grader)",
+    )
     p.set_defaults(func=_run)

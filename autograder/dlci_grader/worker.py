@@ -28,6 +28,7 @@ from pathlib import Path
 import nbformat
 import psutil
 
+from dlci_grader import sandbox, verify
 from dlci_grader.execute import KERNEL_DIED, NOT_RUN
 from dlci_grader.limits import wrap
 
@@ -44,6 +45,7 @@ c.CourseDirectory.root = {root!r}
 c.CourseDirectory.course_id = "dlci"
 c.Execute.timeout = {cell_timeout}
 c.Execute.interrupt_on_timeout = True
+c.Execute.kernel_name = {kernel_name!r}
 c.Autograde.autograde_preprocessors = [
     ResilientExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
     AssignLatePenalties, CheckCellMetadata,
@@ -62,12 +64,19 @@ class Limits:
         memory_bytes: cap on each process's private writable memory (``RLIMIT_DATA``), None
             for none.
         threads: ``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` for the kernel (cores per worker).
+        sandbox: start the kernel in :mod:`dlci_grader.sandbox` (files, network, signals,
+            processes); False runs it as a plain ``python3`` kernel.
+        processes: processes the kernel may start beyond those running (``RLIMIT_NPROC``).
+        file_bytes: largest file the kernel may write (``RLIMIT_FSIZE``).
     """
 
     cell_timeout: int = 300
     notebook_timeout: int = 1200
     memory_bytes: int | None = 6 * 2**30
     threads: int = 1
+    sandbox: bool = True
+    processes: int = 256
+    file_bytes: int = 2**30
 
 
 @dataclass
@@ -265,19 +274,35 @@ def grade_isolated(
     target = workdir / "submitted" / student / notebook / f"{notebook}.ipynb"
     target.parent.mkdir(parents=True)
     shutil.copyfile(submission, target)
-    (workdir / "nbgrader_config.py").write_text(
-        CONFIG.format(root=str(workdir), cell_timeout=int(limits.cell_timeout))
-    )
     full_env = dict(os.environ)
     full_env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), full_env.get("PATH", "")])
     threads = str(max(1, int(limits.threads)))
     full_env.update({"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "MPLBACKEND": "Agg"})
     full_env.update(env or {})
+    from starter.data.root import locate_data_root
+
+    full_env["DLCI_DATA"] = str(locate_data_root(full_env.get("DLCI_DATA") or None).path.resolve())
+    start = time.perf_counter()
+    try:
+        channel = verify.prepare(task, workdir / "grader", full_env["DLCI_DATA"])
+    except Exception as error:  # noqa: BLE001 - the grader's problem, reported, not raised
+        result = zero_result(
+            student, task, notebook, points, "error",
+            f"the grader could not draw the hidden tests' inputs ({type(error).__name__}: {error})",
+        )
+        return result, None
+    if channel is not None:
+        full_env.update(channel.env)
+    kernel_name = "python3"
+    if limits.sandbox:
+        kernel_name = _sandbox_kernel(workdir, student, full_env, channel, limits)
+    (workdir / "nbgrader_config.py").write_text(
+        CONFIG.format(root=str(workdir), cell_timeout=int(limits.cell_timeout), kernel_name=kernel_name)
+    )
     command = [
         sys.executable, "-m", "nbgrader", "autograde", notebook, f"--student={student}", "--force",
         f"--CourseDirectory.root={workdir}",
     ]
-    start = time.perf_counter()
     log = workdir / "autograde.log"
     code, cpu = _run_limited(command, workdir, full_env, limits, log)
     seconds = time.perf_counter() - start
@@ -294,20 +319,56 @@ def grade_isolated(
             f"nbgrader failed (exit {code}): {' | '.join(_first_line(t, 160) for t in tail)}",
         )
     else:
-        result = _read_scores(workdir, student, task, notebook, points, autograded, limits)
+        result = _read_scores(workdir, student, task, notebook, points, autograded, limits, channel)
     result.seconds, result.cpu_seconds = seconds, cpu
     return result, (autograded if autograded.is_file() else None)
+
+
+def _sandbox_kernel(
+    workdir: Path, student: str, env: dict[str, str], channel: verify.Channel | None, limits: Limits
+) -> str:
+    """Write the sandboxed kernelspec for this worker and point ``env`` at it; its name.
+
+    The kernel may read the system, Python, ``starter``, the data and the grader's public inputs
+    (``channel``); it may write only the student's folders and a private scratch folder, which
+    is also its home and temporary folder. Everything else in ``workdir`` (the source notebook
+    with the hidden tests, the gradebook) and outside is out of its reach.
+    """
+    scratch = workdir / "scratch"
+    for sub in ("tmp", "cache", "ipython", "matplotlib"):
+        (scratch / sub).mkdir(parents=True, exist_ok=True)
+    write = [
+        str(scratch), str(workdir / "autograded" / student), str(workdir / "submitted" / student),
+    ]
+    (workdir / "autograded" / student).mkdir(parents=True, exist_ok=True)
+    extra = [str(channel.folder)] if channel is not None else []
+    read = sandbox.default_read_paths(env.get("DLCI_DATA"), extra)
+    kernel_env = {
+        "HOME": str(scratch), "TMPDIR": str(scratch / "tmp"), "XDG_CACHE_HOME": str(scratch / "cache"),
+        "IPYTHONDIR": str(scratch / "ipython"), "MPLCONFIGDIR": str(scratch / "matplotlib"),
+    }
+    folder = workdir / "jupyter"
+    name = sandbox.kernelspec(folder, read, write, kernel_env, limits.processes, limits.file_bytes)
+    env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(folder), env.get("JUPYTER_PATH", "")]))
+    return name
 
 
 def _read_scores(
     workdir: Path, student: str, task: str, notebook: str,
     points: Mapping[str, tuple[float, bool]], autograded: Path, limits: Limits,
+    channel: verify.Channel | None,
 ) -> NotebookResult:
+    """Scores from the private gradebook; hidden tests judged outside the kernel (``channel``)
+    score by the grader's verdict instead, whatever the kernel printed."""
     from nbgrader.api import Gradebook
 
     executed = nbformat.read(str(autograded), 4)
     present = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in executed.cells}
     reasons, problems = explain(executed, limits)
+    verdicts = verify.verify(channel, executed) if channel is not None else {}
+    if verdicts:
+        verify.annotate(executed, verdicts)
+        nbformat.write(executed, str(autograded))
     cells = []
     with Gradebook(f"sqlite:///{workdir / 'gradebook.db'}") as gradebook:
         nb = gradebook.find_submission_notebook(notebook, notebook, student)
@@ -323,9 +384,14 @@ def _read_scores(
                     status, reason = "needs manual grade", ""
                 else:
                     status, reason = "graded", comments.get(name) or ""
-            elif score >= max_points:
+            elif name in verdicts and verdicts[name].passed:
+                score, status, reason = max_points, "passed", ""
+            elif score >= max_points and name not in verdicts:
                 status, reason = "passed", ""
             else:
+                if name in verdicts:  # judged outside the kernel: its reason if the kernel had none
+                    score = 0.0
+                    reasons.setdefault(name, verdicts[name].reason)
                 died = reasons.get(name, "").startswith(("not run", "the kernel died"))
                 status = "not run" if died else "failed"
                 reason = reasons.get(name, "no points")

@@ -169,14 +169,14 @@ def _load(
     wanted = [split] if split is not None else ["train", "test"]
     for candidate in wanted:
         if _split_files(raw_dir, candidate) is not None:
+            images, labels = read_mnist(raw_dir, candidate)
             if candidate != wanted[0]:
                 warnings.warn(
                     f"MNIST training split not found in {raw_dir}; using the test split "
-                    f"(10,000 digits) instead. Pass split='test' to silence this.",
+                    f"({len(images):,} digits) instead. Pass split='test' to silence this.",
                     UserWarning,
                     stacklevel=stacklevel,
                 )
-            images, labels = read_mnist(raw_dir, candidate)
             return images, labels, candidate, "real"
     name = f"{_PREFIX[wanted[0]]}-images-idx3-ubyte[.gz]"
     error = missing_data_error(f"MNIST {split or 'train or test'} split", raw_dir / name, data_root)

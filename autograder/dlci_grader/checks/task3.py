@@ -21,9 +21,14 @@ Tolerances (see ``tests/test_task3_checks.py`` for the numbers they rest on):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
+
+from dlci_grader.checks import Case, Context, JudgedTest
 
 NOISE_STD_RTOL = 0.03
 """Relative tolerance on the standard deviation of the simulated noise."""
@@ -141,3 +146,266 @@ def check_table_function(
         if method not in student:
             raise AssertionError(f"the table has no method {method!r} (keys: {list(student)})")
         check_table_column(method, student[method], column, tol_db)
+
+
+# --- judged outside the kernel: inputs made by the grader, answers judged by the grader ------
+
+GAIN_DB = 1.0
+"""The visible methods test: each method must gain this much over the measurement (dB)."""
+TABLE_SEED = 3501
+"""Noise seed of the grader's reference for the notebook's table (other noise than the notebook's)."""
+TABLE_SIGMAS = (0.005, 0.01, 0.02)
+"""The notebook's noise levels (``SIGMAS``)."""
+
+
+def _torch_inputs(context: Context) -> tuple[Any, Any, Any]:
+    """(torch, the task kernel, the BSDS300 test images (100, 3, 320, 480)) on the grader's side."""
+    import torch
+
+    from starter.kernels import task3_kernel
+
+    return torch, task3_kernel(), _test_images(context.data_root)
+
+
+@functools.lru_cache(maxsize=2)
+def _test_images(data_root: str | None) -> Any:
+    """The BSDS300 test images of a data root, loaded once per grading run."""
+    from starter.data import BlurredBSDS300
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return BlurredBSDS300(root=data_root, split="test").as_tensors()[1]
+
+
+@functools.lru_cache(maxsize=2)
+def _reference_table(data_root: str | None) -> dict[str, dict[float, float]]:
+    """The grader's evaluation of the three methods on the notebook's six images (once per run)."""
+    from starter.kernels import task3_kernel
+    from starter.pretrained import evaluate_methods, load_models
+
+    clean = _test_images(data_root)[::17]
+    return evaluate_methods(clean, task3_kernel(), load_models("cpu"), TABLE_SIGMAS, seed=TABLE_SEED)
+
+
+def _unseen_images(rng: np.random.Generator, context: Context, count: int) -> np.ndarray:
+    """``count`` 160x240 images no file holds: test images picked, flipped, rolled and mixed with
+    20 % uniform noise, all from the secret ``rng``; float32 (count, 3, 160, 240) in [0, 1]."""
+    torch, _, clean_all = _torch_inputs(context)
+    pick = rng.choice(len(clean_all), size=count, replace=False)
+    x = clean_all[torch.from_numpy(pick)].numpy()
+    if rng.random() < 0.5:
+        x = x[..., ::-1]
+    x = np.roll(x, shift=(int(rng.integers(0, 320)), int(rng.integers(0, 480))), axis=(-2, -1))[..., :160, :240]
+    return (0.8 * x + 0.2 * rng.random(x.shape)).astype(np.float32)
+
+
+def _measure(rng: np.random.Generator, x: np.ndarray, kernel: Any, sigma: float) -> np.ndarray:
+    import torch
+
+    from starter.imaging import blur
+
+    y = blur(torch.from_numpy(x), kernel).numpy()
+    return (y + sigma * rng.standard_normal(y.shape)).astype(np.float32)
+
+
+def _simulate_make(rng: np.random.Generator, context: Context) -> list[Case]:
+    torch, kernel, _ = _torch_inputs(context)
+    h, w = int(rng.integers(48, 128)), int(rng.integers(48, 160))
+    x = rng.random((2, 3, h, w)).astype(np.float32)
+    k5 = rng.random((5, 5)).astype(np.float32)
+    k5 /= k5.sum()
+    sigmas = (0.004, 0.02, 0.05, 0.1)
+    kernels = (kernel.numpy(), kernel.numpy(), k5, kernel.numpy())
+    return [
+        {"x": x, "kernel": k, "sigma": np.array(s), "seed": np.array(int(rng.integers(2**31)))}
+        for k, s in zip(kernels, sigmas, strict=True)
+    ]
+
+
+def _simulate_judge(cases: list[Case], answers: list[Case]) -> None:
+    import torch
+
+    from starter.imaging import blur
+
+    def check(i: int, case: Case, answer: Case) -> None:
+        if "y" not in answer:
+            raise AssertionError("simulate returned nothing")
+        blurred = blur(torch.from_numpy(case["x"]), torch.from_numpy(case["kernel"]))
+        check_noise(blurred, answer["y"], float(case["sigma"]))
+
+    _each(cases, answers, check)
+
+
+def _wiener_make(rng: np.random.Generator, context: Context) -> list[Case]:
+    _, kernel, _ = _torch_inputs(context)
+    y = rng.random((2, 3, int(rng.integers(40, 90)), int(rng.integers(40, 110)))).astype(np.float32)
+    k5 = rng.random((5, 5)).astype(np.float32)
+    k5 /= k5.sum()
+    cases = [
+        {"y": y, "kernel": k, "snr": np.array(snr)}
+        for k, snr in ((kernel.numpy(), 100.0), (k5, 100.0), (kernel.numpy(), 10.0), (k5, 1000.0))
+    ]
+    cases.append({"y": y[0, 0], "kernel": kernel.numpy(), "snr": np.array(0.0)})  # 0: the default
+    return cases
+
+
+def _wiener_judge(cases: list[Case], answers: list[Case]) -> None:
+    import torch
+
+    from starter.imaging import wiener_deconv
+
+    def check(i: int, case: Case, answer: Case) -> None:
+        snr = float(case["snr"]) or 100.0
+        reference = wiener_deconv(torch.from_numpy(case["y"]), torch.from_numpy(case["kernel"]), snr=snr)
+        what = "wiener" + ("" if float(case["snr"]) else " with its default SNR (100)")
+        check_output(what, answer.get("x_hat", np.zeros(0)), reference)
+
+    _each(cases, answers, check)
+
+
+def _methods_make(rng: np.random.Generator, context: Context) -> list[Case]:
+    _, kernel, _ = _torch_inputs(context)
+    x = _unseen_images(rng, context, 2)
+    return [{"y": _measure(rng, x, kernel, 0.005), "_clean": x}]
+
+
+def _methods_judge(cases: list[Case], answers: list[Case]) -> None:
+    import torch
+
+    from starter.metrics import psnr
+
+    def check(i: int, case: Case, answer: Case) -> None:
+        clean = torch.from_numpy(case["_clean"])
+        base = psnr(torch.from_numpy(case["y"]), clean).item()
+        for name in METHODS:
+            if name not in answer:
+                raise AssertionError(f"method {name!r} returned nothing")
+            out = _array(answer[name], f"the output of {name}")
+            if out.shape != case["y"].shape:
+                raise AssertionError(f"{name} returned shape {out.shape}, expected {case['y'].shape}")
+            gain = psnr(torch.from_numpy(out), clean.double()).item() - base
+            if gain <= GAIN_DB:
+                raise AssertionError(
+                    f"{name} gains {gain:.2f} dB over the measurement on the grader's images; "
+                    f"expected more than {GAIN_DB} dB"
+                )
+
+    _each(cases, answers, check)
+
+
+def _network_make(sigma: float) -> Any:
+    def make(rng: np.random.Generator, context: Context) -> list[Case]:
+        _, kernel, _ = _torch_inputs(context)
+        return [{"y": _measure(rng, _unseen_images(rng, context, 2), kernel, sigma)}]
+
+    return make
+
+
+def _network_judge(method: str) -> Any:
+    def judge(cases: list[Case], answers: list[Case]) -> None:
+        import torch
+
+        from starter.imaging import wiener_deconv
+        from starter.kernels import task3_kernel
+        from starter.pretrained import load_models
+
+        models = load_models("cpu")
+
+        def check(i: int, case: Case, answer: Case) -> None:
+            y = torch.from_numpy(case["y"])
+            with torch.no_grad():
+                if method == "method_unet":
+                    reference = models.deblur_denoise(y)
+                else:
+                    reference = models.wiener_denoise(wiener_deconv(y, task3_kernel(), snr=100.0))
+            check_output(method, answer.get("x_hat", np.zeros(0)), reference)
+
+        _each(cases, answers, check)
+
+    return judge
+
+
+def _table_function_make(rng: np.random.Generator, context: Context) -> list[Case]:
+    torch, kernel, _ = _torch_inputs(context)
+    from starter.pretrained import evaluate_methods, load_models
+
+    x = _unseen_images(rng, context, 3)
+    sigmas = (0.012, 0.03)
+    seed = int(rng.integers(2**31))
+    reference = evaluate_methods(torch.from_numpy(x), kernel, load_models("cpu"), sigmas, seed=seed + 1)
+    return [{
+        "clean": x, "kernel": kernel.numpy(), "sigmas": np.array(sigmas), "seed": np.array(seed),
+        **{f"_{m}": np.array([reference[name][s] for s in sigmas]) for m, name in (("w", "wiener"), ("u", "unet"))},
+    }]
+
+
+def _table_from(answer: Case, methods: Sequence[str]) -> dict[str, dict[float, float]]:
+    """The ``{method: {σ: dB}}`` table a harness flattened to ``<method>_sigmas``/``_values``."""
+    table = {}
+    for m in methods:
+        if f"{m}_sigmas" not in answer or f"{m}_values" not in answer:
+            raise AssertionError(f"the table has no method {m!r}")
+        keys, values = np.ravel(answer[f"{m}_sigmas"]), np.ravel(answer[f"{m}_values"])
+        table[m] = {float(k): float(v) for k, v in zip(keys, values, strict=True)}
+    return table
+
+
+def _table_function_judge(cases: list[Case], answers: list[Case]) -> None:
+    def check(i: int, case: Case, answer: Case) -> None:
+        sigmas = [float(s) for s in case["sigmas"]]
+        reference = {m: dict(zip(sigmas, case[f"_{m}"].tolist(), strict=True)) for m in ("w", "u")}
+        check_table_function(_table_from(answer, ("w", "u")), reference)
+
+    _each(cases, answers, check)
+
+
+def _notebook_table_make(rng: np.random.Generator, context: Context) -> list[Case]:
+    """The notebook's own table is checked against the grader's evaluation of the same six
+    images (``clean_all[::17]``) at the notebook's noise levels, with other noise."""
+    reference = _reference_table(context.data_root)
+    return [{"sigmas": np.array(TABLE_SIGMAS),
+             **{f"_{m}": np.array([reference[m][s] for s in TABLE_SIGMAS]) for m in METHODS}}]
+
+
+def _notebook_table_judge(method: str) -> Any:
+    def judge(cases: list[Case], answers: list[Case]) -> None:
+        def check(i: int, case: Case, answer: Case) -> None:
+            sigmas = [float(s) for s in case["sigmas"]]
+            check_table_column(method, _table_from(answer, (method,))[method],
+                               dict(zip(sigmas, case[f"_{method}"].tolist(), strict=True)))
+
+        _each(cases, answers, check)
+
+    return judge
+
+
+def _each(cases: list[Case], answers: list[Case], check: Any) -> None:
+    if len(answers) != len(cases):
+        raise AssertionError(f"expected answers for {len(cases)} cases, got {len(answers)}")
+    for i, (case, answer) in enumerate(zip(cases, answers, strict=True)):
+        try:
+            check(i, case, answer)
+        except AssertionError as error:
+            if len(cases) == 1:
+                raise
+            raise AssertionError(f"case {i + 1} of {len(cases)}: {error}") from None
+
+
+_SIMULATE = JudgedTest(_simulate_make, _simulate_judge)
+_WIENER = JudgedTest(_wiener_make, _wiener_judge)
+_TABLE = JudgedTest(_notebook_table_make, _notebook_table_judge("wiener"))
+JUDGED: dict[str, JudgedTest] = {
+    "test_simulate": _SIMULATE,
+    "test_simulate_hidden": _SIMULATE,
+    "test_wiener": _WIENER,
+    "test_wiener_hidden": _WIENER,
+    "test_methods": JudgedTest(_methods_make, _methods_judge),
+    "test_unet_hidden": JudgedTest(_network_make(0.015), _network_judge("method_unet")),
+    "test_wiener_unet_hidden": JudgedTest(_network_make(0.008), _network_judge("method_wiener_unet")),
+    "test_table_function_hidden": JudgedTest(_table_function_make, _table_function_judge),
+    "test_table_hidden": _TABLE,
+    "test_table_unet_hidden": JudgedTest(_notebook_table_make, _notebook_table_judge("unet")),
+    "test_table_wiener_unet_hidden": JudgedTest(_notebook_table_make, _notebook_table_judge("wiener_unet")),
+}
+"""Task 3's test cells judged outside the student's process (the visible table-layout test is
+checked in the kernel only: it checks the table's shape, which the hidden tests check again)."""

@@ -1,0 +1,92 @@
+"""The adversarial suite (issue: grading you can trust), graded end to end with ``dlci grade``.
+
+Every attack of :mod:`dlci_grader.attacks` is a Task 1 submission that tries to cheat the
+grader or break out of its sandbox. One grading run of all of them (real nbgrader, sandboxed
+kernels) must give each exactly the score of the honest work it contains, say "refused" for
+every try of the attacks that report them, and leave the grader running. An attack whose
+defence needs a sandbox feature this machine lacks (Landlock, see ``dlci_grader.sandbox``) is
+skipped with that reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+pytest.importorskip("dlci_grader")
+from dlci_grader.attacks import ATTACK_PREFIX, ATTACKS  # noqa: E402
+from dlci_grader.sample_class import sample_class, write_class  # noqa: E402
+from dlci_grader.sandbox import support  # noqa: E402
+from dlci_grader.tasks import load_tasks  # noqa: E402
+
+pytestmark = [pytest.mark.grader, pytest.mark.task1, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[1]
+SUPPORT = support()
+FEATURES = {"": True, "files": SUPPORT.files, "network": SUPPORT.network, "signals": SUPPORT.signals}
+
+
+@pytest.fixture(scope="module")
+def attacked(tmp_path_factory, data_root):
+    """Every attack this machine can defend against, graded once: (class folder, course)."""
+    tmp = tmp_path_factory.mktemp("attacks")
+    names = {f"attack-{a.name}" for a in ATTACKS if FEATURES[a.needs]}
+    subs = [s for s in sample_class(ROOT / "solutions", ROOT / "notebooks", ["task1"], attacks=True)
+            if s.student in names]
+    write_class(tmp / "class", subs, load_tasks(ROOT / "solutions", ["task1"]))
+    expected = {s.student: dict(s.auto_points) for s in subs}
+    run = subprocess.run(
+        [sys.executable, "-m", "starter.cli", "grade", str(tmp / "class"), "--course", str(tmp / "course"),
+         "--tasks", "task1", "--workers", "2", "--quiet", "--root", str(data_root),
+         "--expected", str(tmp / "class" / "expected.csv")],
+        cwd=ROOT, capture_output=True, text=True, timeout=1800,
+    )
+    print(run.stdout, run.stderr)
+    assert "sandbox:" in run.stderr, "dlci grade must say what its sandbox enforces"
+    return expected, tmp / "course", run
+
+
+def _attack_lines(course: Path, student: str) -> list[str]:
+    path = course / "autograded" / student / "task1_backprop_inpainting" / "task1_backprop_inpainting.ipynb"
+    lines = []
+    for cell in nbformat.read(str(path), 4).cells:
+        if str(cell.get("id", "")).startswith("attack-"):
+            for out in cell.get("outputs", []):
+                lines += [ln for ln in out.get("text", "").splitlines() if ln.startswith(ATTACK_PREFIX)]
+    return lines
+
+
+@pytest.mark.parametrize("attack", ATTACKS, ids=lambda a: a.name)
+def test_attack_gets_the_score_of_its_honest_work(attack, attacked):
+    if not FEATURES[attack.needs]:
+        pytest.skip(f"the sandbox cannot restrict {attack.needs} here ({SUPPORT.describe()})")
+    expected, course, run = attacked
+    student = f"attack-{attack.name}"
+    with open(course / "grades.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["student"] == student and r["kind"] == "auto"]
+    assert rows, f"{student} is missing from grades.csv:\n{run.stdout}\n{run.stderr}"
+    got = {r["question"]: float(r["points"]) for r in rows}
+    why = "\n".join(f"{r['question']} {r['points']}/{r['max_points']} {r['reason']}" for r in rows)
+    assert got == expected[student], why
+    if attack.refused:
+        lines = _attack_lines(course, student)
+        assert lines, f"{student} printed no ATTACK lines"
+        assert all(": refused" in ln for ln in lines), "\n".join(lines)
+
+
+def test_the_whole_suite_graded_as_expected(attacked):
+    _, _, run = attacked
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_lookup_finds_no_clean_digits(attacked):
+    if not SUPPORT.files:
+        pytest.skip(SUPPORT.describe())
+    _, course, _ = attacked
+    lines = _attack_lines(course, "attack-lookup-clean")
+    assert lines == ["ATTACK look up the clean digits on disk: 0 more MNIST files readable"], lines
