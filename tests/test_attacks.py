@@ -1,6 +1,6 @@
 """The adversarial suite (issue: grading you can trust), graded end to end with ``dlci grade``.
 
-Every attack of :mod:`dlci_grader.attacks` is a Task 1 submission that tries to cheat the
+Every attack of :mod:`dlci_grader.attacks` is a submission (most of Task 1) that tries to cheat the
 grader or break out of its sandbox. One grading run of all of them (real nbgrader, sandboxed
 kernels) must give each exactly the score of the honest work it contains, say "refused" for
 every try of the attacks that report them, and leave the grader running. An attack whose
@@ -24,7 +24,7 @@ from dlci_grader.sample_class import sample_class, write_class  # noqa: E402
 from dlci_grader.sandbox import support  # noqa: E402
 from dlci_grader.tasks import load_tasks  # noqa: E402
 
-pytestmark = [pytest.mark.grader, pytest.mark.task1, pytest.mark.slow]
+pytestmark = [pytest.mark.grader, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
 SUPPORT = support()
@@ -36,13 +36,13 @@ def attacked(tmp_path_factory, data_root):
     """Every attack this machine can defend against, graded once: (class folder, course)."""
     tmp = tmp_path_factory.mktemp("attacks")
     names = {f"attack-{a.name}" for a in ATTACKS if FEATURES[a.needs]}
-    subs = [s for s in sample_class(ROOT / "solutions", ROOT / "notebooks", ["task1"], attacks=True)
+    subs = [s for s in sample_class(ROOT / "solutions", ROOT / "notebooks", attacks=True)
             if s.student in names]
-    write_class(tmp / "class", subs, load_tasks(ROOT / "solutions", ["task1"]))
+    write_class(tmp / "class", subs, load_tasks(ROOT / "solutions"))
     expected = {s.student: dict(s.auto_points) for s in subs}
     run = subprocess.run(
         [sys.executable, "-m", "starter.cli", "grade", str(tmp / "class"), "--course", str(tmp / "course"),
-         "--tasks", "task1", "--workers", "2", "--quiet", "--root", str(data_root),
+         "--workers", "2", "--quiet", "--root", str(data_root),
          "--expected", str(tmp / "class" / "expected.csv")],
         cwd=ROOT, capture_output=True, text=True, timeout=1800,
     )
@@ -52,7 +52,7 @@ def attacked(tmp_path_factory, data_root):
 
 
 def _attack_lines(course: Path, student: str) -> list[str]:
-    path = course / "autograded" / student / "task1_backprop_inpainting" / "task1_backprop_inpainting.ipynb"
+    (path,) = (course / "autograded" / student).glob("*/*.ipynb")
     lines = []
     for cell in nbformat.read(str(path), 4).cells:
         if str(cell.get("id", "")).startswith("attack-"):
@@ -68,7 +68,8 @@ def test_attack_gets_the_score_of_its_honest_work(attack, attacked):
     expected, course, run = attacked
     student = f"attack-{attack.name}"
     with open(course / "grades.csv", newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r["student"] == student and r["kind"] == "auto"]
+        rows = [r for r in csv.DictReader(f)
+                if r["student"] == student and r["task"] == attack.task and r["kind"] == "auto"]
     assert rows, f"{student} is missing from grades.csv:\n{run.stdout}\n{run.stderr}"
     got = {r["question"]: float(r["points"]) for r in rows}
     why = "\n".join(f"{r['question']} {r['points']}/{r['max_points']} {r['reason']}" for r in rows)

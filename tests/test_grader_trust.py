@@ -220,3 +220,18 @@ def test_sandbox_cannot_signal_the_grader(tmp_path):
             print("denied", e.errno)
         """, tmp_path, [str(tmp_path)])
     assert out.startswith("denied"), out
+
+
+def test_an_installed_grader_package_is_left_out_of_the_readable_packages(tmp_path, monkeypatch):
+    """Installed (not editable), dlci_grader sits in site-packages, which the kernel reads:
+    site-packages is then granted entry by entry, without the package."""
+    import dlci_grader.sandbox as sandbox
+
+    site = tmp_path / "venv" / "lib" / "site-packages"
+    for sub in ("torch", "numpy", "dlci_grader/checks", "dlci_grader/harness"):
+        (site / sub).mkdir(parents=True)
+    (site / "six.py").write_text("")
+    monkeypatch.setattr(sandbox, "GRADER_PACKAGE", site / "dlci_grader")
+    granted = {Path(p).relative_to(tmp_path) for p in sandbox._around(str(site), [str(tmp_path / "venv")])}
+    base = Path("venv/lib/site-packages")
+    assert granted == {base / "torch", base / "numpy", base / "six.py"}

@@ -135,4 +135,5 @@ def _local_cases(task: str, test: str) -> list[dict[str, np.ndarray]]:
     from dlci_grader.checks import Context, judged_tests
 
     rng = np.random.default_rng([LOCAL_SEED, zlib.crc32(test.encode())])
-    return judged_tests(task)[test].make(rng, Context(None, LOCAL_SEED))
+    context = Context(None, LOCAL_SEED, grading=os.environ.get("DLCI_GRADING") == "1")
+    return judged_tests(task)[test].make(rng, context)

@@ -1,4 +1,4 @@
-"""The adversarial suite: Task 1 submissions that try to cheat the grader or break it.
+"""The adversarial suite: submissions that try to cheat the grader or break it (most on Task 1).
 
 Each attack is generated from a sample submission (the full solution, or a deliberately wrong
 variant of :mod:`dlci_grader.variants`) plus code a student could add; its expected score is
@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 import nbformat
 from nbformat import NotebookNode
 
-TASK = "task1"
 ATTACK_PREFIX = "ATTACK "
 """Start of each line an attack cell prints about one try."""
 
@@ -242,6 +241,45 @@ _attempt("download over HTTPS", lambda: urllib.request.urlopen("https://pypi.org
 '''
 
 
+PATCH_EVALUATE = """
+import starter.training as _training
+
+
+def _typed(model, images, sigmas=(0.05, 0.1, 0.2), **kwargs):
+    return {0.05: 31.5, 0.1: 29.6, 0.2: 22.2}  # the course's reference numbers
+
+
+_training.evaluate_model = _typed
+evaluate_model = _typed  # the notebook's own name too, so the re-evaluation agrees
+print("ATTACK make every re-evaluation return the typed numbers: installed")
+"""
+
+LOOKUP_CLEAN_IMAGES = """
+import torch.nn.functional as _F
+
+from starter.data import BlurredBSDS300
+from starter.imaging import blur
+
+_clean_on_disk = BlurredBSDS300(split="test").as_tensors()[1]
+_blurred_on_disk = blur(_clean_on_disk, kernel)
+
+
+@torch.no_grad()
+def method_unet(y):
+    \"\"\"Returns the clean test image whose blur is nearest to each measurement.\"\"\"
+    out = []
+    for one in y:
+        h, w = one.shape[-2:]
+        d = ((_blurred_on_disk[..., :h, :w] - one) ** 2).flatten(1).mean(1)
+        out.append(_clean_on_disk[int(d.argmin()), :, :h, :w])
+    return torch.stack(out)
+
+
+methods["unet"] = method_unet
+print("ATTACK look up the clean images: installed as method_unet")
+"""
+
+
 def _new_cell(after: str, code: str) -> Callable[[NotebookNode], NotebookNode]:
     def apply(nb: NotebookNode) -> NotebookNode:
         nb = copy.deepcopy(nb)
@@ -280,13 +318,14 @@ class Attack:
     Attributes:
         name: short id (the student is ``attack-<name>``).
         vector: what it tries, in words (the README table).
-        base: the sample submission it starts from (``solution`` or a variant's name).
+        base: the sample submission it starts from (``solution``, ``blank`` or a variant's name).
         edit: adds the attack to the base notebook.
         fails: cells the attack's own code legitimately costs, beyond the base's failures.
         refused: each ``ATTACK`` line it prints must say ``refused``; False for attacks whose
             lines only report.
         needs: the sandbox feature that defeats it (``files``, ``network``, ``signals``;
             :class:`dlci_grader.sandbox.Support`), '' when the grading design alone does.
+        task: the task whose submission it is.
     """
 
     name: str
@@ -296,6 +335,7 @@ class Attack:
     fails: frozenset[str] = field(default_factory=frozenset)
     refused: bool = False
     needs: str = ""
+    task: str = "task1"
 
 
 ATTACKS = [
@@ -323,22 +363,30 @@ ATTACKS = [
            refused=True),
     Attack("network", "open TCP connections (pypi.org, localhost) and download", "solution",
            _new_cell("setup", NETWORK), refused=True, needs="network"),
+    Attack("patch-evaluate", "Task 2: typed-in results, and evaluate_model patched to return them, so "
+           "the hidden re-evaluation agrees", "hand_typed_results", _new_cell("setup", PATCH_EVALUATE),
+           task="task2"),
+    Attack("lookup-images", "Task 3: a 'U-Net' that returns the clean test image on disk nearest to "
+           "the measurement (the table then shows PSNR inf)", "solution", _new_cell("methods", LOOKUP_CLEAN_IMAGES),
+           fails=frozenset({"test_methods", "test_unet_hidden", "test_table", "test_table_unet_hidden"}),
+           task="task3"),
 ]
 """The adversarial suite (see the module docstring). The broken-* submissions of the sample class
 cover infinite loops, 20 GiB allocations, deleted cells and a kernel that dies."""
 
 
 def attack_submissions(
-    bases: Mapping[str, NotebookNode], base_points: Mapping[str, Mapping[str, float]]
+    task: str, bases: Mapping[str, NotebookNode], base_points: Mapping[str, Mapping[str, float]]
 ) -> list[tuple[Attack, NotebookNode, dict[str, float]]]:
-    """(attack, its notebook, expected points per autograded cell) for every attack.
+    """(attack, its notebook, expected points per autograded cell) for every attack on ``task``.
 
     Args:
+        task: the task key.
         bases: sample submission name (``solution``, ``blank``, a variant) -> its notebook.
         base_points: the same names -> expected points per autograded cell.
     """
     out = []
-    for attack in ATTACKS:
+    for attack in (a for a in ATTACKS if a.task == task):
         points = dict(base_points[attack.base])
         unknown = attack.fails - set(points)
         if unknown:

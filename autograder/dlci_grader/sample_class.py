@@ -10,8 +10,8 @@ Students (folder names):
   (a truncated file), ``wrong-assignment`` (another task's notebook under Task 1's name),
   ``cells-deleted`` (a test and an answer cell deleted), ``infinite-loop`` (``while True``),
   ``memory-hog`` (allocates 20 GiB), ``kernel-dies`` (``os._exit(1)``);
-- ``attack-*`` (with ``--attacks``): Task 1 submissions that try to cheat the grader or break
-  out of the sandbox (:mod:`dlci_grader.attacks`).
+- ``attack-*`` (with ``--attacks``): submissions that try to cheat the grader or break out of
+  the sandbox (:mod:`dlci_grader.attacks`).
 
 :func:`write_class` writes ``<out>/<student>/<notebook>.ipynb`` and ``<out>/expected.csv``
 (``student, task, auto_points, auto_max, description``: the autograded points each notebook
@@ -34,7 +34,6 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
-from dlci_grader.attacks import TASK as ATTACK_TASK
 from dlci_grader.attacks import attack_submissions
 from dlci_grader.tasks import Task, load_tasks
 from dlci_grader.variants import grade_points, make_submission, solved
@@ -173,10 +172,10 @@ def sample_class(
             student = name if name in ("solution", "blank") else f"{key}-{name}"
             made[name] = (make_submission(variant, task.source, release), variant.expected_scores(auto))
             out.append(SampleSubmission(student, key, _dump(made[name][0]), made[name][1], variant.description))
-        if attacks and key == ATTACK_TASK:
+        if attacks:
             bases = {name: nb for name, (nb, _) in made.items()}
             base_points = {name: points for name, (_, points) in made.items()}
-            for attack, notebook, points in attack_submissions(bases, base_points):
+            for attack, notebook, points in attack_submissions(key, bases, base_points):
                 out.append(SampleSubmission(f"attack-{attack.name}", key, _dump(notebook), points, attack.vector))
         if key == BROKEN_TASK:
             full = solved(task.source, release)

@@ -48,8 +48,9 @@ _SCOPE_ABSTRACT_UNIX_SOCKET, _SCOPE_SIGNAL = 1 << 0, 1 << 1
 _READ = _FS_EXECUTE | _FS_READ_FILE | _FS_READ_DIR
 _FILE_ONLY = _FS_EXECUTE | _FS_WRITE_FILE | _FS_READ_FILE | _FS_TRUNCATE | _FS_IOCTL_DEV
 
-LIST_ONLY = (str(Path(__file__).resolve().parent),)
-"""The instructor package's folder: listed (to import ``answers``), its other files unreadable."""
+GRADER_PACKAGE = Path(__file__).resolve().parent
+"""The instructor package: the kernel may list it (to import ``answers``) and read only
+``__init__.py``, ``answers.py`` and ``harness/``."""
 SYSTEM_READ = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/etc", "/opt", "/proc", "/sys", "/dev")
 """System folders the kernel may read (those that exist)."""
 DEVICE_WRITE = ("/dev/null", "/dev/zero", "/dev/full", "/dev/tty", "/dev/shm")
@@ -214,21 +215,61 @@ def default_read_paths(data_root: str | None, extra: Sequence[str] = ()) -> list
     """System folders, Python and its packages, the kit's ``starter``, the data, ``extra``.
 
     Of the instructor package only ``__init__.py``, ``answers.py`` and ``harness/`` (what the
-    test cells run in the kernel) are readable: not the checks, not the grader.
+    test cells run in the kernel) are readable: not the checks, not the grader. When it is
+    installed inside a packages folder (not editable), that folder is granted entry by entry,
+    without the package (:func:`list_only_paths` lets Python list it).
     """
     import importlib.util
 
     paths = [p for p in SYSTEM_READ if os.path.exists(p)]
-    paths += sorted({sys.prefix, sys.base_prefix, sys.exec_prefix, str(Path(sys.executable).resolve().parent)})
-    paths += [p for p in sys.path if p and os.path.isdir(p) and _is_packages_dir(p)]
+    prefixes = sorted({sys.prefix, sys.base_prefix, sys.exec_prefix, str(Path(sys.executable).resolve().parent)})
+    packages = [p for p in sys.path if p and os.path.isdir(p) and _is_packages_dir(p)]
+    holder = next((p for p in packages if _inside(GRADER_PACKAGE, Path(p))), None)
+    if holder is None:
+        paths += prefixes + packages
+    else:  # the prefixes hold the packages folder too: grant around it
+        paths += _around(holder, prefixes + packages)
     starter = importlib.util.find_spec("starter")
     if starter is not None and starter.submodule_search_locations:
         paths += list(starter.submodule_search_locations)
-    here = Path(__file__).resolve().parent  # listable: see LIST_ONLY
+    here = GRADER_PACKAGE
     paths += [str(here / "__init__.py"), str(here / "answers.py"), str(here / "harness")]
     if data_root:
         paths.append(str(Path(data_root).resolve()))
     return [*paths, *extra]
+
+
+def list_only_paths() -> list[str]:
+    """Folders the kernel may list but not read: the instructor package and what holds it."""
+    return [str(GRADER_PACKAGE), *[str(p) for p in GRADER_PACKAGE.parents][:1]]
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def _around(holder: str, roots: Sequence[str]) -> list[str]:
+    """Every entry of each root, recursively splitting the folders on the way to ``holder``'s
+    copy of the instructor package, leaving that package out."""
+    out: list[str] = []
+    target = GRADER_PACKAGE.resolve()
+
+    def grant(folder: Path) -> None:
+        if not _inside(target, folder):
+            out.append(str(folder))
+            return
+        if folder.resolve() == target:
+            return
+        for child in folder.iterdir():
+            grant(child)
+
+    for root in dict.fromkeys(roots):
+        grant(Path(root))
+    return out
 
 
 def _is_packages_dir(path: str) -> bool:
@@ -278,7 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ports = _ports(args.connection_file)
     read = [*args.read, *([args.connection_file] if args.connection_file else [])]
     set_rlimits(args.nproc or None, args.fsize or None)
-    restrict(read, [*args.write, *DEVICE_WRITE], ports, LIST_ONLY)
+    restrict(read, [*args.write, *DEVICE_WRITE], ports, list_only_paths())
     os.execvp(command[0], command)
     return 127  # not reached
 

@@ -31,10 +31,12 @@ class Context:
     Attributes:
         data_root: the grader's course data (None: the kit's default).
         seed: the run's secret seed (every test's own ``rng`` is derived from it as well).
+        grading: the notebook runs in grading mode (``DLCI_GRADING=1``), as under the grader.
     """
 
     data_root: str | None
     seed: int
+    grading: bool = True
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,21 @@ class JudgedTest:
 
     make: Callable[[np.random.Generator, Context], list[Case]]
     judge: Callable[[list[Case], list[Case]], str | None]
+
+
+def each_case(cases: list[Case], answers: list[Case], check: Callable[[int, Case, Case], None]) -> None:
+    """Run ``check(i, case, answer)`` for every case, naming the case (and its first input's
+    dtype) in a failure when there are several."""
+    if len(answers) != len(cases):
+        raise AssertionError(f"expected answers for {len(cases)} cases, got {len(answers)}")
+    for i, (case, answer) in enumerate(zip(cases, answers, strict=True)):
+        try:
+            check(i, case, answer)
+        except AssertionError as error:
+            if len(cases) == 1:
+                raise
+            dtype = next(iter(case.values())).dtype if case else ""
+            raise AssertionError(f"case {i + 1} of {len(cases)} ({dtype}): {error}") from None
 
 
 def public(case: Case) -> Case:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from dlci_grader.answers import LOCAL_SEED
-from dlci_grader.checks import Case, Context, JudgedTest
+from dlci_grader.checks import Case, Context, JudgedTest, each_case
 
 INPAINTING_LOSS_THRESHOLD = 185.0
 """Held-out inpainting loss (½‖ŷ − y‖² per digit, normalised units) a trained model must beat.
@@ -289,20 +289,6 @@ def _dims(rng: np.random.Generator, count: int, low: int, high: int) -> list[int
     return [int(d) for d in rng.integers(low, high, size=count)]
 
 
-def _each(cases: list[Case], answers: list[Case], check: Callable[[int, Case, Case], None]) -> None:
-    """Run ``check(i, case, answer)`` for every case, naming the case in a failure."""
-    if len(answers) != len(cases):
-        raise AssertionError(f"expected answers for {len(cases)} cases, got {len(answers)}")
-    for i, (case, answer) in enumerate(zip(cases, answers, strict=True)):
-        try:
-            check(i, case, answer)
-        except AssertionError as error:
-            if len(cases) == 1:
-                raise
-            dtype = next(iter(case.values())).dtype
-            raise AssertionError(f"case {i + 1} of {len(cases)} ({dtype}): {error}") from None
-
-
 def _linear_make(rng: np.random.Generator, context: Context) -> list[Case]:
     cases = []
     for dtype, (n, din, dout) in zip(
@@ -328,7 +314,7 @@ def _linear_judge(cases: list[Case], answers: list[Case]) -> None:
             except AssertionError as error:
                 raise AssertionError(f"{how}: {error}") from None
 
-    _each(cases, answers, check)
+    each_case(cases, answers, check)
 
 
 def _relu_make(rng: np.random.Generator, context: Context) -> list[Case]:
@@ -347,7 +333,7 @@ def _relu_judge(cases: list[Case], answers: list[Case]) -> None:
             except AssertionError as error:
                 raise AssertionError(f"{how}: {error}") from None
 
-    _each(cases, answers, check)
+    each_case(cases, answers, check)
 
 
 def _network_params(rng: np.random.Generator, din: int, n: int, dout: int, dtype: type) -> Case:
@@ -377,7 +363,7 @@ def _network_judge(cases: list[Case], answers: list[Case]) -> None:
         params = {k: v for k, v in case.items() if k not in ("x", "grad_y")}
         check_network_gradients(case["x"], params, case["grad_y"], answer)
 
-    _each(cases, answers, check)
+    each_case(cases, answers, check)
 
 
 def _analytic_make(rng: np.random.Generator, context: Context) -> list[Case]:
@@ -400,7 +386,7 @@ def _analytic_judge(cases: list[Case], answers: list[Case]) -> None:
             answer.get("grad_W1"), answer.get("grad_b1"),
         )
 
-    _each(cases, answers, check)
+    each_case(cases, answers, check)
 
 
 def _sgd_make(rng: np.random.Generator, context: Context) -> list[Case]:
@@ -427,7 +413,7 @@ def _sgd_judge(cases: list[Case], answers: list[Case]) -> None:
             float(case["lr"]),
         )
 
-    _each(cases, answers, check)
+    each_case(cases, answers, check)
 
 
 def _digits(context: Context) -> tuple[np.ndarray, np.ndarray, str | None]:
@@ -497,7 +483,7 @@ def _inpainting_judge(threshold: float) -> Callable[[list[Case], list[Case]], st
                 raise AssertionError("no reconstruction came back")
             losses.append(check_inpainting_loss(reconstruction, case["_target"], threshold))
 
-        _each(cases, answers, check)
+        each_case(cases, answers, check)
         return f"held-out inpainting loss {max(losses):.1f} < {threshold:g}"
 
     return judge

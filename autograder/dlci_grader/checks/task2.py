@@ -1,11 +1,10 @@
 """Hidden-test checks for Task 2 (the DnCNN ablation).
 
-Each check is a pure function of plain numbers, strings and arrays: the hidden test cell reads
-what the student's experiment produced (the models' layer shapes, the training histories'
-settings and losses, the results, the table) and passes it here, together with what the kit
-recomputes from the student's own models. A check raises ``AssertionError`` with a message that
-names the likely mistake. Nothing here imports torch or the student's code, so the checks can
-later run outside the student's process on serialised values.
+Each check is a pure function of plain numbers, strings and arrays: what the student's
+experiment produced (the models' layer shapes, the training histories' settings and losses, the
+results, the table), handed back by the hidden cells (:mod:`dlci_grader.harness.task2`), and
+what the grader recomputes from the returned weights. A check raises ``AssertionError`` with a
+message that names the likely mistake. :data:`JUDGED` runs them in the grader's process.
 
 The experiment: four DnCNNs (biases on/off × 32/64 hidden channels), trained with the kit's
 ``train`` at σ = 0.1 for 2 epochs, batch 32, Adam 1e-3, and evaluated with ``evaluate_model``
@@ -14,11 +13,15 @@ at σ = 0.05, 0.1, 0.2.
 
 from __future__ import annotations
 
+import functools
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
+from dlci_grader.checks import Case, Context, JudgedTest
 
 CONFIGS: dict[str, tuple[bool, int]] = {
     "bias, 32 ch": (True, 32),
@@ -202,3 +205,124 @@ def check_table(
                     f"table[{name!r}, σ = {sigma}] = {table[i, j]:.2f} is not the result "
                     f"{row.get(sigma, float('nan')):.2f}; build the table from `results`"
                 )
+
+
+# --- judged outside the kernel -----------------------------------------------------------------
+# The hidden cells hand back plain data about the experiment (layer structure, recorded training
+# settings, the trained weights, the results and the table); the grader rebuilds each model from
+# its weights with its own copy of the kit's DnCNN and re-evaluates it itself.
+
+GRADING_MAX_STEPS = 5
+"""The notebook's ``MAX_STEPS`` in grading mode (the first 5 steps of the course schedule)."""
+EVAL_SEED = 0
+"""The notebook's ``EVAL_SEED``: the test noise of ``evaluate_model``."""
+
+
+@functools.lru_cache(maxsize=2)
+def _data(data_root: str | None, grading: bool) -> tuple[int, Any]:
+    """(number of training patches, the notebook's test images) on the grader's side."""
+    from starter.data import bsds300_images, bsds300_patches
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        patches = len(bsds300_patches(data_root, split="train"))
+        test_all = bsds300_images(data_root, split="test")
+    test_images = test_all[::25, :, :128, :128].contiguous() if grading else test_all
+    return patches, test_images
+
+
+def _nothing(rng: np.random.Generator, context: Context) -> list[Case]:
+    return [{}]
+
+
+def _with_data(rng: np.random.Generator, context: Context) -> list[Case]:
+    """No inputs; the grader's expectations (secret) ride along with the case."""
+    num_patches, _ = _data(context.data_root, context.grading)
+    return [{
+        "_num_patches": np.array(num_patches),
+        "_max_steps": np.array(GRADING_MAX_STEPS if context.grading else -1),
+        "_data_root": np.array(context.data_root or ""),
+        "_grading": np.array(context.grading),
+    }]
+
+
+def _text(value: Any) -> str:
+    return str(np.asarray(value).item())
+
+
+def _by_name(answers: list[Case], what: str) -> dict[str, Case]:
+    named = {_text(a["name"]): a for a in answers if "name" in a}
+    check_names(list(named), what)
+    return named
+
+
+def _models_judge(cases: list[Case], answers: list[Case]) -> None:
+    for name, a in _by_name(answers, "models").items():
+        check_architecture(name, [bool(b) for b in np.ravel(a["conv_bias"])],
+                           [int(c) for c in np.ravel(a["conv_out"])])
+
+
+def _training_judge(cases: list[Case], answers: list[Case]) -> None:
+    (case,) = cases
+    expected_max = int(case["_max_steps"])
+    for name, a in _by_name(answers, "histories").items():
+        max_steps = int(a["max_steps"])
+        check_training(
+            name, sigma=float(a["sigma"]), epochs=int(a["epochs"]), batch_size=int(a["batch_size"]),
+            lr=float(a["lr"]), num_patches=int(a["num_patches"]),
+            max_steps=None if max_steps < 0 else max_steps, step_loss=np.ravel(a["step_loss"]),
+            expected_num_patches=int(case["_num_patches"]),
+            expected_max_steps=None if expected_max < 0 else expected_max,
+        )
+
+
+def rebuild(answer: Case) -> Any:
+    """The student's trained DnCNN, rebuilt from its weights with the kit's class (grader side)."""
+    import torch
+
+    from starter.models import DnCNN
+
+    weights = {k[2:]: torch.from_numpy(np.array(v)) for k, v in answer.items() if k.startswith("w:")}
+    model = DnCNN(
+        in_channels=int(answer["in_channels"]), hidden_channels=int(answer["hidden_channels"]),
+        hidden_layers=int(answer["hidden_layers"]), use_bias=bool(answer["use_bias"]),
+    )
+    try:
+        model.load_state_dict(weights, strict=True)
+    except RuntimeError as error:
+        raise AssertionError(f"the model's weights do not fit a DnCNN: {str(error)[:200]}") from None
+    return model.eval()
+
+
+def _results_judge(cases: list[Case], answers: list[Case]) -> None:
+    from starter.training import evaluate_model
+
+    (case,) = cases
+    _, images = _data(_text(case["_data_root"]) or None, bool(case["_grading"]))
+    for name, a in _by_name(answers, "results").items():
+        reported = dict(zip(np.ravel(a["sigmas"]).tolist(), np.ravel(a["psnr"]).tolist(), strict=True))
+        check_results_row(name, reported)
+        again = evaluate_model(rebuild(a), images, SIGMAS_TEST, seed=EVAL_SEED, device="cpu")
+        check_results_match(name, reported, again)
+
+
+def _table_judge(cases: list[Case], answers: list[Case]) -> None:
+    (answer,) = answers
+    results = {}
+    for key in answer:
+        if key.startswith("results:") and key.endswith(":sigmas"):
+            name = key[len("results:") : -len(":sigmas")]
+            psnrs = np.ravel(answer[f"results:{name}:psnr"]).tolist()
+            results[name] = dict(zip(np.ravel(answer[key]).tolist(), psnrs, strict=True))
+    check_table(answer["values"], [str(s) for s in np.ravel(answer["rows"])],
+                [float(s) for s in np.ravel(answer["columns"])], results)
+
+
+JUDGED: dict[str, JudgedTest] = {
+    "test_models_hidden": JudgedTest(_nothing, _models_judge),
+    "test_training_hidden": JudgedTest(_with_data, _training_judge),
+    "test_results_hidden": JudgedTest(_with_data, _results_judge),
+    "test_table_hidden": JudgedTest(_nothing, _table_judge),
+}
+"""Task 2's hidden test cells, judged outside the student's process. The visible tests (keys,
+types, shapes of what the notebook built) run in the kernel only."""

@@ -1,9 +1,9 @@
 """Hidden-test checks of Task 3 (Wiener + U-Net): pure functions of arrays and numbers.
 
-The hidden test cells build the inputs (images the student's code has never seen, seeds
-the student does not know), run the student's functions and the reference ones from
-``starter``, and hand both results to these functions, which raise ``AssertionError``
-with a message that says what is wrong.
+The grader builds the inputs (images no file holds, seeds the student does not know), the
+test cells run the student's functions on them (:mod:`dlci_grader.harness.task3`), and
+:data:`JUDGED` compares what came back with the grader's own reference computations, raising
+``AssertionError`` with a message that says what is wrong.
 
 Tolerances (see ``tests/test_task3_checks.py`` for the numbers they rest on):
 
@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from dlci_grader.checks import Case, Context, JudgedTest
+from dlci_grader.checks import Case, Context, JudgedTest, each_case
 
 NOISE_STD_RTOL = 0.03
 """Relative tolerance on the standard deviation of the simulated noise."""
@@ -233,7 +233,7 @@ def _simulate_judge(cases: list[Case], answers: list[Case]) -> None:
         blurred = blur(torch.from_numpy(case["x"]), torch.from_numpy(case["kernel"]))
         check_noise(blurred, answer["y"], float(case["sigma"]))
 
-    _each(cases, answers, check)
+    each_case(cases, answers, check)
 
 
 def _wiener_make(rng: np.random.Generator, context: Context) -> list[Case]:
@@ -260,7 +260,7 @@ def _wiener_judge(cases: list[Case], answers: list[Case]) -> None:
         what = "wiener" + ("" if float(case["snr"]) else " with its default SNR (100)")
         check_output(what, answer.get("x_hat", np.zeros(0)), reference)
 
-    _each(cases, answers, check)
+    each_case(cases, answers, check)
 
 
 def _methods_make(rng: np.random.Generator, context: Context) -> list[Case]:
@@ -290,7 +290,7 @@ def _methods_judge(cases: list[Case], answers: list[Case]) -> None:
                     f"expected more than {GAIN_DB} dB"
                 )
 
-    _each(cases, answers, check)
+    each_case(cases, answers, check)
 
 
 def _network_make(sigma: float) -> Any:
@@ -320,7 +320,7 @@ def _network_judge(method: str) -> Any:
                     reference = models.wiener_denoise(wiener_deconv(y, task3_kernel(), snr=100.0))
             check_output(method, answer.get("x_hat", np.zeros(0)), reference)
 
-        _each(cases, answers, check)
+        each_case(cases, answers, check)
 
     return judge
 
@@ -356,7 +356,7 @@ def _table_function_judge(cases: list[Case], answers: list[Case]) -> None:
         reference = {m: dict(zip(sigmas, case[f"_{m}"].tolist(), strict=True)) for m in ("w", "u")}
         check_table_function(_table_from(answer, ("w", "u")), reference)
 
-    _each(cases, answers, check)
+    each_case(cases, answers, check)
 
 
 def _notebook_table_make(rng: np.random.Generator, context: Context) -> list[Case]:
@@ -374,21 +374,9 @@ def _notebook_table_judge(method: str) -> Any:
             check_table_column(method, _table_from(answer, (method,))[method],
                                dict(zip(sigmas, case[f"_{method}"].tolist(), strict=True)))
 
-        _each(cases, answers, check)
+        each_case(cases, answers, check)
 
     return judge
-
-
-def _each(cases: list[Case], answers: list[Case], check: Any) -> None:
-    if len(answers) != len(cases):
-        raise AssertionError(f"expected answers for {len(cases)} cases, got {len(answers)}")
-    for i, (case, answer) in enumerate(zip(cases, answers, strict=True)):
-        try:
-            check(i, case, answer)
-        except AssertionError as error:
-            if len(cases) == 1:
-                raise
-            raise AssertionError(f"case {i + 1} of {len(cases)}: {error}") from None
 
 
 _SIMULATE = JudgedTest(_simulate_make, _simulate_judge)
