@@ -28,7 +28,8 @@ pytestmark = [pytest.mark.grader, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
 SUPPORT = support()
-FEATURES = {"": True, "files": SUPPORT.files, "network": SUPPORT.network, "signals": SUPPORT.signals}
+FEATURES = {"": True, "files": SUPPORT.files, "network": SUPPORT.network, "signals": SUPPORT.signals,
+            "processes": SUPPORT.processes}
 
 
 @pytest.fixture(scope="module")

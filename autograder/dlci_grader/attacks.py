@@ -231,6 +231,31 @@ def _big_file():
 _attempt("write a 3 GiB file", _big_file)
 '''
 
+FORK_BOMB = _TRY + '''
+import os
+import signal
+import time
+
+_children = []
+
+
+def _fork_bomb():  # polite: every child sleeps, and all are killed below
+    for _ in range(600):
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(30)
+            os._exit(0)
+        _children.append(pid)
+    return f"{len(_children)} processes"
+
+
+_attempt("start 600 processes", _fork_bomb)
+print(f"started {len(_children)} before the cap")
+for _pid in _children:
+    os.kill(_pid, signal.SIGKILL)
+    os.waitpid(_pid, 0)
+'''
+
 NETWORK = _TRY + '''
 import socket
 import urllib.request
@@ -240,6 +265,13 @@ _attempt("connect to 127.0.0.1:22", lambda: socket.create_connection(("127.0.0.1
 _attempt("download over HTTPS", lambda: urllib.request.urlopen("https://pypi.org/simple/", timeout=5).read(10))
 '''
 
+
+GRADING_MODE = """
+import os
+
+if os.environ.get("DLCI_GRADING") == "1":
+    model = FullyConnectedNet(784, 32, 784)  # untrained: the grader sees what runs when grading
+"""
 
 PATCH_EVALUATE = """
 import starter.training as _training
@@ -363,6 +395,11 @@ ATTACKS = [
            refused=True),
     Attack("network", "open TCP connections (pypi.org, localhost) and download", "solution",
            _new_cell("setup", NETWORK), refused=True, needs="network"),
+    Attack("fork-bomb", "fork 600 sleeping processes (then kill them)", "solution",
+           _new_cell("setup", FORK_BOMB), refused=True, needs="processes"),
+    Attack("grading-mode", "behave differently when graded: swap the trained model for an untrained "
+           "one when DLCI_GRADING=1", "solution", _new_cell("show_results", GRADING_MODE),
+           fails=frozenset({"test_training", "test_training_hidden"})),
     Attack("patch-evaluate", "Task 2: typed-in results, and evaluate_model patched to return them, so "
            "the hidden re-evaluation agrees", "hand_typed_results", _new_cell("setup", PATCH_EVALUATE),
            task="task2"),

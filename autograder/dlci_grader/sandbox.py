@@ -16,9 +16,9 @@ restrictions, as does every process the kernel starts:
   the pod's network policy is the layer for that (see ``autograder/deploy/README.md``).
 - **Signals and abstract sockets** (Landlock ABI 6+, kernel 6.12+): the kernel cannot signal
   or connect to processes outside its sandbox, e.g. kill the grader or nbgrader.
-- **Resources** (rlimits): ``--nproc`` processes (fork bombs; not enforced for root, see
-  :mod:`dlci_grader.limits` for the cgroup used then), ``--fsize`` bytes per file written,
-  no core dumps. Memory and time are capped by the worker (:mod:`dlci_grader.limits`).
+- **Resources** (rlimits): ``--nproc`` processes and threads (fork bombs; not enforced for
+  root, see :mod:`dlci_grader.limits` for the cgroup used then), ``--fsize`` bytes per file
+  written, no core dumps. Memory and time are capped by the worker (:mod:`dlci_grader.limits`).
 
 Where Landlock is missing (an older kernel, macOS) the kernel still runs, with the rlimits only;
 :func:`support` says what this machine enforces and ``dlci grade`` prints it.
@@ -101,6 +101,12 @@ class Support:
 
     abi: int
     root: bool
+    pids_cgroup: bool = False
+
+    @property
+    def processes(self) -> bool:
+        """A cap on processes: ``RLIMIT_NPROC``, or as root a pids cgroup."""
+        return not self.root or self.pids_cgroup
 
     @property
     def files(self) -> bool:
@@ -116,19 +122,25 @@ class Support:
 
     def describe(self) -> str:
         """One line, e.g. for ``dlci grade``'s log."""
+        how = "a pids cgroup" if self.root else "RLIMIT_NPROC"
+        procs = f"processes capped ({how})" if self.processes else "processes NOT capped (root, no pids cgroup)"
         if not self.files:
-            return "sandbox: no Landlock on this system; files, network and signals are NOT restricted (rlimits only)"
+            return (f"sandbox: no Landlock on this system; files, network and signals are NOT "
+                    f"restricted; {procs}")
         parts = ["files"]
         parts += ["TCP network"] if self.network else []
         parts += ["signals"] if self.signals else []
         missing = [n for n, ok in (("TCP network", self.network), ("signals", self.signals)) if not ok]
         text = f"sandbox: Landlock ABI {self.abi} restricts {', '.join(parts)}"
-        return text + (f"; NOT restricted here: {', '.join(missing)}" if missing else "")
+        return text + (f"; NOT restricted here: {', '.join(missing)}" if missing else "") + f"; {procs}"
 
 
 def support() -> Support:
-    """What :func:`restrict` can enforce here."""
-    return Support(landlock_abi(), os.geteuid() == 0 if hasattr(os, "geteuid") else False)
+    """What :func:`restrict` (and, for processes, :mod:`dlci_grader.limits`) can enforce here."""
+    from dlci_grader.limits import pids_hierarchy
+
+    root = os.geteuid() == 0 if hasattr(os, "geteuid") else False
+    return Support(landlock_abi(), root, pids_hierarchy() is not None)
 
 
 def _check(result: int, what: str) -> int:

@@ -30,7 +30,7 @@ import psutil
 
 from dlci_grader import sandbox, verify
 from dlci_grader.execute import KERNEL_DIED, NOT_RUN
-from dlci_grader.limits import wrap
+from dlci_grader.limits import release_cgroup, wrap
 
 TIMEOUT_ENAMES = ("CellTimeoutError",)
 CONFIG = """\
@@ -66,7 +66,8 @@ class Limits:
         threads: ``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` for the kernel (cores per worker).
         sandbox: start the kernel in :mod:`dlci_grader.sandbox` (files, network, signals,
             processes); False runs it as a plain ``python3`` kernel.
-        processes: processes the kernel may start beyond those running (``RLIMIT_NPROC``).
+        processes: processes the kernel may start beyond those running (``RLIMIT_NPROC``); as
+            root, the tasks (processes and threads) of the worker's pids cgroup.
         file_bytes: largest file the kernel may write (``RLIMIT_FSIZE``).
     """
 
@@ -75,7 +76,7 @@ class Limits:
     memory_bytes: int | None = 6 * 2**30
     threads: int = 1
     sandbox: bool = True
-    processes: int = 256
+    processes: int = 512
     file_bytes: int = 2**30
 
 
@@ -215,8 +216,9 @@ def _run_limited(
     """Run ``command`` under the limits; (exit status or None if killed for time, CPU seconds
     of it and the descendants it waited for, i.e. nbgrader and its kernel)."""
     with open(log, "wb") as out:
+        max_pids = limits.processes if limits.sandbox else None
         proc = subprocess.Popen(
-            wrap(command, limits.memory_bytes), cwd=cwd, env=dict(env), stdout=out,
+            wrap(command, limits.memory_bytes, max_pids), cwd=cwd, env=dict(env), stdout=out,
             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
     timed_out = threading.Event()
@@ -234,6 +236,7 @@ def _run_limited(
         timer.cancel()
     proc.returncode = os.waitstatus_to_exitcode(status)
     _kill_tree(proc.pid)  # a kernel left behind by a crashed nbgrader
+    release_cgroup(proc.pid)  # as root: whatever is left in the worker's cgroup
     cpu = usage.ru_utime + usage.ru_stime
     return (None if timed_out.is_set() else proc.returncode), cpu
 

@@ -151,7 +151,12 @@ def check_table_function(
 # --- judged outside the kernel: inputs made by the grader, answers judged by the grader ------
 
 GAIN_DB = 1.0
-"""The visible methods test: each method must gain this much over the measurement (dB)."""
+"""The visible methods test: each method must gain this much over the measurement (dB), on four
+of the grader's images at σ = 0.005. Over 40 secret seeds the solution's smallest gains were
+Wiener 6.4, U-Net 3.0, Wiener + U-Net 4.5 dB (``tests/test_grader_trust.py`` re-checks 5)."""
+MIX = 0.1
+"""Share of secret uniform noise in the grader's images (a lookup of the clean image on disk
+misses it; more of it would make the images unlike the photographs the U-Nets were trained on)."""
 TABLE_SEED = 3501
 """Noise seed of the grader's reference for the notebook's table (other noise than the notebook's)."""
 TABLE_SIGMAS = (0.005, 0.01, 0.02)
@@ -189,14 +194,14 @@ def _reference_table(data_root: str | None) -> dict[str, dict[float, float]]:
 
 def _unseen_images(rng: np.random.Generator, context: Context, count: int) -> np.ndarray:
     """``count`` 160x240 images no file holds: test images picked, flipped, rolled and mixed with
-    20 % uniform noise, all from the secret ``rng``; float32 (count, 3, 160, 240) in [0, 1]."""
+    :data:`MIX` uniform noise, all from the secret ``rng``; float32 (count, 3, 160, 240) in [0, 1]."""
     torch, _, clean_all = _torch_inputs(context)
     pick = rng.choice(len(clean_all), size=count, replace=False)
     x = clean_all[torch.from_numpy(pick)].numpy()
     if rng.random() < 0.5:
         x = x[..., ::-1]
     x = np.roll(x, shift=(int(rng.integers(0, 320)), int(rng.integers(0, 480))), axis=(-2, -1))[..., :160, :240]
-    return (0.8 * x + 0.2 * rng.random(x.shape)).astype(np.float32)
+    return ((1 - MIX) * x + MIX * rng.random(x.shape)).astype(np.float32)
 
 
 def _measure(rng: np.random.Generator, x: np.ndarray, kernel: Any, sigma: float) -> np.ndarray:
@@ -265,7 +270,7 @@ def _wiener_judge(cases: list[Case], answers: list[Case]) -> None:
 
 def _methods_make(rng: np.random.Generator, context: Context) -> list[Case]:
     _, kernel, _ = _torch_inputs(context)
-    x = _unseen_images(rng, context, 2)
+    x = _unseen_images(rng, context, 4)
     return [{"y": _measure(rng, x, kernel, 0.005), "_clean": x}]
 
 
