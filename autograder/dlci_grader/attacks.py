@@ -256,6 +256,17 @@ for _pid in _children:
     os.waitpid(_pid, 0)
 '''
 
+FILL_DISK = '''
+import time
+
+for _i in range(24):  # 24 files of 256 MiB: 6 GiB, each under the 1 GiB cap per file
+    with open(f"fill{_i}.bin", "wb") as _f:
+        for _ in range(4):
+            _f.write(b"0" * 2**26)
+    time.sleep(0.2)
+print("ATTACK fill the disk: SUCCEEDED")
+'''
+
 NETWORK = _TRY + '''
 import socket
 import urllib.request
@@ -395,6 +406,8 @@ ATTACKS = [
            refused=True),
     Attack("network", "open TCP connections (pypi.org, localhost) and download", "solution",
            _new_cell("setup", NETWORK), refused=True, needs="network"),
+    Attack("fill-disk", "after the last test, write 6 GiB in files of 256 MiB", "solution",
+           _new_cell("test_training_hidden", FILL_DISK)),
     Attack("fork-bomb", "fork 600 sleeping processes (then kill them)", "solution",
            _new_cell("setup", FORK_BOMB), refused=True, needs="processes"),
     Attack("grading-mode", "behave differently when graded: swap the trained model for an untrained "

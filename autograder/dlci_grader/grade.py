@@ -44,6 +44,7 @@ from tqdm import tqdm
 from dlci_grader import report, verify
 from dlci_grader.course import Course
 from dlci_grader.intake import Submission, collect, opened
+from dlci_grader.limits import sweep_cgroups
 from dlci_grader.nbgrader_course import NbgraderCourse, NotebookGrade
 from dlci_grader.tasks import load_tasks, task_key
 from dlci_grader.worker import Limits, NotebookResult, grade_isolated, graded_cells, zero_result
@@ -226,6 +227,7 @@ def grade_class(
     loaded = load_tasks(solutions, tasks)
     state = Course(course)
     held = _lock(state)
+    sweep_cgroups()
     try:
         state.prepare(loaded)
         release_ids = state.release_ids(loaded)

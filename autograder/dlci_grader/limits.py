@@ -127,6 +127,21 @@ def release_cgroup(pid: int) -> int:
     return killed
 
 
+def sweep_cgroups() -> int:
+    """Release the cgroups of workers that no longer run (a grader killed with ``SIGKILL`` leaves
+    them behind); how many were released."""
+    base = pids_hierarchy()
+    if base is None:
+        return 0
+    swept = 0
+    for folder in base.glob("dlci-worker-*"):
+        pid = folder.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            release_cgroup(int(pid))
+            swept += 1
+    return swept
+
+
 def wrap(command: Sequence[str], memory_bytes: int | None, max_pids: int | None = None) -> list[str]:
     """``command`` prefixed so that it runs under :func:`apply_limits` (and, as root, in a pids
     cgroup of ``max_pids`` tasks)."""

@@ -33,6 +33,8 @@ from dlci_grader.execute import KERNEL_DIED, NOT_RUN
 from dlci_grader.limits import release_cgroup, wrap
 
 TIMEOUT_ENAMES = ("CellTimeoutError",)
+DISK_POLL_S = 1.0
+"""Seconds between two checks of a notebook's disk use."""
 CONFIG = """\
 # Written by dlci_grader.worker: a private course folder for one notebook.
 from nbconvert.preprocessors import ClearMetadataPreprocessor
@@ -69,6 +71,9 @@ class Limits:
         processes: processes the kernel may start beyond those running (``RLIMIT_NPROC``); as
             root, the tasks (processes and threads) of the worker's pids cgroup.
         file_bytes: largest file the kernel may write (``RLIMIT_FSIZE``).
+        disk_bytes: all the files of the notebook's private folder (the only place the sandboxed
+            kernel may write); beyond it the kernel is killed (checked every
+            :data:`DISK_POLL_S` s), so later cells score 0 and earlier ones keep their points.
     """
 
     cell_timeout: int = 300
@@ -78,6 +83,7 @@ class Limits:
     sandbox: bool = True
     processes: int = 512
     file_bytes: int = 2**30
+    disk_bytes: int | None = 2 * 2**30
 
 
 @dataclass
@@ -212,33 +218,71 @@ def _kill_tree(pid: int) -> None:
 
 def _run_limited(
     command: list[str], cwd: Path, env: Mapping[str, str], limits: Limits, log: Path
-) -> tuple[int | None, float]:
+) -> tuple[int | None, float, list[str]]:
     """Run ``command`` under the limits; (exit status or None if killed for time, CPU seconds
-    of it and the descendants it waited for, i.e. nbgrader and its kernel)."""
+    of it and the descendants it waited for, i.e. nbgrader and its kernel, what was stopped)."""
     with open(log, "wb") as out:
         max_pids = limits.processes if limits.sandbox else None
         proc = subprocess.Popen(
             wrap(command, limits.memory_bytes, max_pids), cwd=cwd, env=dict(env), stdout=out,
             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
-    timed_out = threading.Event()
+    timed_out, done = threading.Event(), threading.Event()
+    notes: list[str] = []
 
     def _expire() -> None:
         timed_out.set()
         _kill_tree(proc.pid)
 
+    def _watch_disk() -> None:  # the kernel may write only beneath cwd (the sandbox)
+        while not done.wait(DISK_POLL_S):
+            if limits.disk_bytes is not None and _size(cwd) > limits.disk_bytes:
+                notes.append(f"the kernel was stopped: the notebook wrote more than "
+                             f"{limits.disk_bytes / 2**30:.3g} GiB to disk")
+                _kill_kernels(proc.pid)
+                return
+
     timer = threading.Timer(limits.notebook_timeout, _expire)
     timer.daemon = True
     timer.start()
+    watcher = threading.Thread(target=_watch_disk, daemon=True)
+    watcher.start()
     try:
         _, status, usage = os.wait4(proc.pid, 0)
     finally:
         timer.cancel()
+        done.set()
     proc.returncode = os.waitstatus_to_exitcode(status)
     _kill_tree(proc.pid)  # a kernel left behind by a crashed nbgrader
     release_cgroup(proc.pid)  # as root: whatever is left in the worker's cgroup
     cpu = usage.ru_utime + usage.ru_stime
-    return (None if timed_out.is_set() else proc.returncode), cpu
+    return (None if timed_out.is_set() else proc.returncode), cpu, notes
+
+
+def _size(folder: Path) -> int:
+    """Bytes of the files beneath ``folder`` (symbolic links not followed)."""
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def _kill_kernels(pid: int) -> None:
+    """Kill the kernel(s) under process ``pid`` (nbgrader goes on: later cells score 0)."""
+    try:
+        procs = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return
+    for proc in procs:
+        try:
+            if any("ipykernel" in part or "dlci_grader.sandbox" in part for part in proc.cmdline()):
+                proc.kill()
+        except psutil.Error:
+            pass
 
 
 def grade_isolated(
@@ -307,7 +351,7 @@ def grade_isolated(
         f"--CourseDirectory.root={workdir}",
     ]
     log = workdir / "autograde.log"
-    code, cpu = _run_limited(command, workdir, full_env, limits, log)
+    code, cpu, notes = _run_limited(command, workdir, full_env, limits, log)
     seconds = time.perf_counter() - start
     autograded = workdir / "autograded" / student / notebook / f"{notebook}.ipynb"
     if code is None:
@@ -323,6 +367,7 @@ def grade_isolated(
         )
     else:
         result = _read_scores(workdir, student, task, notebook, points, autograded, limits, channel)
+    result.reason = "; ".join(filter(None, [*notes, result.reason]))
     result.seconds, result.cpu_seconds = seconds, cpu
     return result, (autograded if autograded.is_file() else None)
 
