@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from dlci_grader.checks import Case, Context, JudgedTest
+from dlci_grader.checks import Case, Context, JudgedTest, no_inputs
 
 CONFIGS: dict[str, tuple[bool, int]] = {
     "bias, 32 ch": (True, 32),
@@ -231,10 +231,6 @@ def _data(data_root: str | None, grading: bool) -> tuple[int, Any]:
     return patches, test_images
 
 
-def _nothing(rng: np.random.Generator, context: Context) -> list[Case]:
-    return [{}]
-
-
 def _with_data(rng: np.random.Generator, context: Context) -> list[Case]:
     """No inputs; the grader's expectations (secret) ride along with the case."""
     num_patches, _ = _data(context.data_root, context.grading)
@@ -318,11 +314,42 @@ def _table_judge(cases: list[Case], answers: list[Case]) -> None:
                 [float(s) for s in np.ravel(answer["columns"])], results)
 
 
+def _models_visible_judge(cases: list[Case], answers: list[Case]) -> None:
+    _by_name(answers, "models")
+
+
+def _training_visible_judge(cases: list[Case], answers: list[Case]) -> None:
+    for name, a in _by_name(answers, "histories").items():
+        losses = np.ravel(a["step_loss"])
+        if losses.size == 0 or not np.all(np.isfinite(losses)):
+            raise AssertionError(f"{name}: no finite training losses")
+
+
+def _results_visible_judge(cases: list[Case], answers: list[Case]) -> None:
+    for name, a in _by_name(answers, "results").items():
+        row = dict(zip(np.ravel(a["sigmas"]).tolist(), np.ravel(a["psnr"]).tolist(), strict=True))
+        check_results_row(name, row)
+        values = [row[s] for s in sorted(row)]
+        if not values[0] > values[1] > values[2]:
+            raise AssertionError(f"{name}: PSNR should fall as σ grows, got {values}")
+
+
+def _table_visible_judge(cases: list[Case], answers: list[Case]) -> None:
+    (answer,) = answers
+    shape = np.shape(answer["values"])
+    if shape != (len(CONFIGS), len(SIGMAS_TEST)):
+        raise AssertionError(f"the table has shape {shape}, expected {(len(CONFIGS), len(SIGMAS_TEST))}")
+
+
 JUDGED: dict[str, JudgedTest] = {
-    "test_models_hidden": JudgedTest(_nothing, _models_judge),
+    "test_models": JudgedTest(no_inputs, _models_visible_judge),
+    "test_models_hidden": JudgedTest(no_inputs, _models_judge),
+    "test_training": JudgedTest(no_inputs, _training_visible_judge),
     "test_training_hidden": JudgedTest(_with_data, _training_judge),
+    "test_results": JudgedTest(no_inputs, _results_visible_judge),
     "test_results_hidden": JudgedTest(_with_data, _results_judge),
-    "test_table_hidden": JudgedTest(_nothing, _table_judge),
+    "test_table": JudgedTest(no_inputs, _table_visible_judge),
+    "test_table_hidden": JudgedTest(no_inputs, _table_judge),
 }
-"""Task 2's hidden test cells, judged outside the student's process. The visible tests (keys,
-types, shapes of what the notebook built) run in the kernel only."""
+"""Task 2's test cells, judged outside the student's process: the visible tests' checks of keys,
+losses, results and the table's shape again on what comes back, the hidden ones in full."""

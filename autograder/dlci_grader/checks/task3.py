@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from dlci_grader.checks import Case, Context, JudgedTest, each_case
+from dlci_grader.checks import Case, Context, JudgedTest, each_case, no_inputs
 
 NOISE_STD_RTOL = 0.03
 """Relative tolerance on the standard deviation of the simulated noise."""
@@ -384,6 +384,17 @@ def _notebook_table_judge(method: str) -> Any:
     return judge
 
 
+def _table_layout_judge(cases: list[Case], answers: list[Case]) -> None:
+    """The visible table test again: every method, every noise level, finite PSNRs falling as σ grows."""
+    (answer,) = answers
+    for method, column in _table_from(answer, METHODS).items():
+        values = [column.get(s, float("nan")) for s in TABLE_SIGMAS]
+        if not np.all(np.isfinite(values)):
+            raise AssertionError(f"{method}: non-finite or missing PSNR {values}")
+        if not values[0] > values[1] > values[2]:
+            raise AssertionError(f"{method}: PSNR should fall as σ grows, got {values}")
+
+
 _SIMULATE = JudgedTest(_simulate_make, _simulate_judge)
 _WIENER = JudgedTest(_wiener_make, _wiener_judge)
 _TABLE = JudgedTest(_notebook_table_make, _notebook_table_judge("wiener"))
@@ -395,10 +406,10 @@ JUDGED: dict[str, JudgedTest] = {
     "test_methods": JudgedTest(_methods_make, _methods_judge),
     "test_unet_hidden": JudgedTest(_network_make(0.015), _network_judge("method_unet")),
     "test_wiener_unet_hidden": JudgedTest(_network_make(0.008), _network_judge("method_wiener_unet")),
+    "test_table": JudgedTest(no_inputs, _table_layout_judge),
     "test_table_function_hidden": JudgedTest(_table_function_make, _table_function_judge),
     "test_table_hidden": _TABLE,
     "test_table_unet_hidden": JudgedTest(_notebook_table_make, _notebook_table_judge("unet")),
     "test_table_wiener_unet_hidden": JudgedTest(_notebook_table_make, _notebook_table_judge("wiener_unet")),
 }
-"""Task 3's test cells judged outside the student's process (the visible table-layout test is
-checked in the kernel only: it checks the table's shape, which the hidden tests check again)."""
+"""Task 3's test cells, all judged outside the student's process."""
