@@ -209,19 +209,22 @@ def set_rlimits(nproc: int | None, fsize: int | None) -> None:
     if fsize is not None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
     if nproc is not None and os.geteuid() != 0:
-        uid = os.getuid()
-        running = sum(1 for p in Path("/proc").iterdir() if p.name.isdigit() and _uid(p) == uid)
-        cap = running + nproc
+        cap = _tasks_of_this_user() + nproc
         _, hard = resource.getrlimit(resource.RLIMIT_NPROC)
         cap = cap if hard == resource.RLIM_INFINITY else min(cap, hard)
         resource.setrlimit(resource.RLIMIT_NPROC, (cap, cap))
 
 
-def _uid(proc: Path) -> int | None:
-    try:
-        return proc.stat().st_uid
-    except OSError:
-        return None
+def _tasks_of_this_user() -> int:
+    """Processes and threads this user runs now (what ``RLIMIT_NPROC`` counts)."""
+    import psutil
+
+    uid, count = os.getuid(), 0
+    for proc in psutil.process_iter(["uids", "num_threads"]):
+        info = proc.info
+        if info.get("uids") is not None and info["uids"].real == uid:
+            count += info.get("num_threads") or 1
+    return count
 
 
 def default_read_paths(data_root: str | None, extra: Sequence[str] = ()) -> list[str]:
