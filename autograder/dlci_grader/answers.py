@@ -44,8 +44,8 @@ def to_array(value: Any) -> np.ndarray:
     return np.array(value, copy=True)
 
 
-def encode(items: Sequence[Mapping[str, Any]]) -> str:
-    """A list of {name: array-like} as base64 ``.npz`` text (keys ``"<index>/<name>"``).
+def _pack(items: Sequence[Mapping[str, Any]]) -> bytes:
+    """A list of {name: array-like} as ``.npz`` bytes (keys ``"<index>/<name>"``, and ``count``).
 
     ``None`` values are left out, so a missing gradient arrives as a missing key.
     """
@@ -58,16 +58,11 @@ def encode(items: Sequence[Mapping[str, Any]]) -> str:
     flat["count"] = np.array(len(items))
     buffer = io.BytesIO()
     np.savez(buffer, **flat)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    return buffer.getvalue()
 
 
-def decode(text: str, max_bytes: int = MAX_ANSWER_BYTES) -> list[dict[str, np.ndarray]]:
-    """Inverse of :func:`encode`; raises ``ValueError`` for anything that is not such an npz."""
-    if not isinstance(text, str):
-        raise ValueError(f"expected base64 text, got {type(text).__name__}")
-    if len(text) > max_bytes:
-        raise ValueError(f"answer of {len(text)} characters exceeds the {max_bytes} limit")
-    raw = base64.b64decode(text.encode("ascii"), validate=True)
+def _unpack(raw: bytes) -> list[dict[str, np.ndarray]]:
+    """Inverse of :func:`_pack`; raises ``ValueError`` for anything that is not such an npz."""
     with np.load(io.BytesIO(raw), allow_pickle=False) as data:
         flat = {key: data[key] for key in data.files}
     count = int(flat.pop("count", np.array(0)))
@@ -82,15 +77,29 @@ def decode(text: str, max_bytes: int = MAX_ANSWER_BYTES) -> list[dict[str, np.nd
     return items
 
 
+def encode(items: Sequence[Mapping[str, Any]]) -> str:
+    """:func:`_pack` as base64 text, for a notebook output."""
+    return base64.b64encode(_pack(items)).decode("ascii")
+
+
+def decode(text: str, max_bytes: int = MAX_ANSWER_BYTES) -> list[dict[str, np.ndarray]]:
+    """Inverse of :func:`encode`; raises ``ValueError`` for anything that is not such an npz."""
+    if not isinstance(text, str):
+        raise ValueError(f"expected base64 text, got {type(text).__name__}")
+    if len(text) > max_bytes:
+        raise ValueError(f"answer of {len(text)} characters exceeds the {max_bytes} limit")
+    return _unpack(base64.b64decode(text.encode("ascii"), validate=True))
+
+
 def read_cases(path: str | os.PathLike[str]) -> list[dict[str, np.ndarray]]:
     """Cases written by the grader (an ``.npz`` made by :func:`write_cases`)."""
-    return decode(base64.b64encode(Path(path).read_bytes()).decode("ascii"), max_bytes=2**40)
+    return _unpack(Path(path).read_bytes())
 
 
 def write_cases(path: str | os.PathLike[str], cases: Sequence[Mapping[str, Any]]) -> None:
-    """Write cases as an ``.npz`` (the format :func:`encode` uses, unencoded)."""
+    """Write cases as an ``.npz`` (the format of :func:`encode`, without base64)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_bytes(base64.b64decode(encode(cases)))
+    Path(path).write_bytes(_pack(cases))
 
 
 def cases(task: str, test: str) -> list[dict[str, np.ndarray]]:

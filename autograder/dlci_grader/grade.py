@@ -113,10 +113,7 @@ def _judge_outside(
 ) -> NotebookGrade:
     """``grade`` with the hidden tests scored by the grader's verdicts (notebook annotated)."""
     path = course.root / "autograded" / grade.student / grade.assignment / f"{grade.notebook}.ipynb"
-    notebook = nbformat.read(str(path), 4)
-    verdicts = verify.verify(channel, notebook)
-    verify.annotate(notebook, verdicts)
-    nbformat.write(notebook, str(path))
+    verdicts = verify.judge_executed(channel, nbformat.read(str(path), 4), path)
     cells = dict(grade.cells)
     for test, verdict in verdicts.items():
         if test in cells:

@@ -257,7 +257,7 @@ def default_read_paths(data_root: str | None, extra: Sequence[str] = ()) -> list
 
 def list_only_paths() -> list[str]:
     """Folders the kernel may list but not read: the instructor package and what holds it."""
-    return [str(GRADER_PACKAGE), *[str(p) for p in GRADER_PACKAGE.parents][:1]]
+    return [str(GRADER_PACKAGE), str(GRADER_PACKAGE.parent)]
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -295,10 +295,11 @@ def _is_packages_dir(path: str) -> bool:
 
 
 def kernelspec(folder: Path, read: Sequence[str], write: Sequence[str], env: dict[str, str],
-               nproc: int | None = 256, fsize: int | None = 2**30) -> str:
+               nproc: int | None, fsize: int | None) -> str:
     """Write a kernelspec that starts ipykernel in the sandbox under ``folder/kernels/``; its name.
 
-    ``folder`` goes first on ``JUPYTER_PATH``; ``env`` is set in the kernel (scratch folders).
+    ``folder`` goes first on ``JUPYTER_PATH``; ``env`` is set in the kernel (scratch folders);
+    ``nproc`` and ``fsize`` as :func:`set_rlimits` takes them (None: no cap).
     """
     name = "dlci-sandbox"
     argv = [sys.executable, "-m", "dlci_grader.sandbox", "--connection-file", "{connection_file}"]

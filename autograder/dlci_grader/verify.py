@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import nbformat
 import numpy as np
 from nbformat import NotebookNode
 
@@ -107,7 +108,8 @@ def _records(cell: NotebookNode) -> list[object]:
     ]
 
 
-def _first_line(text: str, limit: int = 400) -> str:
+def first_line(text: object, limit: int = 240) -> str:
+    """The first non-blank line of ``text``, cut to ``limit`` characters (for reasons in a CSV)."""
     line = next((s for s in str(text).strip().splitlines() if s.strip()), "")
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
@@ -127,13 +129,13 @@ def judge_cell(channel: Channel, test: str, cell: NotebookNode) -> Verdict:
     try:
         answers = decode(record.get("npz"))
     except Exception as error:  # noqa: BLE001 - any malformed answer is the student's 0
-        return Verdict(False, f"the answer could not be read ({type(error).__name__}: {_first_line(error)})")
+        return Verdict(False, f"the answer could not be read ({type(error).__name__}: {first_line(error, 400)})")
     try:
         summary = judged_tests(channel.task)[test].judge(channel.cases[test], answers)
     except AssertionError as error:
-        return Verdict(False, f"AssertionError: {_first_line(error)}")
+        return Verdict(False, f"AssertionError: {first_line(error, 400)}")
     except Exception as error:  # noqa: BLE001 - e.g. an answer of the wrong kind
-        return Verdict(False, f"the answer could not be checked ({type(error).__name__}: {_first_line(error)})")
+        return Verdict(False, f"the answer could not be checked ({type(error).__name__}: {first_line(error, 400)})")
     return Verdict(True, summary or "")
 
 
@@ -144,6 +146,14 @@ def verify(channel: Channel, notebook: NotebookNode) -> dict[str, Verdict]:
         test = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         if test in channel.cases and test not in verdicts:
             verdicts[test] = judge_cell(channel, test, cell)
+    return verdicts
+
+
+def judge_executed(channel: Channel, notebook: NotebookNode, path: str | Path) -> dict[str, Verdict]:
+    """:func:`verify` the executed ``notebook``, :func:`annotate` it, and save it to ``path``."""
+    verdicts = verify(channel, notebook)
+    annotate(notebook, verdicts)
+    nbformat.write(notebook, str(path))
     return verdicts
 
 

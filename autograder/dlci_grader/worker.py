@@ -31,6 +31,7 @@ import psutil
 from dlci_grader import sandbox, verify
 from dlci_grader.execute import KERNEL_DIED, NOT_RUN
 from dlci_grader.limits import release_cgroup, wrap
+from dlci_grader.verify import first_line
 
 TIMEOUT_ENAMES = ("CellTimeoutError",)
 DISK_POLL_S = 1.0
@@ -157,11 +158,6 @@ def zero_result(
     return NotebookResult(student, task, notebook, status, reason, cells)
 
 
-def _first_line(text: str, limit: int = 240) -> str:
-    line = next((s for s in str(text).strip().splitlines() if s.strip()), "")
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
 def _cell_errors(notebook: nbformat.NotebookNode) -> dict[str, list[tuple[str, str]]]:
     """grade/cell id -> [(ename, evalue)] of its error outputs."""
     errors = {}
@@ -192,10 +188,10 @@ def explain(
             reason = "the kernel died in this cell (os._exit, a crash, or killed for memory)"
             problems.append(f"kernel died in cell {name}")
         elif NOT_RUN in enames:
-            reason = _first_line(dict(errors)[NOT_RUN])
+            reason = first_line(dict(errors)[NOT_RUN])
         else:
             ename, evalue = errors[-1]
-            reason = f"{ename}: {_first_line(evalue)}" if evalue else ename
+            reason = f"{ename}: {first_line(evalue)}" if evalue else ename
             if ename == "MemoryError" or "can't allocate memory" in evalue:
                 reason += memory
                 problems.append(f"out of memory in cell {name}{memory}")
@@ -363,7 +359,7 @@ def grade_isolated(
         tail = log.read_text(errors="replace").strip().splitlines()[-3:]
         result = zero_result(
             student, task, notebook, points, "error",
-            f"nbgrader failed (exit {code}): {' | '.join(_first_line(t, 160) for t in tail)}",
+            f"nbgrader failed (exit {code}): {' | '.join(first_line(t, 160) for t in tail)}",
         )
     else:
         result = _read_scores(workdir, student, task, notebook, points, autograded, limits, channel)
@@ -413,10 +409,7 @@ def _read_scores(
     executed = nbformat.read(str(autograded), 4)
     present = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in executed.cells}
     reasons, problems = explain(executed, limits)
-    verdicts = verify.verify(channel, executed) if channel is not None else {}
-    if verdicts:
-        verify.annotate(executed, verdicts)
-        nbformat.write(executed, str(autograded))
+    verdicts = verify.judge_executed(channel, executed, autograded) if channel is not None else {}
     cells = []
     with Gradebook(f"sqlite:///{workdir / 'gradebook.db'}") as gradebook:
         nb = gradebook.find_submission_notebook(notebook, notebook, student)

@@ -11,6 +11,7 @@ Row-vector convention throughout: ``g = x Wᵀ + b`` with ``x`` (N, in), ``W`` (
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -416,14 +417,16 @@ def _sgd_judge(cases: list[Case], answers: list[Case]) -> None:
     each_case(cases, answers, check)
 
 
-def _digits(context: Context) -> tuple[np.ndarray, np.ndarray, str | None]:
+@functools.lru_cache(maxsize=2)
+def _digits(data_root: str | None) -> tuple[np.ndarray, np.ndarray, str | None]:
     """(uint8 images (N, 28, 28), labels (N,), file prefix of the real split or None for the
-    embedded digits) of the grader's data root, the split the notebook loads."""
+    embedded digits) of the grader's data root, the split the notebook loads; read once per run
+    (the kernel's data and both inpainting tests need them; callers do not modify them)."""
     from starter.data import MNISTDigits
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        data = MNISTDigits(context.data_root)
+        data = MNISTDigits(data_root)
     prefix = {"train": "train", "test": "t10k"}[data.split] if data.source == "real" else None
     return data.images.numpy(), data.labels.numpy(), prefix
 
@@ -440,7 +443,7 @@ def kernel_data(context: Context, folder: Path) -> str | None:
     So a "model" that looks the masked digits up on disk finds nothing. None when the grader
     itself has only the embedded digits (they ship in a package the kernel can read).
     """
-    images, labels, prefix = _digits(context)
+    images, labels, prefix = _digits(context.data_root)
     if prefix is None:
         return None
     keep = np.setdiff1d(np.arange(len(images)), heldout_indices(len(images), context.seed))
@@ -463,7 +466,7 @@ def _training_make(rng: np.random.Generator, context: Context) -> list[Case]:
 
     from starter.data import mask_bottom_half, normalize_digits
 
-    images, _, prefix = _digits(context)
+    images, _, prefix = _digits(context.data_root)
     if prefix is not None and context.seed != LOCAL_SEED:
         pick = heldout_indices(len(images), context.seed)
     else:

@@ -163,18 +163,16 @@ TABLE_SIGMAS = (0.005, 0.01, 0.02)
 """The notebook's noise levels (``SIGMAS``)."""
 
 
-def _torch_inputs(context: Context) -> tuple[Any, Any, Any]:
-    """(torch, the task kernel, the BSDS300 test images (100, 3, 320, 480)) on the grader's side."""
-    import torch
-
+def _kernel() -> Any:
+    """The task's 7x7 blur kernel, as the notebook's ``kernel``."""
     from starter.kernels import task3_kernel
 
-    return torch, task3_kernel(), _test_images(context.data_root)
+    return task3_kernel()
 
 
 @functools.lru_cache(maxsize=2)
 def _test_images(data_root: str | None) -> Any:
-    """The BSDS300 test images of a data root, loaded once per grading run."""
+    """The BSDS300 test images of a data root (100, 3, 320, 480), loaded once per grading run."""
     from starter.data import BlurredBSDS300
 
     with warnings.catch_warnings():
@@ -185,19 +183,18 @@ def _test_images(data_root: str | None) -> Any:
 @functools.lru_cache(maxsize=2)
 def _reference_table(data_root: str | None) -> dict[str, dict[float, float]]:
     """The grader's evaluation of the three methods on the notebook's six images (once per run)."""
-    from starter.kernels import task3_kernel
     from starter.pretrained import evaluate_methods, load_models
 
     clean = _test_images(data_root)[::17]
-    return evaluate_methods(clean, task3_kernel(), load_models("cpu"), TABLE_SIGMAS, seed=TABLE_SEED)
+    return evaluate_methods(clean, _kernel(), load_models("cpu"), TABLE_SIGMAS, seed=TABLE_SEED)
 
 
 def _unseen_images(rng: np.random.Generator, context: Context, count: int) -> np.ndarray:
     """``count`` 160x240 images no file holds: test images picked, flipped, rolled and mixed with
     :data:`MIX` uniform noise, all from the secret ``rng``; float32 (count, 3, 160, 240) in [0, 1]."""
-    torch, _, clean_all = _torch_inputs(context)
+    clean_all = _test_images(context.data_root).numpy()
     pick = rng.choice(len(clean_all), size=count, replace=False)
-    x = clean_all[torch.from_numpy(pick)].numpy()
+    x = clean_all[pick]
     if rng.random() < 0.5:
         x = x[..., ::-1]
     x = np.roll(x, shift=(int(rng.integers(0, 320)), int(rng.integers(0, 480))), axis=(-2, -1))[..., :160, :240]
@@ -214,7 +211,7 @@ def _measure(rng: np.random.Generator, x: np.ndarray, kernel: Any, sigma: float)
 
 
 def _simulate_make(rng: np.random.Generator, context: Context) -> list[Case]:
-    torch, kernel, _ = _torch_inputs(context)
+    kernel = _kernel()
     h, w = int(rng.integers(48, 128)), int(rng.integers(48, 160))
     x = rng.random((2, 3, h, w)).astype(np.float32)
     k5 = rng.random((5, 5)).astype(np.float32)
@@ -242,7 +239,7 @@ def _simulate_judge(cases: list[Case], answers: list[Case]) -> None:
 
 
 def _wiener_make(rng: np.random.Generator, context: Context) -> list[Case]:
-    _, kernel, _ = _torch_inputs(context)
+    kernel = _kernel()
     y = rng.random((2, 3, int(rng.integers(40, 90)), int(rng.integers(40, 110)))).astype(np.float32)
     k5 = rng.random((5, 5)).astype(np.float32)
     k5 /= k5.sum()
@@ -269,7 +266,7 @@ def _wiener_judge(cases: list[Case], answers: list[Case]) -> None:
 
 
 def _methods_make(rng: np.random.Generator, context: Context) -> list[Case]:
-    _, kernel, _ = _torch_inputs(context)
+    kernel = _kernel()
     x = _unseen_images(rng, context, 4)
     return [{"y": _measure(rng, x, kernel, 0.005), "_clean": x}]
 
@@ -300,8 +297,7 @@ def _methods_judge(cases: list[Case], answers: list[Case]) -> None:
 
 def _network_make(sigma: float) -> Any:
     def make(rng: np.random.Generator, context: Context) -> list[Case]:
-        _, kernel, _ = _torch_inputs(context)
-        return [{"y": _measure(rng, _unseen_images(rng, context, 2), kernel, sigma)}]
+        return [{"y": _measure(rng, _unseen_images(rng, context, 2), _kernel(), sigma)}]
 
     return make
 
@@ -311,7 +307,6 @@ def _network_judge(method: str) -> Any:
         import torch
 
         from starter.imaging import wiener_deconv
-        from starter.kernels import task3_kernel
         from starter.pretrained import load_models
 
         models = load_models("cpu")
@@ -322,7 +317,7 @@ def _network_judge(method: str) -> Any:
                 if method == "method_unet":
                     reference = models.deblur_denoise(y)
                 else:
-                    reference = models.wiener_denoise(wiener_deconv(y, task3_kernel(), snr=100.0))
+                    reference = models.wiener_denoise(wiener_deconv(y, _kernel(), snr=100.0))
             check_output(method, answer.get("x_hat", np.zeros(0)), reference)
 
         each_case(cases, answers, check)
@@ -331,8 +326,11 @@ def _network_judge(method: str) -> Any:
 
 
 def _table_function_make(rng: np.random.Generator, context: Context) -> list[Case]:
-    torch, kernel, _ = _torch_inputs(context)
+    import torch
+
     from starter.pretrained import evaluate_methods, load_models
+
+    kernel = _kernel()
 
     x = _unseen_images(rng, context, 3)
     sigmas = (0.012, 0.03)
@@ -397,7 +395,6 @@ def _table_layout_judge(cases: list[Case], answers: list[Case]) -> None:
 
 _SIMULATE = JudgedTest(_simulate_make, _simulate_judge)
 _WIENER = JudgedTest(_wiener_make, _wiener_judge)
-_TABLE = JudgedTest(_notebook_table_make, _notebook_table_judge("wiener"))
 JUDGED: dict[str, JudgedTest] = {
     "test_simulate": _SIMULATE,
     "test_simulate_hidden": _SIMULATE,
@@ -408,7 +405,7 @@ JUDGED: dict[str, JudgedTest] = {
     "test_wiener_unet_hidden": JudgedTest(_network_make(0.008), _network_judge("method_wiener_unet")),
     "test_table": JudgedTest(no_inputs, _table_layout_judge),
     "test_table_function_hidden": JudgedTest(_table_function_make, _table_function_judge),
-    "test_table_hidden": _TABLE,
+    "test_table_hidden": JudgedTest(_notebook_table_make, _notebook_table_judge("wiener")),
     "test_table_unet_hidden": JudgedTest(_notebook_table_make, _notebook_table_judge("unet")),
     "test_table_wiener_unet_hidden": JudgedTest(_notebook_table_make, _notebook_table_judge("wiener_unet")),
 }
