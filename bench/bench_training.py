@@ -69,7 +69,6 @@ CONFIGS = (
 SIGMA, EPOCHS, BATCH_SIZE, LR, SEED = 0.1, 2, 32, 1e-3, 0
 SIGMAS_TEST = (0.05, 0.1, 0.2)
 QUICK_STEPS, QUICK_IMAGES = 40, 2
-CPU = torch.device("cpu")
 
 
 # --- how much work the ablation is, and how fast this CPU can do it ---------------------
@@ -112,6 +111,12 @@ def matmul_rate(dtype: torch.dtype, seconds: float = 2.0) -> float:
             runs += 1
         best = max(best, 2 * m * k * n * runs / elapsed / 1e9)
     return best
+
+
+def engine_precision(engine: str) -> str:
+    """The precision an engine computes in on this CPU: fp32 for the reference, what
+    ``precision="auto"`` resolves to for the kit."""
+    return resolve_precision("fp32" if engine == "reference" else "auto", torch.device("cpu"))
 
 
 def ablation_flops(train_pixels: int, eval_pixels: int) -> tuple[float, float]:
@@ -199,7 +204,6 @@ def ablation(
     out: dict = {
         "engine": engine,
         "load_s": load_seconds,
-        "precision": resolve_precision("fp32" if engine == "reference" else "auto", CPU),
         "train_pixels": trained_samples(len(patches), BATCH_SIZE, EPOCHS, max_steps)
         * patches[0, 0].numel(),
         "eval_pixels": test[:, 0].numel() * len(SIGMAS_TEST),
@@ -258,7 +262,9 @@ def _worker(engine: str, args: argparse.Namespace) -> dict:
 
 def compare(args: argparse.Namespace) -> list[dict]:
     """Alternate reference and kit runs ``args.repeats`` times; rows of medians and the floor."""
-    rates = {"fp32": matmul_rate(torch.float32), "bf16": matmul_rate(torch.bfloat16)}
+    precision = {engine: engine_precision(engine) for engine in ("reference", "kit")}
+    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
+    rates = {p: matmul_rate(dtypes[p]) for p in sorted(set(precision.values()))}
     print(
         "best matmul rate: " + ", ".join(f"{p} {r:.0f} GFLOP/s" for p, r in rates.items()),
         file=sys.stderr,
@@ -318,16 +324,15 @@ def compare(args: argparse.Namespace) -> list[dict]:
     floor: dict = {"mode": mode, "model": "hardware floor (every FLOP at the best matmul rate)"}
     floor_total = {}
     for engine in ("reference", "kit"):
-        run = runs[engine][0]
-        rate = rates[run["precision"]] * 1e9
+        run, p = runs[engine][0], precision[engine]
         train_flops, eval_flops = ablation_flops(run["train_pixels"], run["eval_pixels"])
-        floor[f"{engine} train s"] = train_flops / rate
-        floor[f"{engine} eval s"] = eval_flops / rate
-        floor_total[engine] = (train_flops + eval_flops) / rate
+        floor[f"{engine} train s"] = train_flops / (rates[p] * 1e9)
+        floor[f"{engine} eval s"] = eval_flops / (rates[p] * 1e9)
+        floor_total[engine] = floor[f"{engine} train s"] + floor[f"{engine} eval s"]
         measured = total[f"{engine} train s"] + total[f"{engine} eval s"]
         floor[f"{engine} PSNR (dB)"] = (
-            f"{(train_flops + eval_flops) / 1e12:.1f} TFLOP at {run['precision']} "
-            f"{rates[run['precision']]:.0f} GFLOP/s: floor / measured {floor_total[engine] / measured:.2f}"
+            f"{(train_flops + eval_flops) / 1e12:.1f} TFLOP at {p} {rates[p]:.0f} GFLOP/s: "
+            f"floor / measured {floor_total[engine] / measured:.2f}"
         )
     rows.append(floor)
     reference_s = total["reference train s"] + total["reference eval s"]

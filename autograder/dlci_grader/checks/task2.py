@@ -254,6 +254,11 @@ def _by_name(answers: list[Case], what: str) -> dict[str, Case]:
     return named
 
 
+def _psnr_row(sigmas: Any, psnrs: Any) -> dict[float, float]:
+    """``{σ: PSNR}`` from the two arrays an answer carries for one model's results."""
+    return dict(zip(np.ravel(sigmas).tolist(), np.ravel(psnrs).tolist(), strict=True))
+
+
 def _models_judge(cases: list[Case], answers: list[Case]) -> None:
     for name, a in _by_name(answers, "models").items():
         check_architecture(name, [bool(b) for b in np.ravel(a["conv_bias"])],
@@ -298,7 +303,7 @@ def _results_judge(cases: list[Case], answers: list[Case]) -> None:
     (case,) = cases
     _, images = _data(_text(case["_data_root"]) or None, bool(case["_grading"]))
     for name, a in _by_name(answers, "results").items():
-        reported = dict(zip(np.ravel(a["sigmas"]).tolist(), np.ravel(a["psnr"]).tolist(), strict=True))
+        reported = _psnr_row(a["sigmas"], a["psnr"])
         check_results_row(name, reported)
         # fp32 whatever the grading machine has: the tolerance covers a student's bf16 run
         again = evaluate_model(
@@ -313,8 +318,7 @@ def _table_judge(cases: list[Case], answers: list[Case]) -> None:
     for key in answer:
         if key.startswith("results:") and key.endswith(":sigmas"):
             name = key[len("results:") : -len(":sigmas")]
-            psnrs = np.ravel(answer[f"results:{name}:psnr"]).tolist()
-            results[name] = dict(zip(np.ravel(answer[key]).tolist(), psnrs, strict=True))
+            results[name] = _psnr_row(answer[key], answer[f"results:{name}:psnr"])
     check_table(answer["values"], [str(s) for s in np.ravel(answer["rows"])],
                 [float(s) for s in np.ravel(answer["columns"])], results)
 
@@ -332,7 +336,7 @@ def _training_visible_judge(cases: list[Case], answers: list[Case]) -> None:
 
 def _results_visible_judge(cases: list[Case], answers: list[Case]) -> None:
     for name, a in _by_name(answers, "results").items():
-        row = dict(zip(np.ravel(a["sigmas"]).tolist(), np.ravel(a["psnr"]).tolist(), strict=True))
+        row = _psnr_row(a["sigmas"], a["psnr"])
         check_results_row(name, row)
         values = [row[s] for s in sorted(row)]
         if not values[0] > values[1] > values[2]:
