@@ -2,9 +2,13 @@
 
 Import what you need from its modules, one concept each::
 
-    from starter.imaging import wiener_deconv
+    from starter.imaging import blur, add_noise, psf2otf
     from starter.metrics import psnr
     from starter.models import DnCNN, UNet
+
+It holds helpers, data, models and the visible tests' checks; never the answer to a graded
+part of a task (the instructor's reference implementations live in the separate, never
+shipped ``dlci_grader`` package).
 """
 
 __version__ = "0.1.0"

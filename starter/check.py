@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+import tempfile
+import textwrap
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -24,16 +27,29 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+from nbclient.exceptions import DeadKernelError
+
+GRADING_ENV_VAR = "DLCI_GRADING"
+"""Set to ``1`` by the autograder (and by ``dlci check``): notebooks shorten what students wait for."""
 
 
 @dataclass(frozen=True)
 class TestResult:
-    """One visible test cell after running the notebook."""
+    """One visible test cell after running the notebook.
+
+    Attributes:
+        name: the test's grade id.
+        points: what it is worth.
+        passed: it ran without an error.
+        checks: what it checks, in words (the first line of the cell's docstring).
+        error: the error's name and whole message when it failed (``AssertionError: ...``).
+    """
 
     name: str
     points: float
     passed: bool
     error: str = ""
+    checks: str = ""
 
 
 @contextmanager
@@ -63,9 +79,31 @@ def _only_docstring(source: str) -> bool:
     )
 
 
-def _last_line(text: str) -> str:
-    lines = [s for s in str(text).strip().splitlines() if s.strip()]
-    return lines[-1][:200] if lines else ""
+def _intent(source: str) -> str:
+    """The first line of a cell's docstring: what the test checks, in words."""
+    import ast
+
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return ""
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        text = str(body[0].value.value).strip()
+        return text.splitlines()[0] if text else ""
+    return ""
+
+
+_MAX_MESSAGE_LINES = 20
+
+
+def _message(error: Mapping[str, object]) -> str:
+    """``Ename: message``, the whole message (at most a screenful), without the traceback."""
+    lines = [s.rstrip() for s in str(error.get("evalue", "")).strip().splitlines() if s.strip()]
+    if error.get("ename") == "NotImplementedError" and not lines:
+        lines = ["not written yet: a function this test calls still raises NotImplementedError"]
+    if len(lines) > _MAX_MESSAGE_LINES:
+        lines = lines[:_MAX_MESSAGE_LINES] + ["..."]
+    return f"{error.get('ename', 'Error')}: " + "\n".join(lines)
 
 
 def run_tests(path: str | Path, grading: bool = True, timeout: int = 600) -> list[TestResult]:
@@ -101,16 +139,24 @@ def run_tests(path: str | Path, grading: bool = True, timeout: int = 600) -> lis
         notebook, timeout=timeout, allow_errors=True, interrupt_on_timeout=True,
         kernel_name="python3", resources={"metadata": {"path": str(path.parent.resolve())}},
     )
-    with _environ({"DLCI_GRADING": "1"} if grading else {}):
-        client.execute()
+    # The kernel's own log (e.g. ipykernel's "running over TCP" warning) is machinery, not
+    # the student's results: it goes to a temporary file, shown only if the kernel dies.
+    with _environ({GRADING_ENV_VAR: "1"} if grading else {}), \
+            tempfile.TemporaryFile("w+") as kernel_log:
+        try:
+            client.execute(stderr=kernel_log)
+        except DeadKernelError:
+            kernel_log.seek(0)
+            print(kernel_log.read()[-2000:], file=sys.stderr)
+            raise
     results = []
     for cell in tests:
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
         meta = cell.metadata["nbgrader"]
-        error = ""
-        if errors:
-            error = f"{errors[-1].get('ename', 'Error')}: {_last_line(errors[-1].get('evalue', ''))}"
-        results.append(TestResult(meta["grade_id"], float(meta.get("points", 0)), not errors, error))
+        results.append(TestResult(
+            meta["grade_id"], float(meta.get("points", 0)), not errors,
+            _message(errors[-1]) if errors else "", _intent(cell.source),
+        ))
     return results
 
 
@@ -126,8 +172,11 @@ def run_check(path: str | Path, grading: bool = True, timeout: int = 600) -> int
     width = max(len(r.name) for r in results)
     for r in results:
         mark = "PASS" if r.passed else "FAIL"
-        line = f"  {mark}  {r.name:<{width}}  {r.points if r.passed else 0:g}/{r.points:g}"
-        print(line + (f"  {r.error}" if r.error else ""))
+        print(f"  {mark}  {r.name:<{width}}  {r.points if r.passed else 0:g}/{r.points:g}")
+        if not r.passed:
+            if r.checks:
+                print(f"        checks: {r.checks}")
+            print(textwrap.indent(r.error, " " * 8))
     got = sum(r.points for r in results if r.passed)
     total = sum(r.points for r in results)
     passed = sum(r.passed for r in results)

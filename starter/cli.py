@@ -1,7 +1,7 @@
 """``dlci``: the kit's one command-line tool.
 
-Student verbs live here (``fetch``, ``info``, ``demo``, and ``check`` from :mod:`starter.check`). Instructor verbs (``release``,
-``grade``, ``feedback``, ...) come from the separately installed ``dlci-autograder``
+Student verbs live here (``fetch``, ``info``, and ``check`` from :mod:`starter.check`). Instructor verbs (``release``,
+``grade``, ``feedback``, ``demo``, ...) come from the separately installed ``dlci-autograder``
 distribution, which registers them under the ``dlci.commands`` entry-point group: each entry
 point is a function ``register(subparsers)`` that adds its sub-command and sets ``func``.
 """
@@ -51,12 +51,6 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from starter.demo import run_demo
-
-    return run_demo(out=args.out, root=args.root, steps=args.steps, seed=args.seed)
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The ``dlci`` argument parser, with any instructor plugins registered."""
     parser = argparse.ArgumentParser(prog="dlci", description=__doc__.splitlines()[0])
@@ -75,15 +69,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="where the data is, what is missing, what the machine can do")
     p.add_argument("--root", help="data root to inspect")
     p.set_defaults(func=_cmd_info)
-
-    p = sub.add_parser("demo", help="run the kit's main job end to end and write its figures")
-    p.add_argument("--out", default="demo_output", help="folder for figures and tables")
-    p.add_argument(
-        "--root", help="data root (default: $DLCI_DATA, else data/ in the kit, else embedded)"
-    )
-    p.add_argument("--steps", type=int, default=300, help="DnCNN training steps")
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=_cmd_demo)
 
     register_check(sub)
 

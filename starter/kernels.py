@@ -16,7 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-# Pixel values (0-255) of MNIST training digit 0 at rows/columns 0, 4, ..., 24.
+# Pixel values (0-255) of the first MNIST training image (index 0, a handwritten "5") at
+# rows/columns 0, 4, ..., 24.
 TASK3_KERNEL_PIXELS: tuple[tuple[int, ...], ...] = (
     (0, 0, 0, 0, 0, 0, 0),
     (0, 0, 0, 0, 0, 0, 0),

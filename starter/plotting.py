@@ -2,11 +2,16 @@
 
 Every plotting function takes an optional ``ax`` (or creates its own figure) and returns
 the ``matplotlib.figure.Figure``, so it works in notebooks, scripts and tests alike.
+:class:`LiveCurves` is the one that updates itself: training curves redrawn in place in a
+notebook while models train.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -14,6 +19,10 @@ import pandas as pd
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullLocator
+
+if TYPE_CHECKING:
+    from starter.training import History
 
 
 def to_numpy_image(img: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -91,9 +100,11 @@ def plot_curves(
         fig = ax.figure
     for name, values in curves.items():
         y = np.asarray(values, dtype=float)
-        if smooth > 1 and len(y) >= smooth:
+        x = np.arange(len(y))
+        if smooth > 1 and len(y) >= smooth:  # each mean is drawn at the last step it covers
             y = np.convolve(y, np.ones(smooth) / smooth, mode="valid")
-        ax.plot(np.arange(len(y)), y, label=name)
+            x = x[smooth - 1 :]
+        ax.plot(x, y, label=name)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if logy:
@@ -101,6 +112,141 @@ def plot_curves(
     ax.grid(alpha=0.3)
     if curves:
         ax.legend()
+    return fig
+
+
+def _in_jupyter_kernel() -> bool:
+    """True inside a Jupyter kernel, where a display can be updated in place."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and hasattr(shell, "kernel")
+
+
+class LiveCurves:
+    """Training curves that redraw in place, in a notebook, while the models train.
+
+    Pass ``callback=live.callback(name)`` to ``starter.training.train``: every ``log_every``
+    steps ``train`` hands it the ``History`` so far, and the figure (one line per name, as
+    :func:`plot_curves` draws it) is redrawn in the same output, at most every ``min_interval``
+    seconds and always at the end of a run. No ``plt.pause``, no loop of its own: outside a
+    Jupyter kernel, or with ``enabled=False``, ``callback`` returns None and nothing is drawn
+    while training. :meth:`show` draws the final curves (and shows them where enabled).
+
+    Example::
+
+        live = LiveCurves(title="training at σ = 0.1", smooth=50)
+        for name, model in models.items():
+            histories[name] = train(model, patches, callback=live.callback(name))
+        live.show(histories)
+
+    Args:
+        title: the figure's title.
+        smooth: moving-average window, at most a twentieth of the longest planned run (so that
+            a short run still shows a curve); the y label says the window used.
+        logy, ylabel: as in :func:`plot_curves`.
+        min_interval: seconds between redraws (each is a PNG render, about 0.1 s).
+        enabled: False (e.g. when grading) turns the live display off.
+    """
+
+    def __init__(
+        self,
+        title: str | None = None,
+        smooth: int = 50,
+        logy: bool = True,
+        ylabel: str = "training loss (MSE)",
+        min_interval: float = 2.0,
+        enabled: bool = True,
+    ) -> None:
+        self.title, self.smooth, self.logy, self.ylabel = title, smooth, logy, ylabel
+        self.min_interval = min_interval
+        self.enabled = enabled and _in_jupyter_kernel()
+        self.curves: dict[str, list[float]] = {}
+        self.planned_steps = 0
+        self.figure, self.ax = plt.subplots(figsize=(6, 4))
+        plt.close(self.figure)  # shown only through this object's display, never twice
+        self._handle = None
+        self._drawn_at = -math.inf
+
+    def callback(self, name: str) -> Callable[[History], None] | None:
+        """The callback for ``train`` that draws its run as curve ``name``; None when off."""
+        if not self.enabled:
+            return None
+        return lambda history: self.update(name, history)
+
+    def update(self, name: str, history: History) -> None:
+        """Record run ``name``'s losses so far; redraw if it is due or the run is over."""
+        self.curves[name] = list(history.step_loss)
+        self.planned_steps = max(self.planned_steps, history.planned_steps)
+        now = time.monotonic()
+        if history.steps >= history.planned_steps or now - self._drawn_at >= self.min_interval:
+            self._drawn_at = now
+            self._draw()
+
+    def show(self, histories: Mapping[str, History]) -> Figure:
+        """Draw the final curves of ``histories`` (shown in place where enabled); the figure."""
+        for name, history in histories.items():
+            self.curves[name] = list(history.step_loss)
+            self.planned_steps = max(self.planned_steps, history.planned_steps)
+        self._draw()
+        return self.figure
+
+    def _draw(self) -> None:
+        self.ax.clear()
+        window = max(1, min(self.smooth, self.planned_steps // 20))
+        ylabel = f"{self.ylabel}, mean of {window} steps" if window > 1 else self.ylabel
+        plot_curves(self.curves, ax=self.ax, ylabel=ylabel, smooth=window, logy=self.logy)
+        if self.planned_steps:
+            self.ax.set_xlim(0, self.planned_steps)
+        if self.title:
+            self.ax.set_title(self.title)
+        if not self.enabled:
+            return
+        from IPython.display import display
+
+        if self._handle is None:
+            self._handle = display(self.figure, display_id=True)
+        else:
+            self._handle.update(self.figure)
+
+
+def plot_psnr_vs_sigma(
+    results: Mapping[str, Mapping[float, float]],
+    sigma_train: float | None = None,
+    ax: Axes | None = None,
+    noisy_input: bool = True,
+) -> Figure:
+    """PSNR against noise level, one line per model: how denoisers generalise across σ.
+
+    Args:
+        results: ``{"bias, 32 ch": {0.05: 31.3, 0.1: 29.7, 0.2: 21.5}, ...}`` (dB).
+        sigma_train: the noise level the models were trained at, marked by a vertical line.
+        ax: axes to draw into; a new figure if None.
+        noisy_input: also draw the noisy input's PSNR, ``-20 log10 σ`` (images in [0, 1]).
+    """
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 4))
+    else:
+        fig = ax.figure
+    levels = sorted({float(s) for row in results.values() for s in row})
+    for name, row in results.items():
+        sigmas = sorted(row, key=float)
+        ax.plot([float(s) for s in sigmas], [row[s] for s in sigmas], marker="o", label=name)
+    if noisy_input and levels:
+        noisy = [-20 * math.log10(s) for s in levels]
+        ax.plot(levels, noisy, "--", color="gray", marker=".", label="noisy input")
+    if sigma_train is not None:
+        ax.axvline(sigma_train, color="black", linestyle=":", label=f"training σ = {sigma_train:g}")
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticks(levels, labels=[f"{s:g}" for s in levels])
+    ax.set_xlabel("noise level σ (log scale)")
+    ax.set_ylabel("PSNR (dB)")
+    ax.grid(alpha=0.3)
+    if results:
+        ax.legend(fontsize=8)
     return fig
 
 

@@ -54,3 +54,25 @@ def test_check_runs_a_tiny_notebook_and_rejects_non_course_files(tmp_path):
     (tmp_path / "broken.ipynb").write_text("{not json")
     with pytest.raises(ValueError, match="not a readable notebook"):
         run_tests(tmp_path / "broken.ipynb")
+
+
+def test_check_shows_what_failed_and_nothing_of_the_machinery(tmp_path, capfd):
+    """A failed test prints its intent and whole message; the kernel's own log never reaches the student."""
+    nb = nbformat.v4.new_notebook()
+    todo = nbformat.v4.new_code_cell('"""Check the answer is written."""\nraise NotImplementedError()')
+    bad = nbformat.v4.new_code_cell(
+        '"""Check the weight gradient\'s shape.\n\nMore detail."""\n'
+        "raise AssertionError('grad_weight has shape (16, 32)\\nthe weight is (out, in), so expected (32, 16)')"
+    )
+    for cell, name in ((todo, "test_todo"), (bad, "test_shape")):
+        cell.metadata["nbgrader"] = {"grade": True, "grade_id": name, "points": 1, "solution": False}
+    nb.cells = [todo, bad]
+    path = tmp_path / "tiny.ipynb"
+    nbformat.write(nb, str(path))
+    assert run_check(path) == 1
+    out, err = capfd.readouterr()
+    assert "checks: Check the weight gradient's shape." in out
+    assert "More detail" not in out
+    assert "grad_weight has shape (16, 32)" in out and "so expected (32, 16)" in out
+    assert "not written yet" in out
+    assert "IPKernelApp" not in out + err and "WARNING" not in out + err, out + err

@@ -25,7 +25,7 @@ import pytest
 pytest.importorskip("dlci_grader")
 from dlci_grader import report  # noqa: E402
 from dlci_grader.course import Course  # noqa: E402
-from dlci_grader.intake import collect, opened, student_id  # noqa: E402
+from dlci_grader.intake import check_notebook, collect, opened, student_id  # noqa: E402
 from dlci_grader.release import _REGION  # noqa: E402
 from dlci_grader.sample_class import sample_class, write_class  # noqa: E402
 from dlci_grader.tasks import load_tasks  # noqa: E402
@@ -93,8 +93,10 @@ def test_csv_and_gradebook_hold_every_cell(graded):
     rows = _csv(course)
     assert list(rows[0]) == ["student", "task", "question", "points", "max_points", "status", "reason", "kind"]
     solution = {r["question"]: r for r in rows if r["student"] == "solution"}
-    assert len(solution) == 13 and solution["efficiency_answer"]["status"] == "needs manual grade"
-    assert all(r["status"] == "passed" for q, r in solution.items() if q != "efficiency_answer")
+    written = {"derivation_answer", "efficiency_answer", "update_answer"}
+    assert len(solution) == 15
+    assert all(solution[q]["status"] == "needs manual grade" for q in written)
+    assert all(r["status"] == "passed" for q, r in solution.items() if q not in written)
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         nb = gb.find_submission_notebook("task1_backprop_inpainting", "task1_backprop_inpainting", "task1-update_wrong_sign")
         assert nb.score == 15 and nb.needs_manual_grade
@@ -176,6 +178,21 @@ def test_intake_reads_a_zip_export_with_lms_folder_names(tmp_path):
     assert [(s.student, s.task, s.problem) for s in subs] == [("Jane_Doe_123", "task1", None), ("bob", "task1", None)]
     assert len(warnings) == 1 and "carol" in warnings[0]
     assert student_id("Jane Doe_123_assignsubmission_file_") == "Jane_Doe_123"
+
+
+def test_intake_names_the_task_a_wrong_notebook_belongs_to():
+    """Tasks 2 and 3 share cell ids (``setup``, ``test_table``): a Task 2 notebook handed in as
+    Task 1 is named as Task 2's, by the cells only Task 2 has."""
+    tasks = load_tasks(ROOT / "solutions")
+    releases = {k: nbformat.read(str(ROOT / "notebooks" / f"{t.notebook}.ipynb"), 4) for k, t in tasks.items()}
+    ids = {
+        k: {c.metadata["nbgrader"]["grade_id"] for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id")}
+        for k, nb in releases.items()
+    }
+    for handed, meant in (("task2", "task1"), ("task3", "task1"), ("task2", "task3"), ("task3", "task2")):
+        problem, _ = check_notebook(nbformat.writes(releases[handed]).encode(), tasks[meant], ids)
+        assert problem == f"wrong assignment: the notebook holds the cells of {handed}, not {meant}"
+    assert check_notebook(nbformat.writes(releases["task2"]).encode(), tasks["task2"], ids) == (None, ())
 
 
 def test_memory_cap_stops_20_gib_and_lets_torch_work():

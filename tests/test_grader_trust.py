@@ -247,7 +247,7 @@ def test_task3_methods_gain_a_dB_margin_on_the_graders_images(data_root):
 
     torch = pytest.importorskip("torch")
     from dlci_grader.checks import task3
-    from starter.imaging import wiener_deconv
+    from dlci_grader.reference_task3 import wiener_deconv
     from starter.kernels import task3_kernel
     from starter.metrics import psnr
     from starter.pretrained import load_models

@@ -49,3 +49,14 @@ def test_unet_rejects_sizes_not_divisible_by_16():
         UNet()(torch.rand(1, 3, 321, 481))
     with pytest.raises(ValueError, match=r"\(1, 1, 32, 32\)"):
         UNet()(torch.rand(1, 1, 32, 32))
+
+
+def test_dncnn_default_depth_is_the_course_starter_code():
+    """``DnCNN()`` is the course's network: five 3×3 convolutions (three hidden blocks)."""
+    from starter.models.dncnn import COURSE_HIDDEN_LAYERS
+
+    net = DnCNN(hidden_channels=8)
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert COURSE_HIDDEN_LAYERS == net.hidden_layers == 3 and len(convs) == 5
+    relus = [m for m in net.net if isinstance(m, torch.nn.ReLU)]
+    assert len(relus) == 4 and isinstance(net.net[-1], torch.nn.Conv2d)  # no ReLU at the end

@@ -1,4 +1,7 @@
-"""The Task 3 pretrained U-Nets: shipped, checksum-verified, reproducibly trained, and good enough."""
+"""The Task 3 pretrained U-Nets: shipped, checksum-verified, reproducibly trained, and good enough.
+
+The training script and the evaluation are the instructor's (``dlci_grader``); loading and
+running the shipped networks is the student package's (``starter.pretrained``)."""
 
 from __future__ import annotations
 
@@ -9,22 +12,26 @@ import pytest
 import torch
 
 from starter.data import BlurredBSDS300
-from starter.imaging import blur, wiener_deconv
+from starter.imaging import blur
 from starter.kernels import task3_kernel
 from starter.models import UNet
 from starter.pretrained import (
     MANIFEST,
     MODEL_NAMES,
     assets_dir,
-    evaluate_methods,
     load_manifest,
     load_model,
     load_models,
+    predict,
 )
-from starter.train_pretrained import (
+
+pytest.importorskip("dlci_grader")
+from dlci_grader.reference_task3 import evaluate_methods, wiener_deconv  # noqa: E402
+from dlci_grader.train_pretrained import (  # noqa: E402
     TrainConfig,
     half_spectrum_filters,
     install_weights,
+    main,
     train_pretrained,
 )
 
@@ -77,6 +84,35 @@ def test_missing_manifest_or_unknown_model_is_a_clear_error(tmp_path):
         load_models("cpu", assets=tmp_path)
     with pytest.raises(ValueError, match="deblur_denoise"):
         load_model("denoise", "cpu")
+
+
+def test_predict_runs_in_batches_and_matches_one_pass():
+    """predict: the same as one forward pass, float32 on the input's device, also under bf16 autocast."""
+    model = load_models("cpu").deblur_denoise
+    x = torch.rand(5, 3, 32, 48, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        whole = model(x)
+    out = predict(model, x, batch_size=2)
+    assert out.dtype == torch.float32 and out.is_contiguous()
+    torch.testing.assert_close(out, whole, atol=1e-5, rtol=0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = predict(model, x, batch_size=2)
+    assert low.dtype == torch.float32 and (low - whole).abs().max() < 0.05
+
+
+def test_training_script_parses_every_config_option(monkeypatch, tmp_path):
+    """python -m dlci_grader.train_pretrained passes every option on to TrainConfig."""
+    seen = {}
+
+    def fake(config, out, **kwargs):
+        seen["config"] = config
+        return tmp_path / "w.pt"
+
+    monkeypatch.setattr("dlci_grader.train_pretrained.train_pretrained", fake)
+    assert main(["--out", str(tmp_path), "--steps", "3", "--lr-min", "1e-6", "--warmup-steps", "7",
+                 "--init-from", "w0.pt"]) == 0
+    config = seen["config"]
+    assert (config.steps, config.lr_min, config.warmup_steps, config.init_from) == (3, 1e-6, 7, "w0.pt")
 
 
 def test_half_spectrum_filters_match_blur_and_wiener():

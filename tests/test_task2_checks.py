@@ -11,10 +11,10 @@ from dlci_grader.checks import task2  # noqa: E402
 pytestmark = [pytest.mark.task2, pytest.mark.grader]
 
 NAMES = list(task2.CONFIGS)
-ROW = {0.05: 31.5, 0.1: 29.6, 0.2: 22.2}
+ROW = {0.05: 31.09, 0.1: 29.47, 0.2: 22.40}  # the course's published bias, 32 ch
 
 
-def dncnn_convs(use_bias: bool, hidden: int, layers: int = 4):
+def dncnn_convs(use_bias: bool, hidden: int, layers: int = task2.HIDDEN_LAYERS):
     """(has_bias, out_channels) of every convolution of a DnCNN."""
     return [use_bias] * (layers + 2), [hidden] * (layers + 1) + [3]
 
@@ -48,6 +48,22 @@ def test_architecture_catches_swapped_bias_and_wrong_width():
         task2.check_architecture("bias, 64 ch", *dncnn_convs(True, 32))
     with pytest.raises(AssertionError, match="some convolutions"):
         task2.check_architecture("bias, 32 ch", [True, False, True], [32, 32, 3])
+    with pytest.raises(AssertionError, match="6 convolutions, expected 5"):
+        task2.check_architecture("bias, 32 ch", *dncnn_convs(True, 32, layers=4))
+
+
+def test_the_course_depth_is_the_kits_default():
+    """A student who builds ``DnCNN(hidden_channels=..., use_bias=...)`` passes the depth check."""
+    import torch
+
+    from starter.models import DnCNN
+
+    for name, (use_bias, hidden) in task2.CONFIGS.items():
+        convs = [m for m in DnCNN(hidden_channels=hidden, use_bias=use_bias).modules()
+                 if isinstance(m, torch.nn.Conv2d)]  # fmt: skip
+        task2.check_architecture(
+            name, [c.bias is not None for c in convs], [c.out_channels for c in convs]
+        )
 
 
 def test_training_settings():
@@ -70,9 +86,9 @@ def test_training_settings():
 
 
 def test_results_must_match_the_reevaluation():
-    task2.check_results_match("bias, 32 ch", ROW, {0.05: 31.505, 0.1: 29.6, 0.2: 22.19})
+    task2.check_results_match("bias, 32 ch", ROW, {0.05: 31.095, 0.1: 29.47, 0.2: 22.39})
     with pytest.raises(AssertionError, match="σ = 0.2"):
-        task2.check_results_match("bias, 32 ch", ROW, {0.05: 31.5, 0.1: 29.6, 0.2: 25.0})
+        task2.check_results_match("bias, 32 ch", ROW, {0.05: 31.09, 0.1: 29.47, 0.2: 25.0})
     with pytest.raises(AssertionError, match="expected exactly"):
         task2.check_results_match("bias, 32 ch", {0.1: 29.6}, {0.1: 29.6})
     with pytest.raises(AssertionError, match="expected exactly"):  # variance instead of std
@@ -81,12 +97,12 @@ def test_results_must_match_the_reevaluation():
 
 def test_table_must_show_the_results():
     results = {name: dict(ROW) for name in NAMES}
-    values = [[31.5, 29.6, 22.2]] * 4
+    values = [list(ROW.values())] * 4
     columns = [0.05, 0.1, 0.2]
     task2.check_table(values, NAMES, columns, results)
     with pytest.raises(AssertionError, match="is not the result"):
-        task2.check_table([[31.5, 29.6, 22.2]] * 3 + [[1.0, 2.0, 3.0]], NAMES, columns, results)
+        task2.check_table(values[:3] + [[1.0, 2.0, 3.0]], NAMES, columns, results)
     with pytest.raises(AssertionError, match="columns"):
-        task2.check_table([[29.6]] * 4, NAMES, [0.1], results)
+        task2.check_table([[29.47]] * 4, NAMES, [0.1], results)
     with pytest.raises(AssertionError, match="rows"):
         task2.check_table(values, ["a", "b", "c", "d"], columns, results)

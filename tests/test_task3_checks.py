@@ -76,3 +76,95 @@ def test_check_table_column_and_function():
         task3.check_table_column("wiener", {0.005: 30.0}, ref["wiener"])
     with pytest.raises(AssertionError, match="no method"):
         task3.check_table_function({"wiener": good["wiener"]}, ref)
+
+
+def test_check_noise_names_sigma_squared_and_shared_noise(scene):
+    """σ² used as the standard deviation, and one noise pattern broadcast over the channels."""
+    x, k = scene
+    y = add_noise(blur(x, k), 0.01**2, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(AssertionError, match="σ² was used as the standard deviation"):
+        task3.check_noise(blur(x, k), y, 0.01)
+    shared = blur(x, k) + 0.01 * torch.randn(x.shape[-2:], generator=torch.Generator().manual_seed(0))
+    with pytest.raises(AssertionError, match="colour channels is correlated"):
+        task3.check_noise(blur(x, k), shared, 0.01)
+
+
+def _wrong_wiener(y, kernel, snr, mode):
+    from starter.imaging import psf2otf
+
+    otf = psf2otf(kernel, y.shape[-2:])
+    if mode == "conj":
+        filt = otf / (otf.abs() ** 2 + 1 / snr)
+    elif mode == "plus_snr":
+        filt = otf.conj() / (otf.abs() ** 2 + snr)
+    else:  # the kernel zero-padded without psf2otf's shift
+        padded = torch.zeros(y.shape[-2:], dtype=kernel.dtype)
+        padded[: kernel.shape[0], : kernel.shape[1]] = kernel
+        otf = torch.fft.fft2(padded)
+        filt = otf.conj() / (otf.abs() ** 2 + 1 / snr)
+    return torch.fft.ifft2(torch.fft.fft2(y) * filt).real
+
+
+@pytest.mark.parametrize(("mode", "says"), [
+    ("conj", "without the complex conjugate"), ("plus_snr", r"\+ SNR where \+ 1/SNR"),
+    ("centre", "centre not at the origin"),
+])
+def test_wiener_judge_names_the_mistake(mode, says):
+    """The grader's Wiener verdict names a dropped conjugate, + snr, and an uncentred kernel."""
+    import numpy as np
+
+    cases = task3._wiener_make(np.random.default_rng(0), task3.Context(None, 0))
+    answers = [{"x_hat": _wrong_wiener(torch.from_numpy(c["y"]), torch.from_numpy(c["kernel"]),
+                                       float(c["snr"]) or 100.0, mode)} for c in cases]
+    with pytest.raises(AssertionError, match=says):
+        task3._wiener_judge(cases, answers)
+
+
+def test_methods_judge_names_a_network_fed_the_wrong_input():
+    """Wiener + U-Net fed the raw measurement (and the U-Net alone in its place) are named."""
+    import numpy as np
+
+    from dlci_grader.reference_task3 import wiener_deconv
+    from starter.data.embedded import embedded_bsds300
+    from starter.pretrained import load_models, predict
+
+    models = load_models("cpu")
+    x = embedded_bsds300("test")[0][:1, :, 96:192, 160:288].float() / 255  # a photograph's window
+    y = add_noise(blur(x, task3_kernel()), 0.005, generator=torch.Generator().manual_seed(1))
+    case = {"y": y.numpy(), "_clean": x.numpy()}
+    right = {"wiener": wiener_deconv(y, task3_kernel()), "unet": predict(models.deblur_denoise, y)}
+    for wrong, says in ((predict(models.wiener_denoise, y), "raw measurement"),
+                        (predict(models.deblur_denoise, y), "U-Net alone")):
+        with pytest.raises(AssertionError, match=says):
+            task3._methods_judge([case], [{**right, "wiener_unet": wrong}])
+    assert np.isfinite(task3.GAIN_DB)
+
+
+def test_table_judge_names_a_sum_and_a_pooled_psnr():
+    """wrong_table_entries: the sum, the first image alone, the PSNR of the pooled error."""
+    per_image = [30.0, 26.0, 28.0]
+    wrong = task3.wrong_table_entries(per_image)
+    ref = {"m": {0.01: 28.0}}
+    for value, says in ((84.0, "sum"), (30.0, "first image"), (27.70, "pooled")):
+        with pytest.raises(AssertionError, match=says):
+            task3.check_table_function({"m": {0.01: value}}, ref, wrong={"m": {0.01: wrong}})
+
+
+def test_every_judged_test_makes_its_inputs_on_the_embedded_default(tmp_path):
+    """Issue 15: with 3 embedded images instead of 100, every hidden test still draws its inputs
+    (with replacement where it wants more images than there are, and says so)."""
+    import warnings
+
+    import numpy as np
+
+    from starter.data import EmbeddedDataWarning  # noqa: F401 - the loader's own warning
+
+    task3._test_images.cache_clear()
+    context = task3.Context(str(tmp_path), 0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for name in ("test_methods", "test_unet_hidden", "test_table_function_hidden"):
+            cases = task3.JUDGED[name].make(np.random.default_rng(0), context)
+            assert cases and all(np.all(np.isfinite(v)) for c in cases for v in c.values())
+    assert any("with replacement" in str(w.message) for w in caught)
+    task3._test_images.cache_clear()

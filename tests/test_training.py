@@ -211,3 +211,85 @@ def test_the_benchmark_floor_counts_the_flops_pytorch_counts(channels):
     # 70 patches in batches of 32: 32 + 32 + 6 per epoch
     assert trained_samples(70, 32, 2, None) == 140
     assert trained_samples(70, 32, 2, 4) == 32 + 32 + 6 + 32
+
+
+def test_callback_sees_the_history_so_far_without_changing_the_run():
+    """Every ``log_every`` steps and after the last one; the same losses as without it."""
+    seen = []
+    runs = []
+    for callback in (None, seen.append):
+        torch.manual_seed(0)
+        model = DnCNN(hidden_channels=4, hidden_layers=0)
+        runs.append(
+            train(
+                model, smooth_patches(40, 0), epochs=3, batch_size=8, seed=1, max_steps=13,
+                log_every=4, device="cpu", progress=False, callback=callback,
+            )
+        )  # fmt: skip
+    plain, watched = runs
+    assert watched.step_loss == plain.step_loss
+    assert [h.steps for h in seen] == [4, 8, 12, 13]
+    assert seen[-1] is watched and watched.planned_steps == 13
+    for h in seen[:-1]:
+        assert h.step_loss == watched.step_loss[: h.steps]
+        assert (h.sigma, h.steps_per_epoch, h.planned_steps) == (0.1, 5, 13)
+    assert seen[1].epoch_loss == pytest.approx(
+        [sum(watched.step_loss[:5]) / 5, sum(watched.step_loss[5:8]) / 3]
+    )
+
+
+def test_live_curves_redraw_one_display_in_place(monkeypatch):
+    """In a notebook: one display, updated while training and at the end; elsewhere: off."""
+    import IPython.display
+
+    from starter import plotting
+
+    assert plotting.LiveCurves().callback("a") is None  # not in a Jupyter kernel
+    shown = []
+
+    class Handle:
+        def update(self, figure):
+            shown.append(("update", figure))
+
+    def display(figure, display_id):
+        shown.append(("display", figure))
+        return Handle()
+
+    monkeypatch.setattr(plotting, "_in_jupyter_kernel", lambda: True)
+    monkeypatch.setattr(IPython.display, "display", display)
+    assert plotting.LiveCurves(enabled=False).callback("a") is None  # e.g. when grading
+    live = plotting.LiveCurves(title="t", smooth=50, min_interval=0.0)
+    histories = {}
+    for name in ("a", "b"):
+        torch.manual_seed(0)
+        histories[name] = train(
+            DnCNN(hidden_channels=4, hidden_layers=0), smooth_patches(40, 0), epochs=2,
+            batch_size=8, log_every=3, device="cpu", progress=False, callback=live.callback(name),
+        )  # fmt: skip
+    # 10 steps per run: at steps 3, 6, 9 and 10
+    assert [kind for kind, _ in shown] == ["display"] + ["update"] * 7
+    assert all(figure is live.figure for _, figure in shown)
+    assert live.show(histories) is live.figure and len(shown) == 9
+    assert [line.get_label() for line in live.ax.get_lines()] == ["a", "b"]
+    assert live.ax.get_xlim() == (0, 10)
+    # the window shrinks to a twentieth of a 10-step run: none; a 3-step mean of 60 steps
+    assert live.ax.get_lines()[0].get_xdata()[0] == 0
+    live.show({"c": train(
+        DnCNN(hidden_channels=4, hidden_layers=0), smooth_patches(480, 0), epochs=2,
+        batch_size=16, device="cpu", progress=False,
+    )})  # fmt: skip
+    assert live.ax.get_lines()[2].get_xdata()[0] == 2  # drawn at the last step it covers
+    assert live.ax.get_ylabel() == "training loss (MSE), mean of 3 steps"
+
+
+def test_psnr_against_sigma_marks_the_training_level():
+    from starter.plotting import plot_psnr_vs_sigma
+
+    results = {"bias": {0.05: 31.0, 0.1: 29.5, 0.2: 22.0}, "bias-free": {0.2: 25.0, 0.05: 32.0}}
+    ax = plot_psnr_vs_sigma(results, sigma_train=0.1).axes[0]
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert list(lines["bias-free"].get_xdata()) == [0.05, 0.2]
+    assert list(lines["bias-free"].get_ydata()) == [32.0, 25.0]
+    assert lines["noisy input"].get_ydata()[1] == pytest.approx(20.0)
+    assert list(lines["training σ = 0.1"].get_xdata()) == [0.1, 0.1]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.05", "0.1", "0.2"]

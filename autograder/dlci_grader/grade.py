@@ -39,7 +39,6 @@ from pathlib import Path
 
 import nbformat
 from nbformat import NotebookNode
-from tqdm import tqdm
 
 from dlci_grader import report, verify
 from dlci_grader.course import Course
@@ -48,6 +47,7 @@ from dlci_grader.limits import sweep_cgroups
 from dlci_grader.nbgrader_course import NbgraderCourse, NotebookGrade
 from dlci_grader.tasks import load_tasks, task_key
 from dlci_grader.worker import Limits, NotebookResult, grade_isolated, graded_cells, zero_result
+from starter.progress import progress_bar
 
 GRADING_ENV = {"DLCI_GRADING": "1"}
 """Environment the notebooks are graded in: the notebooks' grading mode."""
@@ -149,12 +149,12 @@ class ClassRun:
 
 
 class _Progress:
-    """A tqdm bar of notebooks done, with running and failed counts (thread-safe)."""
+    """A progress bar of notebooks done, with running and failed counts (thread-safe)."""
 
     def __init__(self, total: int, enabled: bool) -> None:
         self.lock = threading.Lock()
         self.running = self.failed = 0
-        self.bar = tqdm(total=total, unit="nb", desc="grading", disable=not enabled, dynamic_ncols=True)
+        self.bar = progress_bar(total, "grading", enabled=enabled, unit="nb")
 
     def _show(self) -> None:
         self.bar.set_postfix_str(f"running {self.running}, failed {self.failed}", refresh=True)

@@ -58,13 +58,13 @@ TASK3_VARIANTS: dict[str, Variant] = {
             edits=(
                 Edit(
                     "methods",
-                    "models.deblur_denoise(y.to(device))",
-                    "models.deblur_denoise(wiener(y, kernel, snr=100.0).to(device))",
+                    "predict(models.deblur_denoise, y)",
+                    "predict(models.deblur_denoise, wiener(y, kernel, snr=100.0))",
                 ),
                 Edit(
                     "methods",
-                    "models.wiener_denoise(wiener(y, kernel, snr=100.0).to(device))",
-                    "models.wiener_denoise(y.to(device))",
+                    "predict(models.wiener_denoise, wiener(y, kernel, snr=100.0))",
+                    "predict(models.wiener_denoise, y)",
                 ),
             ),
             fails=frozenset(

@@ -89,6 +89,11 @@ class BlurredBSDS300(Dataset):
         clean = self._clean(self.images.to(device))
         return blur(clean, self.kernel), clean
 
+    def clean_images(self, device: torch.device | str | None = None) -> torch.Tensor:
+        """All clean images stacked on ``device``, float32 ``(N, 3, 320, 480)`` in [0, 1] (the
+        second half of :meth:`as_tensors`, without computing the blur)."""
+        return self._clean(self.images.to(device))
+
     def __repr__(self) -> str:
         return (
             f"BlurredBSDS300(split={self.split!r}, {len(self)} images, "

@@ -5,24 +5,31 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+COURSE_HIDDEN_LAYERS = 3
+"""Hidden conv + ReLU blocks of the course's DnCNN: five convolutions in all."""
+
 
 class DnCNN(nn.Module):
     """Residual denoiser ``x̂ = y − f(y)``: the convolutions estimate the noise, not the image.
 
     Layers: 3×3 conv (in → hidden) + ReLU, ``hidden_layers`` × [3×3 conv (hidden → hidden) +
     ReLU], 3×3 conv (hidden → in). No batch normalisation, so with ``use_bias=False`` the
-    whole network is bias-free and hence positively homogeneous, ``f(αy) = αf(y)`` for α > 0
-    (Mohan et al., ICLR 2020): the property that lets it generalise across noise levels.
+    whole network is bias-free and hence positively homogeneous: ``f(αy) = αf(y)`` for every
+    input ``y`` and every α > 0 (scale the whole noisy image and the output scales with it).
+    It is also piecewise linear, ``f(y) = A_y y``: locally a linear filter adapted to the
+    input, whose behaviour does not depend on the input's scale. Biases, trained at one noise
+    level, act like thresholds tuned to that level; Mohan et al. (ICLR 2020, "Robust and
+    interpretable blind image denoising via bias-free convolutional neural networks") show
+    that bias-free denoisers generalise to noise levels outside the training range where
+    the same networks with biases fail.
 
     Args:
         in_channels: image channels (3 for RGB).
         hidden_channels: feature maps in every hidden layer.
         hidden_layers: number of hidden conv + ReLU blocks between the first and last conv.
-            The default, 4 (six convolutions, a 13×13 receptive field), is the course's
-            configuration: with biases, 32 channels, 2 epochs at σ = 0.1 (batch 32, Adam 1e-3,
-            ``starter.training.train``) it gives 31.36 / 29.78 / 21.72 dB at σ = 0.05 / 0.1 /
-            0.2 on the 100 BSDS300 test images, near the course reference script's
-            31.5 / 29.6 / 22.2 dB. The original DnCNN has 15 hidden layers and 64 channels.
+            The default, 3 (five convolutions, an 11×11 receptive field), is the course's
+            starter code. The original DnCNN (Zhang et al.) has 15 hidden layers, 64 channels
+            and batch normalisation.
         use_bias: whether the convolutions have additive biases.
 
     Shapes: input and output ``(N, in_channels, H, W)``, any H, W (zero padding keeps size).
@@ -32,7 +39,7 @@ class DnCNN(nn.Module):
         self,
         in_channels: int = 3,
         hidden_channels: int = 64,
-        hidden_layers: int = 4,
+        hidden_layers: int = COURSE_HIDDEN_LAYERS,
         use_bias: bool = True,
     ) -> None:
         super().__init__()

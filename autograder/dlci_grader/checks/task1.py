@@ -1,9 +1,13 @@
 """Hidden-test checks for Task 1 (backpropagation and MNIST inpainting).
 
 Each check is a pure function of plain arrays: it recomputes the answer with the instructor's
-own numpy reference and raises ``AssertionError`` with a message that names the likely mistake.
-:data:`JUDGED` registers the test cells: ``make`` draws each test's inputs (with the grader's
-secret seed at grading time), ``judge`` checks the arrays the student's code returned for them. Both run in the grader's process (:mod:`dlci_grader.verify`), never in the student's.
+own numpy reference and raises ``AssertionError`` with a message that names the likely mistake
+in words, never the code (the words come from the visible checks' diagnosis,
+:func:`starter.autograd_checks.explain` and its suspects, so students read the same hint in
+``dlci check`` and in their feedback). :data:`JUDGED` registers the test cells: ``make`` draws
+each test's inputs (with the grader's secret seed at grading time; sizes that differ from each
+other, so a transpose shows in a shape), ``judge`` checks the arrays the student's code returned
+for them. Both run in the grader's process (:mod:`dlci_grader.verify`), never in the student's.
 
 Row-vector convention throughout: ``g = x Wᵀ + b`` with ``x`` (N, in), ``W`` (out, in),
 ``b`` (out,).
@@ -21,17 +25,28 @@ import numpy as np
 
 from dlci_grader.answers import LOCAL_SEED
 from dlci_grader.checks import Case, Context, JudgedTest, each_case
+from starter.autograd_checks import (
+    LINEAR_VARIABLES,
+    Suspect,
+    analytic_suspects,
+    explain,
+    linear_suspects,
+    relu_suspects,
+    sgd_mistake,
+)
 
 INPAINTING_LOSS_THRESHOLD = 185.0
 """Held-out inpainting loss (½‖ŷ − y‖² per digit, normalised units) a trained model must beat.
 
-Calibrated on the solution notebook's schedule (20 epochs, batch 32, lr 0.002, 4,000 training
-digits, 1,000 held out): as released it reaches 154.5 on the real MNIST test split and 148.6 on
-the embedded 5,000 digits; over 12 runs with other split and initialisation seeds (6 real, 6
-embedded) 146.3-155.5, mean about 151, standard deviation about 3. The threshold sits about 30
-above the worst of them (10 standard deviations). Predicting the mean digit gives about 290,
-the untrained network about 400, and the sample submissions with a wrong ReLU mask or update
-sign diverge (NaN). ``tests/test_task1_grading.py`` re-checks the margin on two more seeds.
+Calibrated on the solution notebook's schedule (20 epochs, batch 50, lr 0.003, 4,000 training
+digits, 1,000 held out; the batch differs from the hidden width 32 so that a transposed
+gradient fails autograd's shape check): as released it reaches 150.8 on the real MNIST test
+split and 150.0 on the embedded 5,000 digits; over 12 runs with split and initialisation seeds
+0-5 (6 real, 6 embedded) 150.0-164.7, mean about 155.5, standard deviation about 4.6. The
+threshold sits about 20 above the worst of them (4.5 standard deviations; 6.5 above the mean).
+Predicting the mean digit gives about 290, the untrained network about 400,
+and the sample submissions with a wrong ReLU mask or update sign diverge (NaN).
+``tests/test_task1_grading.py`` re-checks the margin on two of those seeds.
 """
 
 
@@ -52,26 +67,43 @@ def _tolerances(dtype: np.dtype) -> tuple[float, float]:
 
 
 def _check_close(
-    name: str, got: Any, expected: np.ndarray, dtype: np.dtype, hint: str = ""
+    name: str,
+    got: Any,
+    expected: np.ndarray,
+    dtype: np.dtype,
+    variable: str = "",
+    suspects: Sequence[Suspect] = (),
 ) -> None:
-    """Assert ``got`` has the expected shape, dtype and values (within dtype tolerances)."""
-    if got is None:
-        raise AssertionError(f"{name} is None; return a gradient tensor for it")
-    got = _array(got)
-    if got.shape != expected.shape:
-        raise AssertionError(
-            f"{name} has shape {got.shape}, expected {expected.shape} "
-            f"(a gradient has the shape of its variable){hint}"
-        )
-    if got.dtype != dtype:
-        raise AssertionError(f"{name} has dtype {got.dtype}, expected {dtype} (the inputs' dtype)")
+    """Assert ``got`` has the expected shape, dtype and values (within dtype tolerances).
+
+    A failure says what is wrong in words (:func:`starter.autograd_checks.explain`): the shape
+    against ``variable``'s layout, and which of ``suspects`` (typical mistakes) it equals.
+    """
     rtol, atol = _tolerances(dtype)
     scale = max(1.0, float(np.abs(expected).max(initial=0.0)))
-    if not np.all(np.isfinite(got)):
-        raise AssertionError(f"{name} contains NaN or infinite values")
-    if not np.allclose(got, expected, rtol=rtol, atol=atol * scale):
+    if got is not None:
+        got = _array(got)
+        if got.shape == expected.shape:
+            close = np.all(np.isfinite(got)) and np.allclose(
+                got, expected, rtol=rtol, atol=atol * scale
+            )
+            if got.dtype != dtype:
+                values = "" if close else explain(
+                    name, got, expected, suspects=suspects, rtol=rtol, atol=atol * scale
+                )
+                raise AssertionError(
+                    f"{name} has dtype {got.dtype}, expected {dtype} (the inputs' dtype)"
+                    + (f"; and {values}" if values else "")
+                )
+            if close:
+                return
+    says = explain(
+        name, got, expected, variable=variable, suspects=suspects, rtol=rtol, atol=atol * scale
+    )
+    if says is None:  # within explain's tolerance, not within ours
         err = float(np.abs(got - expected).max())
-        raise AssertionError(f"{name} is wrong: largest error {err:.3g} (scale {scale:.3g}){hint}")
+        says = f"{name} is wrong: largest error {err:.3g} (scale {scale:.3g})"
+    raise AssertionError(says)
 
 
 def linear_backward(
@@ -91,25 +123,12 @@ def check_linear_gradients(
         grad_x, grad_weight, grad_bias: what the student's backward returned.
     """
     x, weight, grad_output = _array(x), _array(weight), _array(grad_output)
-    dtype = x.dtype
-    ref_x, ref_w, ref_b = linear_backward(x, weight, grad_output)
-    gw = None if grad_weight is None else _array(grad_weight)
-    gb = None if grad_bias is None else _array(grad_bias)
-    hint_w = ""
-    if (
-        gw is not None
-        and gw.shape == ref_w.T.shape
-        and np.allclose(gw, ref_w.T, rtol=1e-4, atol=1e-5)
+    suspects = linear_suspects(x, weight, grad_output)
+    for (key, variable), letter, got, expected in zip(
+        LINEAR_VARIABLES.items(), "xWb", (grad_x, grad_weight, grad_bias),
+        linear_backward(x, weight, grad_output), strict=True,
     ):
-        hint_w = "; it equals the transpose of dL/dW: use (dL/dg)ᵀ x, shape (out, in)"
-    hint_b = ""
-    if gb is not None and gb.shape == grad_output.shape:
-        hint_b = "; the bias is shared by all rows of the batch: sum dL/dg over the batch"
-    elif gb is not None and gb.shape == ref_b.shape and np.allclose(gb, grad_output.mean(axis=0)):
-        hint_b = "; it is the batch mean: dL/db is the batch sum"
-    _check_close("grad_input (dL/dx)", grad_x, ref_x, dtype, "; dL/dx = dL/dg · W")
-    _check_close("grad_weight (dL/dW)", grad_weight, ref_w, dtype, hint_w)
-    _check_close("grad_bias (dL/db)", grad_bias, ref_b, dtype, hint_b)
+        _check_close(f"{key} (dL/d{letter})", got, expected, x.dtype, variable, suspects[key])
 
 
 def relu_backward(x: np.ndarray, grad_output: np.ndarray) -> np.ndarray:
@@ -121,24 +140,25 @@ def check_relu_gradient(x: Any, grad_output: Any, grad_x: Any) -> None:
     """Check ReLUFunction.backward's gradient for input ``x`` and upstream ``grad_output``."""
     x, grad_output = _array(x), _array(grad_output)
     ref = relu_backward(x, grad_output).astype(x.dtype)
-    hint = ""
-    if grad_x is not None:
-        got = _array(grad_x)
-        if got.shape == ref.shape and np.allclose(got, grad_output * (x < 0)):
-            hint = "; it passes the gradient where the input is negative: the mask is on the wrong side"
-        elif got.shape == ref.shape and np.allclose(got, grad_output):
-            hint = "; it passes the whole upstream gradient: mask it where the input is positive"
-    _check_close("ReLU grad_input", grad_x, ref, x.dtype, hint)
+    _check_close(
+        "ReLU grad_input (dL/dg)", grad_x, ref, x.dtype, f"the input g is {x.shape}",
+        relu_suspects(x, grad_output),
+    )
 
 
 def network_backward(
-    x: np.ndarray, params: dict[str, np.ndarray], grad_y: np.ndarray
+    x: np.ndarray,
+    params: dict[str, np.ndarray],
+    grad_y: np.ndarray,
+    linear: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]] = linear_backward,
+    relu: Callable[[np.ndarray, np.ndarray], np.ndarray] = relu_backward,
 ) -> dict[str, np.ndarray]:
     """Reference backprop through Linear-ReLU-Linear-ReLU-Linear.
 
     Args:
         x: (N, din); params: W1 (n, din), b1, W2 (n, n), b2, W3 (dout, n), b3;
         grad_y: dL/dŷ, (N, dout).
+        linear, relu: the layers' backward rules (another one models a student's mistake).
 
     Returns:
         dL/d of ``x`` and of every parameter, keyed like ``params`` plus ``"x"``.
@@ -148,13 +168,9 @@ def network_backward(
     g2 = h1 @ params["W2"].T + params["b2"]
     h2 = np.maximum(g2, 0)
     grads = {}
-    grad_h2, grads["W3"], grads["b3"] = linear_backward(h2, params["W3"], grad_y)
-    grad_h1, grads["W2"], grads["b2"] = linear_backward(
-        h1, params["W2"], relu_backward(g2, grad_h2)
-    )
-    grads["x"], grads["W1"], grads["b1"] = linear_backward(
-        x, params["W1"], relu_backward(g1, grad_h1)
-    )
+    grad_h2, grads["W3"], grads["b3"] = linear(h2, params["W3"], grad_y)
+    grad_h1, grads["W2"], grads["b2"] = linear(h1, params["W2"], relu(g2, grad_h2))
+    grads["x"], grads["W1"], grads["b1"] = linear(x, params["W1"], relu(g1, grad_h1))
     return grads
 
 
@@ -167,11 +183,41 @@ def check_network_gradients(
         x: (N, din); params: W1, b1, W2, b2, W3, b3 as the network holds them;
         grad_y: dL/dŷ (N, dout); grads: the gradients autograd produced, same keys plus "x".
     """
-    x = _array(x)
+    x, grad_y = _array(x), _array(grad_y)
     params = {k: _array(v) for k, v in params.items()}
-    ref = network_backward(x, params, _array(grad_y))
+    ref = network_backward(x, params, grad_y)
+    wrong = [  # each computed once, when a gradient is wrong
+        (f"as if {words} ({test} checks it alone)", functools.cache(
+            functools.partial(network_backward, x, params, grad_y, **{layer: rule})
+        ))
+        for words, test, layer, rule in _NETWORK_MISTAKES
+    ]
     for name in ("W3", "b3", "W2", "b2", "W1", "b1", "x"):
-        _check_close(f"dL/d{name} of the network", grads.get(name), ref[name], x.dtype)
+        suspects = [(words, lambda of=of, name=name: of()[name]) for words, of in wrong]
+        _check_close(f"dL/d{name} of the network", grads.get(name), ref[name], x.dtype, "", suspects)
+
+
+_NETWORK_MISTAKES = [
+    (
+        "ReLUFunction passed the gradient where its input is negative (the mask on the wrong side)",
+        "test_relu", "relu", lambda g, go: go * (g < 0),
+    ),
+    ("ReLUFunction passed the gradient unmasked", "test_relu", "relu", lambda g, go: go),
+    (
+        "ReLUFunction returned its mask alone, without the upstream gradient",
+        "test_relu", "relu", lambda g, go: (g > 0) * 1.0,
+    ),
+    (
+        "ReLUFunction's mask followed the sign of the upstream gradient, not of its input",
+        "test_relu", "relu", lambda g, go: go * (go > 0),
+    ),
+    (
+        "LinearFunction's bias gradient were the batch mean, not the sum over the batch",
+        "test_linear", "linear", lambda x, w, go: (go @ w, go.T @ x, go.mean(axis=0)),
+    ),
+]
+"""Mistakes in the Functions that show in the network's gradients: (words, the test that checks
+that Function alone, which rule of :func:`network_backward` it replaces, the wrong rule)."""
 
 
 def analytic_gradients(
@@ -204,19 +250,23 @@ def check_analytic_gradients(
     arrays = [_array(a) for a in (y_hat, y, W3, g2, W2, g1, x)]
     ref_w, ref_b = analytic_gradients(*arrays)
     dtype = arrays[-1].dtype
-    hint_b = ""
-    if grad_b1 is not None and _array(grad_b1).shape != ref_b.shape:
-        hint_b = "; sum over the batch"
-    _check_close("analytic dL/dW1", grad_W1, ref_w, dtype, "; dL/dW1 = δ1ᵀ x with δ1 = dL/dg1")
-    _check_close("analytic dL/db1", grad_b1, ref_b, dtype, hint_b)
+    weight_suspects, bias_suspects = analytic_suspects(*arrays)
+    _check_close("analytic dL/dW1", grad_W1, ref_w, dtype, "W1 is (n, din)", weight_suspects)
+    _check_close("analytic dL/db1", grad_b1, ref_b, dtype, "b1 is (n,)", bias_suspects)
 
 
 def check_sgd_step(
-    before: Sequence[Any], grads: Sequence[Any], after: Sequence[Any], lr: float
+    before: Sequence[Any],
+    grads: Sequence[Any],
+    after: Sequence[Any],
+    lr: float,
+    grads_after: Sequence[Any] | None = None,
 ) -> None:
     """Check one gradient-descent step moved every parameter by exactly ``-lr * grad``.
 
     Use a power-of-two ``lr`` and float64 so that ``p - lr * g`` is exact in any order.
+    ``grads_after`` (the parameters' ``.grad`` after the step, when known) only sharpens the
+    message.
     """
     if not (len(before) == len(grads) == len(after)):
         raise AssertionError(
@@ -224,23 +274,10 @@ def check_sgd_step(
         )
     for i, (p0, g, p1) in enumerate(zip(before, grads, after, strict=True)):
         p0, g, p1 = _array(p0), _array(g), _array(p1)
-        expected = p0 - lr * g
-        if p1.shape != p0.shape:
-            raise AssertionError(f"parameter {i} changed shape from {p0.shape} to {p1.shape}")
-        if np.array_equal(p1, expected):
+        if p1.shape == p0.shape and np.array_equal(p1, p0 - lr * g):
             continue
-        if np.array_equal(p1, p0):
-            raise AssertionError(
-                f"parameter {i} did not change: update the parameters in place (p -= lr * p.grad)"
-            )
-        if np.allclose(p1, p0 + lr * g):
-            raise AssertionError(
-                f"parameter {i} moved by +lr·grad: gradient descent steps downhill, p ← p − lr·grad"
-            )
-        if np.allclose(p1, p0 - g):
-            raise AssertionError(f"parameter {i} moved by −grad: multiply the step by lr")
-        err = float(np.abs(p1 - expected).max())
-        raise AssertionError(f"parameter {i} is not p − lr·grad (largest error {err:.3g})")
+        grad_after = grads_after[i] if grads_after is not None else None
+        raise AssertionError(sgd_mistake(f"parameter {i}", p0, g, p1, lr, grad_after))
 
 
 def inpainting_loss(reconstruction: Any, target: Any) -> float:
@@ -290,11 +327,16 @@ def _dims(rng: np.random.Generator, count: int, low: int, high: int) -> list[int
     return [int(d) for d in rng.integers(low, high, size=count)]
 
 
+def _distinct(rng: np.random.Generator, count: int, low: int, high: int) -> list[int]:
+    """``count`` different sizes in [low, high): a transpose then changes a shape."""
+    return [int(d) for d in rng.choice(np.arange(low, high), size=count, replace=False)]
+
+
 def _linear_make(rng: np.random.Generator, context: Context) -> list[Case]:
     cases = []
     for dtype, (n, din, dout) in zip(
         (np.float64, np.float32, np.float32, np.float64),
-        ([1, *_dims(rng, 2, 1, 24)], _dims(rng, 3, 2, 40), _dims(rng, 3, 2, 40), [_dims(rng, 1, 1, 6)[0], 1, 1]),
+        ([1, *_dims(rng, 2, 1, 24)], _distinct(rng, 3, 2, 40), _distinct(rng, 3, 2, 40), [_dims(rng, 1, 1, 6)[0], 1, 1]),
         strict=True,
     ):
         cases.append({
@@ -351,7 +393,7 @@ def _network_params(rng: np.random.Generator, din: int, n: int, dout: int, dtype
 def _network_make(rng: np.random.Generator, context: Context) -> list[Case]:
     cases = []
     for _ in range(2):
-        din, n, dout, batch = _dims(rng, 4, 1, 11)
+        din, n, dout, batch = _distinct(rng, 4, 2, 12)
         case = _network_params(rng, din, n, dout, np.float64)
         case["x"] = _normal(rng, (batch, din), np.float64)
         case["grad_y"] = _normal(rng, (batch, dout), np.float64)
@@ -370,7 +412,7 @@ def _network_judge(cases: list[Case], answers: list[Case]) -> None:
 def _analytic_make(rng: np.random.Generator, context: Context) -> list[Case]:
     cases = []
     for dtype in (np.float64, np.float64, np.float32):
-        batch, din, n, dout = _dims(rng, 4, 1, 17)
+        batch, din, n, dout = _distinct(rng, 4, 2, 18)
         p = {k: _normal(rng, v.shape, dtype) for k, v in _network_params(rng, din, n, dout, dtype).items()}
         x, y = _normal(rng, (batch, din), dtype), _normal(rng, (batch, dout), dtype)
         g1 = x @ p["W1"].T + p["b1"]
@@ -411,7 +453,7 @@ def _sgd_judge(cases: list[Case], answers: list[Case]) -> None:
             raise AssertionError("the parameters after the step are missing")
         check_sgd_step(
             [case[f"p{j}"] for j in range(count)], [case[f"g{j}"] for j in range(count)], after,
-            float(case["lr"]),
+            float(case["lr"]), [answer.get(f"g{j}") for j in range(count)],
         )
 
     each_case(cases, answers, check)

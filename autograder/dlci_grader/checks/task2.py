@@ -6,9 +6,9 @@ results, the table), handed back by the hidden cells (:mod:`dlci_grader.harness.
 what the grader recomputes from the returned weights. A check raises ``AssertionError`` with a
 message that names the likely mistake. :data:`JUDGED` runs them in the grader's process.
 
-The experiment: four DnCNNs (biases on/off × 32/64 hidden channels), trained with the kit's
-``train`` at σ = 0.1 for 2 epochs, batch 32, Adam 1e-3, and evaluated with ``evaluate_model``
-at σ = 0.05, 0.1, 0.2.
+The experiment: four DnCNNs of the course's depth (biases on/off × 32/64 hidden channels),
+trained with the kit's ``train`` at σ = 0.1 for 2 epochs, batch 32, Adam 1e-3, and evaluated
+with ``evaluate_model`` at σ = 0.05, 0.1, 0.2.
 """
 
 from __future__ import annotations
@@ -30,6 +30,11 @@ CONFIGS: dict[str, tuple[bool, int]] = {
     "bias-free, 64 ch": (False, 64),
 }
 """Model name -> (use_bias, hidden_channels), as the notebook's ``CONFIGS`` names them."""
+
+HIDDEN_LAYERS = 3
+"""Hidden conv + ReLU blocks of the course's DnCNN, five convolutions in all: what the kit's
+``DnCNN(...)`` builds by default (``starter.models.dncnn.COURSE_HIDDEN_LAYERS``; a test keeps
+the two equal)."""
 
 SIGMA_TRAIN = 0.1
 SIGMAS_TEST = (0.05, 0.1, 0.2)
@@ -62,7 +67,8 @@ def check_names(names: Sequence[str], what: str) -> None:
 def check_architecture(
     name: str, conv_has_bias: Sequence[bool], conv_out_channels: Sequence[int], in_channels: int = 3
 ) -> None:
-    """The convolutions of model ``name`` have the configuration's biases and widths.
+    """The convolutions of model ``name`` have the course's depth and the configuration's
+    biases and widths.
 
     Args:
         name: one of :data:`CONFIGS`.
@@ -80,6 +86,11 @@ def check_architecture(
         raise AssertionError(
             f"{name}: the model {state} biases, but this configuration is "
             f"{'with' if use_bias else 'without'} biases (use_bias={use_bias}); are the flags swapped?"
+        )
+    if len(conv_has_bias) != HIDDEN_LAYERS + 2:
+        raise AssertionError(
+            f"{name}: {len(conv_has_bias)} convolutions, expected {HIDDEN_LAYERS + 2}: the course's "
+            f"DnCNN has {HIDDEN_LAYERS} hidden layers, the default of DnCNN(...); leave hidden_layers"
         )
     widths = list(conv_out_channels[:-1])
     if any(w != hidden for w in widths) or conv_out_channels[-1] != in_channels:
@@ -305,10 +316,12 @@ def _results_judge(cases: list[Case], answers: list[Case]) -> None:
     for name, a in _by_name(answers, "results").items():
         reported = _psnr_row(a["sigmas"], a["psnr"])
         check_results_row(name, reported)
-        # fp32 whatever the grading machine has: the tolerance covers a student's bf16 run
+        # fp32 whatever the grading machine has: the tolerance covers a student's bf16 run; a
+        # progress bar on the 100 whole images (minutes), not on grading mode's four crops
         again = evaluate_model(
-            rebuild(a), images, SIGMAS_TEST, seed=EVAL_SEED, device="cpu", precision="fp32"
-        )
+            rebuild(a), images, SIGMAS_TEST, seed=EVAL_SEED, device="cpu", precision="fp32",
+            progress=not bool(case["_grading"]),
+        )  # fmt: skip
         check_results_match(name, reported, again)
 
 

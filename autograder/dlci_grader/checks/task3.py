@@ -2,8 +2,14 @@
 
 The grader builds the inputs (images no file holds, seeds the student does not know), the
 test cells run the student's functions on them (:mod:`dlci_grader.harness.task3`), and
-:data:`JUDGED` compares what came back with the grader's own reference computations, raising
-``AssertionError`` with a message that says what is wrong.
+:data:`JUDGED` compares what came back with the grader's own reference computations
+(:mod:`dlci_grader.reference_task3`), raising ``AssertionError`` with a message that says what is
+wrong: where an answer matches a typical wrong one (the conjugate missing, SNR where 1/SNR
+belongs, a network fed the wrong input, a table entry summed instead of averaged, ...), the
+message names that mistake in words.
+
+With fewer test images than a test draws (the embedded stand-in holds 3, not 100), the images are
+drawn with replacement, and a warning says so once; with the real data nothing changes.
 
 Tolerances (see ``tests/test_task3_checks.py`` for the numbers they rest on):
 
@@ -22,8 +28,9 @@ Tolerances (see ``tests/test_task3_checks.py`` for the numbers they rest on):
 from __future__ import annotations
 
 import functools
+import hashlib
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -74,8 +81,12 @@ def check_noise(blurred: object, measured: object, sigma: float) -> float:
     mean, std = r.mean(), r.std()
     if abs(std / sigma - 1) > NOISE_STD_RTOL:
         hint = ""
-        if abs(std / np.sqrt(sigma) - 1) < 0.1:
+        if std < 1e-3 * sigma:
+            hint = " (no noise was added)"
+        elif abs(std / np.sqrt(sigma) - 1) < 0.1:
             hint = " (it looks like σ was used as a variance, not a standard deviation)"
+        elif abs(std / sigma**2 - 1) < 0.1:
+            hint = " (it looks like σ² was used as the standard deviation: σ is the standard deviation)"
         elif std < 0.6 * sigma:
             hint = " (too little: was the noise blurred, i.e. added before the blur?)"
         raise AssertionError(f"the noise has std {std:.5f}, expected σ = {sigma}{hint}")
@@ -90,23 +101,75 @@ def check_noise(blurred: object, measured: object, sigma: float) -> float:
                 f"noise values {label} adjacent are correlated ({rho:.2f}); white noise added "
                 f"after the blur has none (noise added before the blur is blurred with the image)"
             )
+    axes = [(-3, "colour channels")] if centred.ndim >= 3 else []
+    axes += [(0, "images")] if centred.ndim >= 4 else []
+    for axis, label in axes:
+        if centred.shape[axis] > 1:
+            a = np.moveaxis(centred, axis, 0)
+            rho = (a[1:] * a[:-1]).mean() / centred.var()
+            if abs(rho) > NOISE_MAX_LAG_CORRELATION:
+                raise AssertionError(
+                    f"the noise of different {label} is correlated ({rho:.2f}): it looks like one "
+                    f"noise pattern broadcast over them; draw noise of the measurement's full shape"
+                )
     return float(std)
 
 
-def check_output(name: str, student: object, reference: object, atol: float = OUTPUT_ATOL) -> float:
+def _matching(s: np.ndarray, candidates: Mapping[str, Callable[[], object]], atol: float) -> str:
+    """The description of the first candidate wrong answer within ``atol`` of ``s`` (``""``: none)."""
+    for description, make in candidates.items():
+        c = np.asarray(_to_numpy(make()), dtype=np.float64)
+        if c.shape == s.shape and float(np.abs(s - c).max()) <= atol:
+            return description
+    return ""
+
+
+def _to_numpy(x: object) -> object:
+    return x.detach().cpu().numpy() if hasattr(x, "detach") else x
+
+
+_REMEMBERED: dict[tuple[str, bytes], Any] = {}
+
+
+def _once(key: str, y: object, compute: Callable[[], Any]) -> Any:
+    """``compute()`` for the measurement ``y``, remembered (the reference and candidate outputs of
+    one test's inputs are computed once, however many answers are judged on them)."""
+    digest = hashlib.sha256(np.ascontiguousarray(_to_numpy(y)).tobytes()).digest()
+    if (key, digest) not in _REMEMBERED:
+        if len(_REMEMBERED) > 64:
+            _REMEMBERED.clear()
+        _REMEMBERED[(key, digest)] = compute()
+    return _REMEMBERED[(key, digest)]
+
+
+def check_output(
+    name: str,
+    student: object,
+    reference: object,
+    atol: float = OUTPUT_ATOL,
+    candidates: Mapping[str, Callable[[], object]] | None = None,
+) -> float:
     """Check a method's output against the reference output on the same measurement.
+
+    Args:
+        candidates: description -> a function computing a typical wrong answer; when the
+            output is wrong and matches one, the message names that mistake.
 
     Returns:
         the largest absolute difference.
     """
+    if np.iscomplexobj(_to_numpy(student)):
+        raise AssertionError(f"{name} returned a complex array; the estimate is the real part")
     s, r = _array(student, f"the output of {name}"), _array(reference, "the reference")
     if s.shape != r.shape:
         raise AssertionError(f"{name} returned shape {s.shape}, expected {r.shape}")
     err = float(np.abs(s - r).max())
     if err > atol:
+        mistake = _matching(s, candidates or {}, atol)
         raise AssertionError(
             f"{name} differs from the reference by up to {err:.3g} (tolerance {atol}); "
-            f"check what it is applied to and that it uses only the measurement it is given"
+            + (f"it matches {mistake}" if mistake else
+               "check what it is applied to and that it uses only the measurement it is given")
         )
     return err
 
@@ -116,8 +179,14 @@ def check_table_column(
     student: Mapping[float, float],
     reference: Mapping[float, float],
     tol_db: float = TABLE_TOL_DB,
+    wrong: Mapping[float, Mapping[str, float]] | None = None,
 ) -> None:
-    """Check one method's PSNRs ``{σ: dB}`` against the reference computed with other noise."""
+    """Check one method's PSNRs ``{σ: dB}`` against the reference computed with other noise.
+
+    Args:
+        wrong: per σ, description -> the value a typical mistake gives (e.g. the sum of the
+            per-image PSNRs); a wrong entry that matches one is named in the message.
+    """
     if not isinstance(student, Mapping):
         raise AssertionError(
             f"table[{method!r}] must be a dict {{sigma: PSNR}}, got {type(student).__name__}"
@@ -128,9 +197,11 @@ def check_table_column(
             raise AssertionError(f"table[{method!r}] has no entry for sigma = {sigma}")
         value = float(np.asarray(_array(match[0], f"table[{method!r}][{sigma}]")))
         if abs(value - ref) > tol_db:
+            mistakes = [d for d, v in (wrong or {}).get(sigma, {}).items() if abs(value - v) <= tol_db]
             raise AssertionError(
                 f"table[{method!r}][{sigma}] = {value:.2f} dB, but the method gives "
                 f"{ref:.2f} dB on these images (tolerance {tol_db} dB)"
+                + (f"; it matches {mistakes[0]}" if mistakes else "")
             )
 
 
@@ -138,14 +209,28 @@ def check_table_function(
     student: Mapping[str, Mapping[float, float]],
     reference: Mapping[str, Mapping[float, float]],
     tol_db: float = TABLE_TOL_DB,
+    wrong: Mapping[str, Mapping[float, Mapping[str, float]]] | None = None,
 ) -> None:
-    """Check a whole table (every method of ``reference``), e.g. on the grader's own images."""
+    """Check a whole table (every method of ``reference``), e.g. on the grader's own images;
+    ``wrong``: per method, as :func:`check_table_column` takes it."""
     if not isinstance(student, Mapping):
         raise AssertionError(f"the table must be a dict, got {type(student).__name__}")
     for method, column in reference.items():
         if method not in student:
             raise AssertionError(f"the table has no method {method!r} (keys: {list(student)})")
-        check_table_column(method, student[method], column, tol_db)
+        check_table_column(method, student[method], column, tol_db, (wrong or {}).get(method))
+
+
+def wrong_table_entries(per_image: Sequence[float]) -> dict[str, float]:
+    """What typical mistakes make of one table entry, from the per-image PSNRs (dB) it averages:
+    description -> value."""
+    each = np.asarray(per_image, dtype=np.float64)
+    pooled = -10 * np.log10(np.mean(10 ** (-each / 10)))  # PSNR of the mean squared error
+    return {
+        "the sum of the per-image PSNRs, not their mean": float(each.sum()),
+        "the PSNR of the first image only, not the mean over the images": float(each[0]),
+        "the PSNR of the images' pooled squared error, not the mean of per-image PSNRs": float(pooled),
+    }
 
 
 # --- judged outside the kernel: inputs made by the grader, answers judged by the grader ------
@@ -161,6 +246,11 @@ TABLE_SEED = 3501
 """Noise seed of the grader's reference for the notebook's table (other noise than the notebook's)."""
 TABLE_SIGMAS = (0.005, 0.01, 0.02)
 """The notebook's noise levels (``SIGMAS``)."""
+GRADING_IMAGES = slice(None, None, 17)
+"""The test images the notebook's table averages over in grading mode (``DLCI_GRADING=1``): every
+17th, six of the 100 (one of the embedded stand-in's 3). Otherwise it uses all of them."""
+WIENER_SNR = 100.0
+"""The SNR of the methods (``method_wiener`` and the input of ``method_wiener_unet``)."""
 
 
 def _kernel() -> Any:
@@ -177,23 +267,55 @@ def _test_images(data_root: str | None) -> Any:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return BlurredBSDS300(root=data_root, split="test").as_tensors()[1]
+        return BlurredBSDS300(root=data_root, split="test").clean_images()
 
 
 @functools.lru_cache(maxsize=2)
-def _reference_table(data_root: str | None) -> dict[str, dict[float, float]]:
-    """The grader's evaluation of the three methods on the notebook's six images (once per run)."""
-    from starter.pretrained import evaluate_methods, load_models
+def _models() -> Any:
+    from starter.pretrained import load_models
 
-    clean = _test_images(data_root)[::17]
-    return evaluate_methods(clean, _kernel(), load_models("cpu"), TABLE_SIGMAS, seed=TABLE_SEED)
+    return load_models("cpu")
+
+
+@functools.lru_cache(maxsize=4)
+def _reference_table(data_root: str | None, grading: bool) -> dict[str, dict[float, float]]:
+    """The grader's evaluation of the three methods on the notebook's images (once per run).
+
+    In grading mode (always, under the grader) in float32 on six images. Outside it (an
+    instructor running the solution notebook as a student would) on all the test images, with
+    the networks in bf16 where the CPU has it natively, as the notebook's table runs them (within
+    0.02 dB of float32; the tolerance is :data:`TABLE_TOL_DB`).
+    """
+    import contextlib
+
+    import torch
+
+    from dlci_grader.reference_task3 import evaluate_methods
+    from starter.training import resolve_precision
+
+    clean = _test_images(data_root)
+    clean = clean[GRADING_IMAGES] if grading else clean
+    bf16 = not grading and resolve_precision("auto", torch.device("cpu")) == "bf16"
+    with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
+        return evaluate_methods(clean, _kernel(), _models(), TABLE_SIGMAS, seed=TABLE_SEED)
 
 
 def _unseen_images(rng: np.random.Generator, context: Context, count: int) -> np.ndarray:
     """``count`` 160x240 images no file holds: test images picked, flipped, rolled and mixed with
-    :data:`MIX` uniform noise, all from the secret ``rng``; float32 (count, 3, 160, 240) in [0, 1]."""
+    :data:`MIX` uniform noise, all from the secret ``rng``; float32 (count, 3, 160, 240) in [0, 1].
+
+    The images are distinct test images; with fewer than ``count`` (the embedded stand-in) they
+    are drawn with replacement, which a warning says once.
+    """
     clean_all = _test_images(context.data_root).numpy()
-    pick = rng.choice(len(clean_all), size=count, replace=False)
+    replace = len(clean_all) < count
+    if replace:
+        warnings.warn(
+            f"only {len(clean_all)} test images (the embedded stand-in?): Task 3's hidden tests "
+            f"draw {count} with replacement (each is flipped, shifted and mixed with noise anyway)",
+            stacklevel=2,
+        )
+    pick = rng.choice(len(clean_all), size=count, replace=replace)
     x = clean_all[pick]
     if rng.random() < 0.5:
         x = x[..., ::-1]
@@ -251,16 +373,54 @@ def _wiener_make(rng: np.random.Generator, context: Context) -> list[Case]:
     return cases
 
 
+def wrong_wieners(y: Any, kernel: Any, snr: float) -> dict[str, Callable[[], Any]]:
+    """Typical wrong Wiener filters of ``y`` (torch tensors): description -> its output."""
+    import torch
+
+    from dlci_grader.reference_task3 import wiener_deconv
+    from starter.imaging import psf2otf
+
+    def apply(filt: Callable[[Any], Any], otf: Any = None) -> Any:
+        otf = psf2otf(kernel, y.shape[-2:]) if otf is None else otf
+        return torch.fft.ifft2(torch.fft.fft2(y) * filt(otf)).real
+
+    def uncentred() -> Any:
+        padded = kernel.new_zeros(y.shape[-2:])
+        padded[: kernel.shape[0], : kernel.shape[1]] = kernel
+        return torch.fft.fft2(padded)
+
+    candidates = {
+        "Wiener without the complex conjugate of H in the numerator (or with the kernel flipped)":
+            lambda: apply(lambda h: h / (h.abs() ** 2 + 1 / snr)),
+        "Wiener with + SNR where + 1/SNR belongs in the denominator":
+            lambda: apply(lambda h: h.conj() / (h.abs() ** 2 + snr)),
+        "Wiener with the kernel's centre not at the origin (zero-padded without the shift that "
+        "psf2otf makes): the output is shifted":
+            lambda: apply(lambda h: h.conj() / (h.abs() ** 2 + 1 / snr), uncentred()),
+        "the plain inverse filter: the 1/SNR term is missing":
+            lambda: apply(lambda h: h.conj() / (h.abs() ** 2 + 1e-12)),
+        "Wiener with the SNR taken in dB (10^(SNR/10) as the power ratio)":
+            lambda: wiener_deconv(y, kernel, snr=10 ** (snr / 10)),
+    }
+    for other in (1.0, 10.0, 1000.0, 0.01):
+        if other != snr:
+            candidates[f"Wiener with SNR {other:g} instead of {snr:g}"] = (
+                lambda other=other: wiener_deconv(y, kernel, snr=other))
+    return candidates
+
+
 def _wiener_judge(cases: list[Case], answers: list[Case]) -> None:
     import torch
 
-    from starter.imaging import wiener_deconv
+    from dlci_grader.reference_task3 import wiener_deconv
 
     def check(i: int, case: Case, answer: Case) -> None:
-        snr = float(case["snr"]) or 100.0
-        reference = wiener_deconv(torch.from_numpy(case["y"]), torch.from_numpy(case["kernel"]), snr=snr)
-        what = "wiener" + ("" if float(case["snr"]) else " with its default SNR (100)")
-        check_output(what, answer.get("x_hat", np.zeros(0)), reference)
+        snr = float(case["snr"]) or WIENER_SNR
+        y, kernel = torch.from_numpy(case["y"]).double(), torch.from_numpy(case["kernel"]).double()
+        reference = wiener_deconv(y, kernel, snr=snr)
+        what = "wiener" + ("" if float(case["snr"]) else f" with its default SNR ({WIENER_SNR:g})")
+        check_output(what, answer.get("x_hat", np.zeros(0)), reference,
+                     candidates=wrong_wieners(y, kernel, snr))
 
     each_case(cases, answers, check)
 
@@ -271,14 +431,59 @@ def _methods_make(rng: np.random.Generator, context: Context) -> list[Case]:
     return [{"y": _measure(rng, x, kernel, 0.005), "_clean": x}]
 
 
-def _methods_judge(cases: list[Case], answers: list[Case]) -> None:
+def wrong_methods(role: str, y: Any) -> dict[str, Callable[[], Any]]:
+    """Typical wrong versions of method ``role`` ("wiener", "unet", "wiener_unet") on the
+    measurement ``y``: description -> its output."""
     import torch
 
+    from dlci_grader.reference_task3 import wiener_deconv
+
+    models, kernel = _models(), _kernel()
+
+    def w(snr: float = WIENER_SNR) -> Any:
+        return _once(f"wiener {snr}", y, lambda: wiener_deconv(y, kernel, snr=snr))
+
+    def net(model: Any, x: Any) -> Any:
+        name = "deblur_denoise" if model is models.deblur_denoise else "wiener_denoise"
+        with torch.no_grad():
+            return _once(f"{name} of {'y' if x is y else 'wiener'}", y, lambda: model(x))
+
+    same = {"the measurement itself, unchanged": lambda: y}
+    if role == "wiener":
+        return {**same, "Wiener with SNR 0.01 (1/SNR given as the SNR)": lambda: w(0.01),
+                "Wiener with SNR 1": lambda: w(1.0), "Wiener with SNR 1e4": lambda: w(1e4)}
+    if role == "unet":
+        return {**same,
+                "models.deblur_denoise applied to Wiener's output; it was trained on the "
+                "measurement itself": lambda: net(models.deblur_denoise, w()),
+                "models.wiener_denoise applied to the measurement; method_unet uses "
+                "models.deblur_denoise": lambda: net(models.wiener_denoise, y),
+                "Wiener + U-Net (models.wiener_denoise on Wiener's output); method_unet is "
+                "models.deblur_denoise on the measurement": lambda: net(models.wiener_denoise, w())}
+    return {**same,
+            "models.wiener_denoise applied to the raw measurement; it was trained on Wiener's "
+            "output (SNR 100), so apply wiener first": lambda: net(models.wiener_denoise, y),
+            "models.deblur_denoise applied to Wiener's output; method_wiener_unet uses "
+            "models.wiener_denoise": lambda: net(models.deblur_denoise, w()),
+            "the U-Net alone (models.deblur_denoise on the measurement)":
+                lambda: net(models.deblur_denoise, y),
+            "Wiener's output alone: the network models.wiener_denoise is missing": w}
+
+
+def _methods_judge(cases: list[Case], answers: list[Case]) -> None:
+    """Each method gains more than :data:`GAIN_DB` and is none of the typical wrong ones (those
+    are looked for only when the output differs from the reference method's)."""
+    import torch
+
+    from dlci_grader.reference_task3 import task3_methods
     from starter.metrics import psnr
+
+    reference = task3_methods(_kernel(), _models(), WIENER_SNR)
 
     def check(i: int, case: Case, answer: Case) -> None:
         clean = torch.from_numpy(case["_clean"])
-        base = psnr(torch.from_numpy(case["y"]), clean).item()
+        y = torch.from_numpy(case["y"])
+        base = psnr(y, clean).item()
         for name in METHODS:
             if name not in answer:
                 raise AssertionError(f"method {name!r} returned nothing")
@@ -286,6 +491,14 @@ def _methods_judge(cases: list[Case], answers: list[Case]) -> None:
             if out.shape != case["y"].shape:
                 raise AssertionError(f"{name} returned shape {out.shape}, expected {case['y'].shape}")
             gain = psnr(torch.from_numpy(out), clean.double()).item() - base
+            expected = _to_numpy(_once(f"reference {name}", y, lambda name=name: reference[name](y)))
+            right = np.abs(out - expected).max() <= OUTPUT_ATOL
+            mistake = "" if right else _matching(out, wrong_methods(name, y), OUTPUT_ATOL)
+            if mistake:
+                raise AssertionError(
+                    f"method_{name}'s output on the grader's images is {mistake} "
+                    f"(it gains {gain:.2f} dB over the measurement)"
+                )
             if gain <= GAIN_DB:
                 raise AssertionError(
                     f"{name} gains {gain:.2f} dB over the measurement on the grader's images; "
@@ -306,10 +519,9 @@ def _network_judge(method: str) -> Any:
     def judge(cases: list[Case], answers: list[Case]) -> None:
         import torch
 
-        from starter.imaging import wiener_deconv
-        from starter.pretrained import load_models
+        from dlci_grader.reference_task3 import wiener_deconv
 
-        models = load_models("cpu")
+        models = _models()
 
         def check(i: int, case: Case, answer: Case) -> None:
             y = torch.from_numpy(case["y"])
@@ -317,28 +529,39 @@ def _network_judge(method: str) -> Any:
                 if method == "method_unet":
                     reference = models.deblur_denoise(y)
                 else:
-                    reference = models.wiener_denoise(wiener_deconv(y, _kernel(), snr=100.0))
-            check_output(method, answer.get("x_hat", np.zeros(0)), reference)
+                    reference = models.wiener_denoise(wiener_deconv(y, _kernel(), snr=WIENER_SNR))
+            role = method.removeprefix("method_")
+            check_output(method, answer.get("x_hat", np.zeros(0)), reference,
+                         candidates=wrong_methods(role, y))
 
         each_case(cases, answers, check)
 
     return judge
 
 
+def _measurement(y: Any) -> Any:
+    """The table function test's first method: the measurement itself (no restoration)."""
+    return y
+
+
 def _table_function_make(rng: np.random.Generator, context: Context) -> list[Case]:
+    """The student's psnr_table on the grader's images, noise levels and seed, with two methods
+    the harness supplies: the measurement itself ("m") and the shipped U-Net ("u")."""
     import torch
 
-    from starter.pretrained import evaluate_methods, load_models
+    from dlci_grader.reference_task3 import evaluate
+    from starter.pretrained import predict
 
     kernel = _kernel()
-
     x = _unseen_images(rng, context, 3)
     sigmas = (0.012, 0.03)
     seed = int(rng.integers(2**31))
-    reference = evaluate_methods(torch.from_numpy(x), kernel, load_models("cpu"), sigmas, seed=seed + 1)
+    models = _models()
+    methods = {"m": _measurement, "u": lambda y: predict(models.deblur_denoise, y)}
+    each = evaluate(methods, torch.from_numpy(x), kernel, sigmas, seed=seed + 1, reduce=False)
     return [{
         "clean": x, "kernel": kernel.numpy(), "sigmas": np.array(sigmas), "seed": np.array(seed),
-        **{f"_{m}": np.array([reference[name][s] for s in sigmas]) for m, name in (("w", "wiener"), ("u", "unet"))},
+        **{f"_{m}": np.array([[float(v) for v in each[m][s]] for s in sigmas]) for m in methods},
     }]
 
 
@@ -356,16 +579,20 @@ def _table_from(answer: Case, methods: Sequence[str]) -> dict[str, dict[float, f
 def _table_function_judge(cases: list[Case], answers: list[Case]) -> None:
     def check(i: int, case: Case, answer: Case) -> None:
         sigmas = [float(s) for s in case["sigmas"]]
-        reference = {m: dict(zip(sigmas, case[f"_{m}"].tolist(), strict=True)) for m in ("w", "u")}
-        check_table_function(_table_from(answer, ("w", "u")), reference)
+        methods = ("m", "u")
+        reference = {m: {s: float(np.mean(row)) for s, row in zip(sigmas, case[f"_{m}"], strict=True)}
+                     for m in methods}
+        wrong = {m: {s: wrong_table_entries(row) for s, row in zip(sigmas, case[f"_{m}"], strict=True)}
+                 for m in methods}
+        check_table_function(_table_from(answer, methods), reference, wrong=wrong)
 
     each_case(cases, answers, check)
 
 
 def _notebook_table_make(rng: np.random.Generator, context: Context) -> list[Case]:
-    """The notebook's own table is checked against the grader's evaluation of the same six
-    images (``clean_all[::17]``) at the notebook's noise levels, with other noise."""
-    reference = _reference_table(context.data_root)
+    """The notebook's own table is checked against the grader's evaluation of the same images
+    (all test images; :data:`GRADING_IMAGES` in grading mode) at its noise levels, other noise."""
+    reference = _reference_table(context.data_root, context.grading)
     return [{"sigmas": np.array(TABLE_SIGMAS),
              **{f"_{m}": np.array([reference[m][s] for s in TABLE_SIGMAS]) for m in METHODS}}]
 

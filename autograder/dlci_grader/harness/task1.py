@@ -24,6 +24,17 @@ def _backward(function: type, inputs: tuple[torch.Tensor, ...], grad_output: tor
     return call_backward(function, inputs, grad_output)
 
 
+def _through_autograd(output: torch.Tensor, grad_output: torch.Tensor) -> None:
+    """``output.backward(grad_output)``; a gradient of the wrong shape, which autograd refuses,
+    leaves the inputs' ``.grad`` empty, so the grader judges the direct call and names it."""
+    try:
+        output.backward(grad_output)
+    except NotImplementedError:
+        raise
+    except RuntimeError:
+        pass
+
+
 def linear(function: type, test: str) -> None:
     """LinearFunction's backward, called directly and through autograd."""
     out = []
@@ -31,7 +42,7 @@ def linear(function: type, test: str) -> None:
         x, w, b, go = (torch.from_numpy(case[k]) for k in ("x", "weight", "bias", "grad_output"))
         answer = dict(zip(_LINEAR_GRADS, _backward(function, (x, w, b), go), strict=False))
         xr, wr, br = (t.clone().requires_grad_() for t in (x, w, b))
-        function.apply(xr, wr, br).backward(go)
+        _through_autograd(function.apply(xr, wr, br), go)
         answer |= {f"autograd_{n}": t.grad for n, t in zip(_LINEAR_GRADS, (xr, wr, br), strict=True)}
         out.append(answer)
     answers.submit(TASK, test, out)
@@ -44,7 +55,7 @@ def relu(function: type, test: str) -> None:
         x, go = torch.from_numpy(case["x"]), torch.from_numpy(case["grad_output"])
         grads = _backward(function, (x,), go)
         xr = x.clone().requires_grad_()
-        function.apply(xr).backward(go)
+        _through_autograd(function.apply(xr), go)
         out.append({"grad_x": grads[0] if grads else None, "autograd_grad_x": xr.grad})
     answers.submit(TASK, test, out)
 
@@ -59,7 +70,15 @@ def network(net_class: Callable[..., torch.nn.Module], test: str) -> None:
             for name, p in net.named_parameters():
                 p.copy_(torch.from_numpy(case[name]))
         x = torch.from_numpy(case["x"]).requires_grad_()
-        net(x).backward(torch.from_numpy(case["grad_y"]))
+        try:
+            net(x).backward(torch.from_numpy(case["grad_y"]))
+        except NotImplementedError:
+            raise
+        except RuntimeError as error:
+            raise AssertionError(
+                f"backward through FullyConnectedNet({din}, {n}, {dout}) failed: {error} "
+                f"(test_linear and test_relu check each Function alone)"
+            ) from None
         out.append({"x": x.grad, **{name: p.grad for name, p in net.named_parameters()}})
     answers.submit(TASK, test, out)
 
@@ -74,7 +93,8 @@ def analytic(function: Callable[..., Any], test: str) -> None:
 
 
 def sgd(step: Callable[..., Any], test: str) -> None:
-    """Parameters after one call of the student's sgd_step (given a list, or an iterator)."""
+    """Parameters and their gradients after one call of the student's sgd_step (given a list,
+    or an iterator)."""
     out = []
     for case in answers.cases(TASK, test):
         count = sum(k.startswith("p") for k in case)
@@ -82,7 +102,10 @@ def sgd(step: Callable[..., Any], test: str) -> None:
         for i, p in enumerate(params):
             p.grad = torch.from_numpy(case[f"g{i}"]).clone()
         step(params if case["as_list"] else iter(params), float(case["lr"]))
-        out.append({f"p{i}": p.detach() for i, p in enumerate(params)})
+        out.append({
+            **{f"p{i}": p.detach() for i, p in enumerate(params)},
+            **{f"g{i}": p.grad for i, p in enumerate(params)},  # a cleared gradient shows
+        })
     answers.submit(TASK, test, out)
 
 

@@ -1,10 +1,13 @@
 """Train the Task 3 pretrained U-Nets: the reproducible recipe behind ``starter/assets/``.
 
+Instructor side (it builds on the reference Wiener filter, :mod:`dlci_grader.reference_task3`,
+which the student package must not hold); the weights it writes ship in ``starter``.
+
 Two models, both ``UNet(3, 3, base_features=16, depth=4)`` (residual, about 1.9 M
 parameters), trained on the 200 BSDS300 *training* images with the Task 3 kernel:
 
 - ``deblur_denoise``: input ``y = k ⊛ x + σn`` (blurred and noisy), target ``x``;
-- ``wiener_denoise``: input ``wiener_deconv(y, k, snr=100)``, target ``x``.
+- ``wiener_denoise``: input :func:`~dlci_grader.reference_task3.wiener_deconv` ``(y, k, snr=100)``, target ``x``.
 
 One training step draws, for each of ``batch_size`` images: a training image, a random
 horizontal/vertical flip of the *clean* image (the blur is applied after the flip, so the
@@ -21,15 +24,16 @@ step, so ``--resume`` continues the very same run.
 
 Usage::
 
-    python -m starter.train_pretrained --model deblur_denoise --minutes 55 --out runs/dd
-    python -m starter.train_pretrained --model deblur_denoise --out runs/dd --resume
+    python -m dlci_grader.train_pretrained --model deblur_denoise --minutes 55 --out runs/dd
+    python -m dlci_grader.train_pretrained --model deblur_denoise --out runs/dd --resume
 
 ``--minutes`` fixes the number of steps from the speed measured over the first steps (the
 number is stored in the checkpoint and in ``config.json``; ``--steps`` fixes it directly).
 At the end the run writes ``<model>.pt`` (fp16 state dict, loadable with
 ``torch.load(..., weights_only=True)``) and ``<model>.json`` (configuration, training time,
 sha256 of the weights) into ``--out``; :func:`install_weights` copies them into the
-package's ``assets/`` folder and updates its manifest, which :mod:`starter.pretrained` reads.
+``starter`` package's ``assets/`` folder and updates its manifest, which
+:mod:`starter.pretrained` reads.
 """
 
 from __future__ import annotations
@@ -50,10 +54,12 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from dlci_grader.reference_task3 import wiener_deconv
 from starter.data import CLEAN_SHAPE, load_bsds300
-from starter.imaging import psf2otf, wiener_deconv
+from starter.imaging import psf2otf
 from starter.kernels import task3_kernel
 from starter.models import UNet
+from starter.pretrained import assets_dir
 
 MODELS = ("deblur_denoise", "wiener_denoise")
 """The two pretrained models: U-Net on the blurred input, U-Net on Wiener's output."""
@@ -126,7 +132,7 @@ def half_spectrum_filters(
     """Blur and Wiener filters on the ``rfft2`` half spectrum, each complex ``(H, W // 2 + 1)``.
 
     ``irfft2(rfft2(x) * blur_f)`` equals :func:`starter.imaging.blur` and
-    ``irfft2(rfft2(y) * wiener_f)`` equals :func:`starter.imaging.wiener_deconv` (same OTF,
+    ``irfft2(rfft2(y) * wiener_f)`` equals :func:`~dlci_grader.reference_task3.wiener_deconv` (same OTF,
     half the work, which matters when the data pipeline shares one CPU core with training).
     """
     otf = psf2otf(kernel.to(torch.float32), shape)[:, : shape[1] // 2 + 1]
@@ -379,7 +385,7 @@ def train_pretrained(
             "torch": torch.__version__,
             "python": platform.python_version(),
             "machine": platform.processor() or platform.machine(),
-            "command": "python -m starter.train_pretrained " + " ".join(sys.argv[1:]),
+            "command": "python -m dlci_grader.train_pretrained " + " ".join(sys.argv[1:]),
         },
     }
     (out / f"{config.model}.json").write_text(json.dumps(info, indent=2) + "\n")
@@ -393,12 +399,12 @@ def install_weights(
 
     Args:
         run_dirs: ``--out`` folders of finished runs (each holds ``<model>.pt`` and ``.json``).
-        assets: destination; default the ``assets/`` folder of this package.
+        assets: destination; default the ``assets/`` folder of the ``starter`` package.
 
     Returns:
         the manifest path (``pretrained.json``: per model its file, sha256 and configuration).
     """
-    assets = Path(assets) if assets is not None else Path(__file__).parent / "assets"
+    assets = Path(assets) if assets is not None else assets_dir()
     assets.mkdir(parents=True, exist_ok=True)
     manifest_path = assets / MANIFEST
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
@@ -420,7 +426,7 @@ def install_weights(
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point (see the module docstring)."""
     p = argparse.ArgumentParser(
-        prog="python -m starter.train_pretrained", description=__doc__.split("\n")[0]
+        prog="python -m dlci_grader.train_pretrained", description=__doc__.split("\n")[0]
     )
     p.add_argument("--model", choices=MODELS, default="deblur_denoise")
     p.add_argument("--out", help="run folder (checkpoint, config, results); required to train")
@@ -431,6 +437,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     p.add_argument("--crop", type=int, default=TrainConfig.crop)
     p.add_argument("--lr", type=float, default=TrainConfig.lr)
+    p.add_argument("--lr-min", type=float, default=TrainConfig.lr_min)
+    p.add_argument("--warmup-steps", type=int, default=TrainConfig.warmup_steps)
+    p.add_argument("--init-from", default="", help="state dict to start from instead of random weights")
     p.add_argument("--sigma-min", type=float, default=TrainConfig.sigma_min)
     p.add_argument("--sigma-max", type=float, default=TrainConfig.sigma_max)
     p.add_argument(

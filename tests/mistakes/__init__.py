@@ -1,0 +1,40 @@
+"""The catalogue of typical student mistakes and the hint ``dlci check`` must give for each.
+
+Each :class:`Mistake` is an edit of the full solution (the same :class:`Edit` the sample
+variants use), the visible test it must fail, and what that test's failure text must say:
+the mistake named in words (``says``, regular expressions) and never the solution's code
+(``never``, plain substrings checked against the whole ``dlci check`` output).
+``tests/test_mistake_catalogue.py`` runs every row through the real ``dlci check``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dlci_grader.variants import Edit
+
+__all__ = ["Edit", "Mistake"]
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """One typical mistake and the visible hint it must produce.
+
+    Attributes:
+        task: task key, e.g. ``"task1"``.
+        name: short identifier (unique within the task).
+        description: what the student did, in words.
+        edits: applied to the full solution, each matching exactly once.
+        test: grade id of the visible test that must fail.
+        says: regular expressions (case-insensitive); each must match that test's failure
+            text in ``dlci check`` (the test's intent line and its whole error message).
+        never: substrings that must appear nowhere in ``dlci check``'s output.
+    """
+
+    task: str
+    name: str
+    description: str
+    edits: tuple[Edit, ...]
+    test: str
+    says: tuple[str, ...]
+    never: tuple[str, ...] = ()

@@ -1,0 +1,98 @@
+"""Every catalogued student mistake gets a visible hint that names it, and never the solution.
+
+Each row of ``tests/mistakes/task*.py`` is applied to the full solution, the notebook is run by
+the real ``dlci check`` (a fresh kernel, grading mode, as a student runs it), and the failure
+text of the row's visible test must match what the row ``says``; nothing in the output may
+contain the row's ``never`` fragments of solution code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from mistakes import Mistake
+
+pytestmark = [pytest.mark.grader, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[1]
+CATALOGUE_TASKS = ("task1", "task3")
+
+
+def _catalogue() -> list[Mistake]:
+    rows = []
+    for task in CATALOGUE_TASKS:
+        try:
+            module = importlib.import_module(f"mistakes.{task}")
+        except ModuleNotFoundError:
+            continue
+        rows += module.MISTAKES
+    return rows
+
+
+MISTAKES = _catalogue()
+
+
+def test_the_catalogue_covers_tasks_1_and_3():
+    names = [(m.task, m.name) for m in MISTAKES]
+    assert len(names) == len(set(names)), "duplicate mistake names"
+    assert len(MISTAKES) >= 12, f"only {len(MISTAKES)} catalogued mistakes"
+    assert {m.task for m in MISTAKES} == set(CATALOGUE_TASKS)
+    for m in MISTAKES:
+        assert m.says, f"{m.name}: says nothing to check"
+
+
+def failure_text(output: str, test: str) -> str:
+    """The lines ``dlci check`` printed for ``test``: its FAIL line and the indented ones below."""
+    lines = output.splitlines()
+    for i, line in enumerate(lines):
+        if line.split()[:2] == ["FAIL", test]:
+            block = [line]
+            for more in lines[i + 1:]:
+                if not more.startswith(" " * 8):
+                    break
+                block.append(more)
+            return "\n".join(block)
+    raise AssertionError(f"{test} did not fail:\n{output}")
+
+
+_RUNS: dict[tuple[str, tuple], subprocess.CompletedProcess] = {}
+
+
+def checked(mistake: Mistake, folder: Path) -> subprocess.CompletedProcess:
+    """``dlci check`` of the solution with the mistake's edits (once per distinct notebook)."""
+    from dlci_grader.tasks import load_tasks
+    from dlci_grader.variants import Variant, make_submission
+
+    key = (mistake.task, mistake.edits)
+    if key not in _RUNS:
+        task = load_tasks(ROOT / "solutions", [mistake.task])[mistake.task]
+        variant = Variant(mistake.name, mistake.description, edits=mistake.edits)
+        release = ROOT / "notebooks" / f"{task.notebook}.ipynb"
+        path = folder / f"{task.notebook}.ipynb"
+        nbformat.write(make_submission(variant, task.source, release), str(path))
+        _RUNS[key] = subprocess.run(
+            [sys.executable, "-m", "starter.cli", "check", str(path)],
+            capture_output=True, text=True, timeout=900, cwd=folder,
+        )
+    return _RUNS[key]
+
+
+@pytest.mark.parametrize("mistake", MISTAKES, ids=[f"{m.task}-{m.name}" for m in MISTAKES])
+def test_dlci_check_names_the_mistake(mistake: Mistake, tmp_path):
+    pytest.importorskip("dlci_grader")
+    run = checked(mistake, tmp_path)
+    output = run.stdout + run.stderr
+    assert run.returncode == 1, output
+    text = failure_text(run.stdout, mistake.test)
+    for pattern in mistake.says:
+        assert re.search(pattern, text, re.IGNORECASE), (
+            f"{mistake.name}: the hint for {mistake.test} does not say /{pattern}/:\n{text}"
+        )
+    for fragment in mistake.never:
+        assert fragment not in output, f"{mistake.name}: the output shows {fragment!r}:\n{output}"
