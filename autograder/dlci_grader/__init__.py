@@ -10,6 +10,10 @@
 - :mod:`dlci_grader.nbgrader_course`: a temporary nbgrader course directory driven from Python.
 - :mod:`dlci_grader.variants`: sample submissions (right and deliberately wrong) per task.
 - :mod:`dlci_grader.checks`: the hidden tests' check functions, one module per task.
+- :mod:`dlci_grader.reference_task3`: Task 3's reference Wiener deconvolution and methods table
+  (the grader's references; kept out of the student package).
+- :mod:`dlci_grader.demo`: ``dlci demo``, the kit's imaging demo (the first half of ``make demo``).
+- :mod:`dlci_grader.train_pretrained`: the script that trained Task 3's shipped U-Nets.
 """
 
 __version__ = "0.1.0"
