@@ -2,8 +2,8 @@
 
 Two residual ``UNet(3, 3, base_features=16, depth=4)`` networks ship in ``starter/assets/``
 as float16 state dicts, with a manifest (``pretrained.json``) that gives each file's
-sha256 and the configuration that trained it (the instructor's reproducible training script,
-``python -m dlci_grader.train_pretrained``):
+sha256 and the configuration that trained it (made by the instructor tools' reproducible
+training script, ``train_pretrained``, which is not part of this package):
 
 - ``deblur_denoise``: blurred + noisy image ``y = k ⊛ x + σn`` → clean image ``x``;
 - ``wiener_denoise``: Wiener deconvolution (SNR 100) of ``y`` → clean image ``x``.
@@ -64,7 +64,7 @@ def load_manifest(assets: PathLike | None = None) -> dict:
     if not path.is_file():
         raise FileNotFoundError(
             f"no pretrained-model manifest at {path}; reinstall the kit (pip install -e .) "
-            f"(the instructor's `python -m dlci_grader.train_pretrained` writes the weights)"
+            f"(the instructor tools' train_pretrained script writes the weights)"
         )
     return json.loads(path.read_text())
 
