@@ -32,7 +32,8 @@ def _check_kernel(kernel: torch.Tensor, shape: tuple[int, int]) -> None:
         )
 
 
-def _check_image(x: torch.Tensor, name: str) -> None:
+def check_image(x: torch.Tensor, name: str) -> None:
+    """Raise a clear error unless ``x`` is a real tensor of shape ``(..., H, W)``."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if x.ndim < 2:
@@ -75,7 +76,7 @@ def blur(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     Returns:
         tensor of ``x``'s shape and dtype.
     """
-    _check_image(x, "x")
+    check_image(x, "x")
     kernel = kernel.to(device=x.device, dtype=x.dtype)
     shape = x.shape[-2:]
     otf = psf2otf(kernel, shape)[:, : shape[-1] // 2 + 1]  # a real image's spectrum: half of it

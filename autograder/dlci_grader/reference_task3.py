@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
-from starter.imaging import blur, psf2otf
+from starter.imaging import blur, check_image, psf2otf
 from starter.metrics import psnr
 from starter.pretrained import PretrainedModels, predict
 
@@ -34,15 +34,6 @@ METHODS = ("wiener", "unet", "wiener_unet")
 
 Method = Callable[[torch.Tensor], torch.Tensor]
 """A restoration method: measurements ``(N, 3, H, W)`` → estimates of the same shape."""
-
-
-def _check_image(x: torch.Tensor, name: str) -> None:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if x.ndim < 2:
-        raise ValueError(f"{name} must have shape (..., H, W), got {tuple(x.shape)}")
-    if x.is_complex():
-        raise ValueError(f"{name} must be real-valued")
 
 
 def wiener_deconv(y: torch.Tensor, kernel: torch.Tensor, snr: float = 100.0) -> torch.Tensor:
@@ -59,7 +50,7 @@ def wiener_deconv(y: torch.Tensor, kernel: torch.Tensor, snr: float = 100.0) -> 
     Returns:
         real tensor of ``y``'s shape (not clipped).
     """
-    _check_image(y, "y")
+    check_image(y, "y")
     if not snr > 0:
         raise ValueError(f"snr must be > 0, got {snr}")
     kernel = kernel.to(device=y.device, dtype=y.dtype)
