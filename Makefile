@@ -1,6 +1,7 @@
 # Two commands do all set-up on a fresh machine:
 #   make demo   create .venv, install the kit, run its main job on the embedded default data
 #   make test   install if needed, run the whole test suite
+#   make lint   ruff and mypy (strict on starter/ and the grader), as CI runs them
 # Real course data: point DLCI_DATA at a folder holding BSDS300/ and MNIST/ (see README).
 
 PYTHON ?= python3
@@ -40,6 +41,7 @@ test-hub: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 bench: install
 	$(PY) -m bench

@@ -21,11 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from dlci_grader.course import Course
-from dlci_grader.grade import grade_class
-from dlci_grader.sample_class import sample_class, write_class
+from dlci_grader.isolation.limits import Limits
+from dlci_grader.nbgrader.course import Course
+from dlci_grader.run.class_run import grade_class, resolve_data_root
+from dlci_grader.samples.sample_class import sample_class, write_class
 from dlci_grader.tasks import load_tasks
-from dlci_grader.worker import Limits
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,7 +40,7 @@ def _class(out: Path, students: int) -> None:
         shutil.copytree(out / "solution", out / f"solution{i + 1}")
 
 
-def _grade(submissions: Path, course: Path, workers: int, env: dict) -> tuple[float, list]:
+def _grade(submissions: Path, course: Path, workers: int, data_root: Path) -> tuple[float, list]:
     Course(course).prepare(load_tasks(ROOT / "solutions"))  # set-up outside the clock
     cores = os.cpu_count() or 1
     start = time.perf_counter()
@@ -50,22 +50,22 @@ def _grade(submissions: Path, course: Path, workers: int, env: dict) -> tuple[fl
         ROOT / "solutions",
         workers=workers,
         limits=Limits(threads=max(1, cores // workers)),
-        env=env,
+        data_root=data_root,
     )
     return time.perf_counter() - start, run.graded
 
 
 def run(data_root: str | None = None, students: int = 2) -> list[dict]:
     """Rows: one per (workers, notebook) and one total per workers setting."""
-    env = {"DLCI_DATA": str(Path(data_root).resolve())} if data_root else {}
+    root = resolve_data_root(data_root)
     rows, wall = [], {}
     with tempfile.TemporaryDirectory(prefix="dlci-bench-grading-") as tmp:
         tmp = Path(tmp)
         _class(tmp / "class", students)
         for workers in (1, 2):
-            seconds, graded = _grade(tmp / "class", tmp / f"course{workers}", workers, env)
+            seconds, graded = _grade(tmp / "class", tmp / f"course{workers}", workers, root)
             wall[workers] = seconds
-            bad = [r.student for r in graded if r.status != "graded" or r.reason]
+            bad = [r.student for r in graded if not r.ok]
             for r in sorted(graded, key=lambda r: (r.student, r.task)):
                 rows.append(
                     {

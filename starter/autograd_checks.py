@@ -101,6 +101,16 @@ def as_float64(value: Any) -> torch.Tensor | None:
         return None
 
 
+def _required(value: Any, name: str) -> torch.Tensor:
+    """:func:`as_float64` of an input that must be a tensor, numpy array or number."""
+    tensor = as_float64(value)
+    if tensor is None:
+        raise TypeError(
+            f"{name} must be a tensor, a numpy array or a number, not {type(value).__name__}"
+        )
+    return tensor
+
+
 def shape_of(value: Any) -> tuple[int, ...]:
     """A tensor's or array's shape as a plain tuple, printed like ``(16, 32)``."""
     return tuple(int(s) for s in value.shape)
@@ -194,7 +204,7 @@ def explain(
 
 def linear_suspects(x: Any, weight: Any, grad_output: Any) -> dict[str, list[Suspect]]:
     """Typical wrong results of ``LinearFunction.backward``, keyed like :data:`LINEAR_VARIABLES`."""
-    x, w, go = (as_float64(a) for a in (x, weight, grad_output))
+    x, w, go = _required(x, "x"), _required(weight, "weight"), _required(grad_output, "grad_output")
     return {
         "grad_input": [
             ("it is the transpose of dL/dx", lambda: (go @ w).T),
@@ -222,7 +232,7 @@ def linear_suspects(x: Any, weight: Any, grad_output: Any) -> dict[str, list[Sus
 
 def relu_suspects(g: Any, grad_output: Any) -> list[Suspect]:
     """Typical wrong results of ``ReLUFunction.backward`` for input ``g``."""
-    g, go = as_float64(g), as_float64(grad_output)
+    g, go = _required(g, "g"), _required(grad_output, "grad_output")
     return [
         (
             "it passes the gradient where g < 0 and blocks it where g > 0: the mask is on the "
@@ -256,6 +266,17 @@ def _delta1(
     return (((error @ W3) * mask2) @ W2) * mask1
 
 
+_Form = tuple[list[str], Callable[[torch.Tensor], torch.Tensor]]
+"""How dL/dW1 or dL/db1 follows from dL/dg1: (the slips it makes, in words; the function)."""
+
+
+def _apply_form(
+    form: Callable[[torch.Tensor], torch.Tensor], delta1: Callable[[], torch.Tensor]
+) -> torch.Tensor:
+    """``form(delta1())``: a suspect computed only when it is tried."""
+    return form(delta1())
+
+
 def analytic_suspects(
     y_hat: Any, y: Any, W3: Any, g2: Any, W2: Any, g1: Any, x: Any
 ) -> tuple[list[Suspect], list[Suspect]]:
@@ -264,7 +285,12 @@ def analytic_suspects(
     A slip is one of: a ReLU mask missing, swapped or on the wrong side; W2 transposed; the sign
     of dL/dŷ flipped; a factor 1/N or 2; then dL/dW1 transposed, dL/db1 averaged or unsummed.
     """
-    y_hat, y, W3, g2, W2, g1, x = (as_float64(a) for a in (y_hat, y, W3, g2, W2, g1, x))
+    y_hat, y, W3, g2, W2, g1, x = (
+        _required(a, name)
+        for a, name in zip(
+            (y_hat, y, W3, g2, W2, g1, x), ("y_hat", "y", "W3", "g2", "W2", "g1", "x"), strict=True
+        )
+    )
     m1, m2 = (g1 > 0) * 1.0, (g2 > 0) * 1.0
     masks = [
         ("", m2, m1),
@@ -296,27 +322,29 @@ def analytic_suspects(
         ),
         ("it is twice the right value: the ½ in the loss cancels the 2 of the square", 2.0),
     ]
-    deltas = []
+    deltas: list[tuple[list[str], Callable[[], torch.Tensor]]] = []
     for (a, mask2, mask1), (b, w2), (c, sign), (d, scale) in itertools.product(
         masks, w2s, signs, scales
     ):
         slips = [s for s in (a, b, c, d) if s]
         error = sign * scale * (y_hat - y)
         deltas.append((slips, functools.partial(_delta1, error, W3, mask2, w2, mask1)))
-    weight_forms = [([], lambda d: d.T @ x), (["it is the transpose of dL/dW1"], lambda d: x.T @ d)]
-    bias_forms = [
+    weight_forms: list[_Form] = [
+        ([], lambda d: d.T @ x), (["it is the transpose of dL/dW1"], lambda d: x.T @ d)
+    ]
+    bias_forms: list[_Form] = [
         ([], lambda d: d.sum(0)),
         (["it is the batch mean, not the sum over the batch"], lambda d: d.mean(0)),
         (["it still has the batch dimension: sum over the batch"], lambda d: d),
         (["it is summed over the hidden units, not over the batch"], lambda d: d.sum(1)),
     ]
 
-    def ranked(forms: list) -> list[Suspect]:
-        found = []
+    def ranked(forms: list[_Form]) -> list[Suspect]:
+        found: list[tuple[list[str], Callable[[], torch.Tensor]]] = []
         for (slips, delta1), (more, form) in itertools.product(deltas, forms):
             words = slips + more
             if words:
-                found.append((words, lambda delta1=delta1, form=form: form(delta1())))
+                found.append((words, functools.partial(_apply_form, form, delta1)))
         found.sort(key=lambda item: len(item[0]))
         return [("; ".join(words), make) for words, make in found]
 
@@ -337,7 +365,7 @@ def sgd_mistake(
     Returns:
         None when ``after`` is exactly ``before − lr·grad``, else the mistake in words.
     """
-    p0, g, p1 = (as_float64(a) for a in (before, grad, after))
+    p0, g, p1 = _required(before, "before"), _required(grad, "grad"), as_float64(after)
     if p1 is None or p1.shape != p0.shape:
         return f"{name} changed from shape {shape_of(p0)} to {None if p1 is None else shape_of(p1)}"
     if torch.equal(p1, p0 - lr * g):
@@ -603,7 +631,7 @@ def check_analytic_gradients(
     g1 = F.linear(x, W1, b1)
     g2 = F.linear(F.relu(g1), W2, b2)
     y_hat = F.linear(F.relu(g2), W3, b3)
-    (0.5 * ((y_hat - y) ** 2).sum()).backward()
+    (0.5 * ((y_hat - y) ** 2).sum()).backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
     args = {"y_hat": y_hat.detach(), "y": y, "W3": W3, "g2": g2.detach(), "W2": W2,
             "g1": g1.detach(), "x": x}
     with _their_code("analytic_gradients", **args):
@@ -625,12 +653,14 @@ def check_sgd_step(step: Callable[[Iterable[torch.Tensor], float], None], lr: fl
     """Check ``step(parameters, lr)`` moves every parameter by exactly ``-lr * p.grad``, in place."""
     gen = torch.Generator().manual_seed(0)
     layer = torch.nn.Linear(3, 2, dtype=torch.float64)
+    grads: list[torch.Tensor] = []
     with torch.no_grad():
         for p in layer.parameters():  # multiples of 1/8: every update below is exact
             p.copy_(torch.randint(-8, 8, p.shape, generator=gen) / 8)
-            p.grad = torch.randint(-8, 8, p.shape, generator=gen, dtype=torch.float64) / 8
+            grad = torch.randint(-8, 8, p.shape, generator=gen, dtype=torch.float64) / 8
+            p.grad = grad
+            grads.append(grad.clone())
     before = [p.detach().clone() for p in layer.parameters()]
-    grads = [p.grad.clone() for p in layer.parameters()]
     step(layer.parameters(), lr)
     _fail(
         f"sgd_step (lr = {lr:g}) on a Linear(3, 2) layer's weight and bias:",

@@ -29,8 +29,7 @@ from pathlib import Path
 import nbformat
 from nbclient.exceptions import DeadKernelError
 
-GRADING_ENV_VAR = "DLCI_GRADING"
-"""Set to ``1`` by the autograder (and by ``dlci check``): notebooks shorten what students wait for."""
+from starter.env_vars import GRADING_ENV_VAR
 
 
 @dataclass(frozen=True)
@@ -192,7 +191,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return run_check(args.notebook, grading=not args.full, timeout=args.timeout)
 
 
-def register_check(subparsers: argparse._SubParsersAction) -> None:
+def register_check(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``dlci check NOTEBOOK`` to the ``dlci`` command line."""
     p = subparsers.add_parser(
         "check", help="run the visible tests of your notebook in a fresh kernel and summarise"

@@ -17,6 +17,8 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 
@@ -42,7 +44,7 @@ def check_image(x: torch.Tensor, name: str) -> None:
         raise ValueError(f"{name} must be real-valued")
 
 
-def psf2otf(kernel: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+def psf2otf(kernel: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
     """Optical transfer function of a blur kernel: its 2-D DFT at image size.
 
     The kernel is zero-padded to ``shape`` and circularly shifted so that its centre

@@ -11,14 +11,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, SubFigure
 from matplotlib.ticker import NullLocator
 
 if TYPE_CHECKING:
@@ -78,6 +78,28 @@ def show_images(
     return fig
 
 
+@overload
+def plot_curves(
+    curves: Mapping[str, Sequence[float]],
+    ax: None = None,
+    xlabel: str = ...,
+    ylabel: str = ...,
+    smooth: int = ...,
+    logy: bool = ...,
+) -> Figure: ...
+
+
+@overload
+def plot_curves(
+    curves: Mapping[str, Sequence[float]],
+    ax: Axes,
+    xlabel: str = ...,
+    ylabel: str = ...,
+    smooth: int = ...,
+    logy: bool = ...,
+) -> Figure | SubFigure: ...
+
+
 def plot_curves(
     curves: Mapping[str, Sequence[float]],
     ax: Axes | None = None,
@@ -85,7 +107,7 @@ def plot_curves(
     ylabel: str = "training loss (MSE)",
     smooth: int = 1,
     logy: bool = True,
-) -> Figure:
+) -> Figure | SubFigure:
     """Plot one line per named curve (e.g. ``{"bias, 32 ch": history.step_loss}``).
 
     Args:
@@ -94,6 +116,7 @@ def plot_curves(
         smooth: moving-average window (1 = raw values).
         logy: logarithmic y axis (losses span decades).
     """
+    fig: Figure | SubFigure
     if ax is None:
         fig, ax = plt.subplots(figsize=(6, 4))
     else:
@@ -212,12 +235,40 @@ class LiveCurves:
             self._handle.update(self.figure)
 
 
+@overload
+def plot_psnr_vs_sigma(
+    results: Mapping[str, Mapping[float, float]],
+    sigma_train: float | None = ...,
+    ax: None = None,
+    noisy_input: bool = ...,
+) -> Figure: ...
+
+
+@overload
+def plot_psnr_vs_sigma(
+    results: Mapping[str, Mapping[float, float]],
+    sigma_train: float | None = ...,
+    *,
+    ax: Axes,
+    noisy_input: bool = ...,
+) -> Figure | SubFigure: ...
+
+
+@overload
+def plot_psnr_vs_sigma(
+    results: Mapping[str, Mapping[float, float]],
+    sigma_train: float | None,
+    ax: Axes,
+    noisy_input: bool = ...,
+) -> Figure | SubFigure: ...
+
+
 def plot_psnr_vs_sigma(
     results: Mapping[str, Mapping[float, float]],
     sigma_train: float | None = None,
     ax: Axes | None = None,
     noisy_input: bool = True,
-) -> Figure:
+) -> Figure | SubFigure:
     """PSNR against noise level, one line per model: how denoisers generalise across σ.
 
     Args:
@@ -226,6 +277,7 @@ def plot_psnr_vs_sigma(
         ax: axes to draw into; a new figure if None.
         noisy_input: also draw the noisy input's PSNR, ``-20 log10 σ`` (images in [0, 1]).
     """
+    fig: Figure | SubFigure
     if ax is None:
         fig, ax = plt.subplots(figsize=(6, 4))
     else:

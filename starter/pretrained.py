@@ -16,16 +16,16 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 
 from starter.device import default_device
+from starter.hashing import sha256_file
 from starter.models import UNet
 
 MODEL_NAMES = ("deblur_denoise", "wiener_denoise")
@@ -49,15 +49,7 @@ def assets_dir() -> Path:
     return Path(__file__).resolve().parent / "assets"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def load_manifest(assets: PathLike | None = None) -> dict:
+def load_manifest(assets: PathLike | None = None) -> dict[str, Any]:
     """The manifest ``{model name: {"file", "sha256", "architecture", "config", ...}}``."""
     folder = Path(assets) if assets is not None else assets_dir()
     path = folder / MANIFEST
@@ -98,7 +90,7 @@ def load_model(
     path = folder / entry["file"]
     if not path.is_file():
         raise FileNotFoundError(f"weights of {name!r} not found at {path}; reinstall the kit")
-    digest = _sha256(path)
+    digest = sha256_file(path)
     if digest != entry["sha256"]:
         raise ValueError(
             f"checksum mismatch for {path}: sha256 {digest}, the manifest expects "
@@ -115,7 +107,7 @@ def load_model(
     state = torch.load(path, map_location="cpu", weights_only=True)
     model.load_state_dict({k: v.float() for k, v in state.items()})
     device = torch.device(device) if device is not None else default_device()
-    return model.to(device=device, memory_format=torch.channels_last).eval()
+    return model.to(device=device, memory_format=torch.channels_last).eval()  # type: ignore[call-overload]  # torch's stubs omit to(device=, memory_format=), which it accepts
 
 
 def load_models(

@@ -110,7 +110,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return "fp32"
 
 
-def _autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+def _autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager[None]:
     if precision == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
@@ -183,7 +183,7 @@ def train(
     precision = resolve_precision(precision, device)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
-    model.to(device=device, memory_format=memory_format).train()
+    model.to(device=device, memory_format=memory_format).train()  # type: ignore[call-overload]  # torch's stubs omit to(device=, memory_format=), which it accepts
     forward = torch.compile(model) if compile else model
     data = patches.to(device=device, dtype=torch.float32)  # no copy when already there
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
@@ -238,7 +238,7 @@ def train(
                 out = forward(noisy.contiguous(memory_format=memory_format))
             loss = nn.functional.mse_loss(out.float(), clean)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
             optimizer.step()
             losses[step] = loss.detach()
             step += 1
@@ -297,7 +297,7 @@ def evaluate_model(
     device = torch.device(device) if device is not None else default_device()
     precision = resolve_precision(precision, device)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    model.to(device=device, memory_format=memory_format).eval()
+    model.to(device=device, memory_format=memory_format).eval()  # type: ignore[call-overload]  # torch's stubs omit to(device=, memory_format=), which it accepts
     n = images.shape[0]
     scores = torch.empty(len(sigmas), n, dtype=torch.float64, device=device)
     unit = "image" if batch_size == 1 else "batch"

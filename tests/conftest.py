@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-DATA_ENV_VAR = "DLCI_DATA"
+from starter.env_vars import DATA_ENV_VAR, REQUIRE_DATA_ENV_VAR
 
 
 def _missing(reason: str) -> None:
-    if os.environ.get("DLCI_REQUIRE_DATA") == "1":
+    if os.environ.get(REQUIRE_DATA_ENV_VAR) == "1":
         pytest.fail(f"{reason} (DLCI_REQUIRE_DATA=1, so this is an error, not a skip)")
     pytest.skip(reason)
 

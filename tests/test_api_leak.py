@@ -51,8 +51,9 @@ import pytest
 pytest.importorskip("dlci_grader")
 
 import starter  # noqa: E402
-from dlci_grader import answers  # noqa: E402
-from dlci_grader.checks import Context, judged_tests, public  # noqa: E402
+from dlci_grader.kernel import answers  # noqa: E402
+from dlci_grader.tasks import judged_tests  # noqa: E402
+from dlci_grader.verdicts.contract import Context, public  # noqa: E402
 
 pytestmark = pytest.mark.grader
 
@@ -188,11 +189,11 @@ _CALL = re.compile(r"_harness\.(\w+)\((.*?),\s*\"(\w+)\"\)")
 
 def graded_parts() -> list[tuple[str, str, str]]:
     """``(task, harness function, test id)`` for every harness call in the solution notebooks."""
-    from dlci_grader.variants import TASK_NOTEBOOKS
+    from dlci_grader.tasks import load_tasks
 
     parts = set()
-    for task, name in TASK_NOTEBOOKS.items():
-        notebook = nbformat.read(ROOT / "solutions" / f"{name}.ipynb", 4)
+    for task, found in load_tasks(ROOT / "solutions").items():
+        notebook = nbformat.read(found.source, 4)
         for cell in notebook.cells:
             for function, _, test in _CALL.findall(cell.source):
                 parts.add((task, function, test))
@@ -293,7 +294,7 @@ def _notebook_extras(task: str) -> dict[str, Any]:
     """What the notebook has at hand besides the student function's arguments (concept -> value)."""
     if task != "task3":
         return {}
-    from dlci_grader.checks import task3
+    from dlci_grader.tasks.task3 import checks as task3
     from starter.kernels import task3_kernel
     from starter.pretrained import load_models
 
@@ -327,7 +328,7 @@ def _reference_methods() -> dict[str, Callable[..., Any]]:
     calls them on the same measurement for every candidate)."""
     import hashlib
 
-    from dlci_grader.reference_task3 import task3_methods
+    from dlci_grader.tasks.task3.reference import task3_methods
 
     extras = _notebook_extras("task3")
 
@@ -371,7 +372,7 @@ def _remembered(function: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _harness(task: str) -> Any:
-    return importlib.import_module(f"dlci_grader.harness.{task}")
+    return importlib.import_module(f"dlci_grader.kernel.{task}")
 
 
 def _runs(task: str, function: str, test: str, candidate: Callable[..., Any]) -> Iterator[Callable[[], None]]:
@@ -398,7 +399,7 @@ def _runs(task: str, function: str, test: str, candidate: Callable[..., Any]) ->
 
 def _value_runs(task: str, function: str, test: str, candidate: Callable[..., Any]) -> Iterator[Callable[[], None]]:
     """Task 3's table from the notebook's variables by names: clean images, kernel, models, ..."""
-    from dlci_grader.checks import task3
+    from dlci_grader.tasks.task3 import checks as task3
 
     extras = _notebook_extras(task)
     clean = task3._test_images(None)[task3.GRADING_IMAGES]
@@ -442,14 +443,7 @@ def test_the_student_package_is_enumerated():
     assert not any(name.startswith(SKIPPED_MODULES) for name in names)
 
 
-KNOWN_LEAKS = {
-    ("task1", "test_training"): (
-        "Task 1's visible training test is confirmed outside the kernel with loss < 360 "
-        "(checks.task1.TRAINED_AT_ALL_LOSS, 0.9x an untrained network), but handing back the "
-        "masked input itself (starter.data.mnist.mask_bottom_half, or any identity) scores about "
-        "207: the threshold should sit below that trivial baseline (Task 1's checks)"
-    ),
-}
+KNOWN_LEAKS: dict[tuple[str, str], str] = {}
 """Graded parts a student callable passes today, with why; strict: the test fails once fixed."""
 
 
@@ -477,7 +471,7 @@ def test_no_student_callable_passes_a_graded_test(task, function, test):
 def test_the_leak_test_catches_an_exported_reference(monkeypatch):
     """The test can fail: with the reference Wiener filter and table exported from ``starter``
     again (as before issue 16), it finds them."""
-    from dlci_grader import reference_task3
+    from dlci_grader.tasks.task3 import reference as reference_task3
 
     monkeypatch.setattr("starter.imaging.wiener_deconv", reference_task3.wiener_deconv, raising=False)
     monkeypatch.setattr("starter.pretrained.evaluate_methods", reference_task3.evaluate_methods,

@@ -1,10 +1,10 @@
 """The adversarial suite (issue: grading you can trust), graded end to end with ``dlci grade``.
 
-Every attack of :mod:`dlci_grader.attacks` is a submission (most of Task 1) that tries to cheat the
+Every attack of :mod:`dlci_grader.samples.attacks` is a submission (most of Task 1) that tries to cheat the
 grader or break out of its sandbox. One grading run of all of them (real nbgrader, sandboxed
 kernels) must give each exactly the score of the honest work it contains, say "refused" for
 every try of the attacks that report them, and leave the grader running. An attack whose
-defence needs a sandbox feature this machine lacks (Landlock, see ``dlci_grader.sandbox``) is
+defence needs a sandbox feature this machine lacks (Landlock, see ``dlci_grader.isolation.sandbox``) is
 skipped with that reason.
 """
 
@@ -19,9 +19,9 @@ import nbformat
 import pytest
 
 pytest.importorskip("dlci_grader")
-from dlci_grader.attacks import ATTACK_PREFIX, ATTACKS  # noqa: E402
-from dlci_grader.sample_class import sample_class, write_class  # noqa: E402
-from dlci_grader.sandbox import support  # noqa: E402
+from dlci_grader.isolation.sandbox import support  # noqa: E402
+from dlci_grader.samples.attacks import ATTACK_PREFIX, ATTACKS  # noqa: E402
+from dlci_grader.samples.sample_class import sample_class, write_class  # noqa: E402
 from dlci_grader.tasks import load_tasks  # noqa: E402
 
 pytestmark = [pytest.mark.grader, pytest.mark.slow]

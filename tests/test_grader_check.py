@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_check_reports_the_failing_visible_tests(tmp_path, capsys):
     """Task 1 with the gradient step's sign flipped: the SGD and training tests fail, the rest pass."""
     pytest.importorskip("dlci_grader")
-    from dlci_grader.sample_class import sample_class
+    from dlci_grader.samples.sample_class import sample_class
 
     sub = next(
         s for s in sample_class(ROOT / "solutions", ROOT / "notebooks", ["task1"])

@@ -23,11 +23,11 @@ import psutil
 import pytest
 
 pytest.importorskip("dlci_grader")
-from dlci_grader import report  # noqa: E402
-from dlci_grader.course import Course  # noqa: E402
-from dlci_grader.intake import check_notebook, collect, opened, student_id  # noqa: E402
-from dlci_grader.release import _REGION  # noqa: E402
-from dlci_grader.sample_class import sample_class, write_class  # noqa: E402
+from dlci_grader.nbgrader.course import Course  # noqa: E402
+from dlci_grader.nbgrader.release import _REGION  # noqa: E402
+from dlci_grader.run import report  # noqa: E402
+from dlci_grader.run.intake import check_notebook, collect, opened, student_id  # noqa: E402
+from dlci_grader.samples.sample_class import sample_class, write_class  # noqa: E402
 from dlci_grader.tasks import load_tasks  # noqa: E402
 
 pytestmark = [pytest.mark.grader, pytest.mark.task1]
@@ -206,7 +206,7 @@ def test_memory_cap_stops_20_gib_and_lets_torch_work():
     )
     cap = str(6 * 2**30)
     done = subprocess.run(
-        [sys.executable, "-m", "dlci_grader.limits", "--memory-bytes", cap, "--", sys.executable, "-c", code],
+        [sys.executable, "-m", "dlci_grader.isolation.limits", "--memory-bytes", cap, "--", sys.executable, "-c", code],
         capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 0, done.stderr
@@ -243,5 +243,5 @@ def test_killed_grader_loses_nothing_and_grades_nothing_twice(tmp_path):
     m = re.search(r"graded (\d+) notebooks .* skipped (\d+) already graded", second.stdout)
     assert m and int(m.group(1)) == 3 - len(done_before) and int(m.group(2)) == len(done_before), second.stdout
     expected = {(s.student, s.task): s.expected for s in subs}
-    table = report.rows(Course(course).results(), Course(course).db_url)
+    table = report.rows(Course(course).results(), Course(course).db)
     assert report.compare(expected, table) == []

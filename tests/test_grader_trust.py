@@ -20,10 +20,12 @@ import numpy as np
 import pytest
 
 pytest.importorskip("dlci_grader")
-from dlci_grader import answers, verify  # noqa: E402
-from dlci_grader.checks import Context, judged_tests  # noqa: E402
-from dlci_grader.checks import task1 as checks  # noqa: E402
-from dlci_grader.sandbox import default_read_paths, support  # noqa: E402
+from dlci_grader.isolation.sandbox import default_read_paths, support  # noqa: E402
+from dlci_grader.kernel import answers  # noqa: E402
+from dlci_grader.tasks import judged_tests  # noqa: E402
+from dlci_grader.tasks.task1 import checks  # noqa: E402
+from dlci_grader.verdicts import judging as verify  # noqa: E402
+from dlci_grader.verdicts.contract import Context  # noqa: E402
 
 pytestmark = [pytest.mark.grader, pytest.mark.task1]
 
@@ -125,11 +127,12 @@ def test_inputs_come_from_a_secret_seed_and_hide_the_targets(tmp_path):
 
 @pytest.mark.realdata
 def test_the_kernel_never_gets_the_held_out_digits(tmp_path, data_root):
-    channel = verify.prepare("task1", tmp_path / "grader", str(data_root), seed=11)
-    assert channel.data_root and channel.env["DLCI_DATA"] == channel.data_root
+    channel = verify.prepare("task1", tmp_path / "grader", data_root, seed=11)
+    assert channel.kernel_data_root is not None
+    assert channel.kernel_data_root.is_relative_to(channel.folder)
     from starter.data import MNISTDigits
 
-    kernel = MNISTDigits(channel.data_root, split="test").images.numpy().reshape(-1, 784)
+    kernel = MNISTDigits(channel.kernel_data_root, split="test").images.numpy().reshape(-1, 784)
     full = MNISTDigits(data_root, split="test").images.numpy().reshape(-1, 784)
     held = checks.heldout_indices(len(full), 11)
     assert len(kernel) == len(full) - len(held) == len(full) - checks.HELDOUT_DIGITS
@@ -146,7 +149,7 @@ def test_local_mode_judges_in_the_kernel(monkeypatch):
     with pytest.raises(AssertionError, match="wrong side"):
         answers.submit("task1", "test_relu_hidden", [
             {"grad_x": c["grad_output"] * (c["x"] < 0), "autograd_grad_x": c["grad_output"]} for c in cases])
-    ctx = Context(None, answers.LOCAL_SEED)
+    ctx = Context(None, answers.LOCAL_SEED, held_out=False)
     assert len(judged_tests("task1")["test_linear"].make(np.random.default_rng(0), ctx)) == 4
 
 
@@ -157,7 +160,7 @@ SUPPORT = support()
 
 def _sandboxed(code: str, tmp_path: Path, write: list[str]) -> str:
     read = default_read_paths(None)
-    args = [sys.executable, "-m", "dlci_grader.sandbox", *[a for p in read for a in ("--read", p)],
+    args = [sys.executable, "-m", "dlci_grader.isolation.sandbox", *[a for p in read for a in ("--read", p)],
             *[a for p in write for a in ("--write", p)], "--nproc", "64", "--fsize", str(2**20),
             "--", sys.executable, "-c", textwrap.dedent(code)]
     run = subprocess.run(args, capture_output=True, text=True, cwd=write[0], timeout=120)
@@ -183,12 +186,18 @@ def test_sandbox_reads_and_writes_only_where_allowed(tmp_path):
         t("write work", lambda: open("out.txt", "w").write("x"))
         t("big file", lambda: open("big.bin", "wb").write(b"0" * 2**21))
         t("import torch", lambda: __import__("torch"))
-        t("grader checks", lambda: __import__("dlci_grader.checks.task1"))
-        t("grader answers", lambda: __import__("dlci_grader.answers"))
+        t("grader checks", lambda: __import__("dlci_grader.tasks.task1.checks"))
+        t("grader answers", lambda: __import__("dlci_grader.kernel.answers"))
+        t("grader harness", lambda: __import__("dlci_grader.kernel.task1"))
+        t("grader registry", lambda: __import__("dlci_grader.tasks"))
+        t("grader judging", lambda: __import__("dlci_grader.verdicts.judging"))
         """, tmp_path, [str(work)])
     assert "read secret denied" in out and "write secret denied" in out
     assert "write work ok" in out and "import torch ok" in out and "grader answers ok" in out
-    assert "grader checks denied" in out
+    assert "grader harness ok" in out
+    # the kernel reads one folder of the grader (dlci_grader/kernel/), nothing else of it
+    assert "grader checks denied" in out and "grader registry denied" in out
+    assert "grader judging denied" in out
     assert "big file denied" in out  # RLIMIT_FSIZE, 1 MiB here
     assert secret.read_text() == "hidden test"
 
@@ -225,10 +234,10 @@ def test_sandbox_cannot_signal_the_grader(tmp_path):
 def test_an_installed_grader_package_is_left_out_of_the_readable_packages(tmp_path, monkeypatch):
     """Installed (not editable), dlci_grader sits in site-packages, which the kernel reads:
     site-packages is then granted entry by entry, without the package."""
-    import dlci_grader.sandbox as sandbox
+    import dlci_grader.isolation.sandbox as sandbox
 
     site = tmp_path / "venv" / "lib" / "site-packages"
-    for sub in ("torch", "numpy", "dlci_grader/checks", "dlci_grader/harness"):
+    for sub in ("torch", "numpy", "dlci_grader/tasks/task1", "dlci_grader/kernel"):
         (site / sub).mkdir(parents=True)
     (site / "six.py").write_text("")
     monkeypatch.setattr(sandbox, "GRADER_PACKAGE", site / "dlci_grader")
@@ -246,8 +255,8 @@ def test_task3_methods_gain_a_dB_margin_on_the_graders_images(data_root):
     import zlib
 
     torch = pytest.importorskip("torch")
-    from dlci_grader.checks import task3
-    from dlci_grader.reference_task3 import wiener_deconv
+    from dlci_grader.tasks.task3 import checks as task3
+    from dlci_grader.tasks.task3.reference import wiener_deconv
     from starter.kernels import task3_kernel
     from starter.metrics import psnr
     from starter.pretrained import load_models
@@ -265,7 +274,7 @@ def test_task3_methods_gain_a_dB_margin_on_the_graders_images(data_root):
 
 
 def _pids_hierarchy() -> object:
-    from dlci_grader.limits import pids_hierarchy
+    from dlci_grader.isolation.limits import pids_hierarchy
 
     return pids_hierarchy()
 
@@ -276,7 +285,7 @@ def test_a_pids_cgroup_caps_processes_and_kills_what_escaped():
     the process tree (a new session, orphaned) when it releases the cgroup."""
     import psutil
 
-    from dlci_grader.limits import release_cgroup, wrap
+    from dlci_grader.isolation.limits import release_cgroup, wrap
 
     code = textwrap.dedent("""
         import os, subprocess, time

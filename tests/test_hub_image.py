@@ -162,7 +162,7 @@ def test_instructor_image_adds_grader_and_solutions():
     empty = [source for source, files in shipped.items() if not files]
     assert not empty, f"COPY sources with nothing to copy (the build would fail): {empty}"
     files = {f for fs in shipped.values() for f in fs}
-    assert "autograder/dlci_grader/checks/task1.py" in files
+    assert "autograder/dlci_grader/tasks/task1/checks.py" in files
     assert "solutions/task1_backprop_inpainting.ipynb" in files
     assert "autograder/deploy/jupyter/instructor/nbgrader_config.py" in files
 

@@ -1,7 +1,7 @@
 """The imaging operators obey their maths: blur is circular convolution, Wiener inverts it.
 
 ``blur``, ``psf2otf`` and ``add_noise`` are the student package's; Wiener deconvolution is the
-instructor's reference (``dlci_grader.reference_task3``: it answers a graded part of Task 3)."""
+instructor's reference (``dlci_grader.tasks.task3.reference``: it answers a graded part of Task 3)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.foundation
 @pytest.fixture
 def wiener_deconv():
     """The reference Wiener filter (instructor side; skipped without the autograder)."""
-    return pytest.importorskip("dlci_grader.reference_task3").wiener_deconv
+    return pytest.importorskip("dlci_grader.tasks.task3.reference").wiener_deconv
 
 
 def direct_circular_conv(x: np.ndarray, k: np.ndarray) -> np.ndarray:

@@ -66,8 +66,8 @@ _RUNS: dict[tuple[str, tuple], subprocess.CompletedProcess] = {}
 
 def checked(mistake: Mistake, folder: Path) -> subprocess.CompletedProcess:
     """``dlci check`` of the solution with the mistake's edits (once per distinct notebook)."""
+    from dlci_grader.samples.variants import Variant, make_submission
     from dlci_grader.tasks import load_tasks
-    from dlci_grader.variants import Variant, make_submission
 
     key = (mistake.task, mistake.edits)
     if key not in _RUNS:

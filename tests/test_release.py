@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from dlci_grader.release import check_release, find_leaks
+from dlci_grader.nbgrader.release import check_release, find_leaks
 
 pytestmark = pytest.mark.grader
 

@@ -1,9 +1,9 @@
 """Task 1 grading: real nbgrader gives each sample submission exactly the expected scores.
 
-The sample submissions (``dlci_grader.variants``) are the full solution, the blank release,
+The sample submissions (``dlci_grader.samples.variants``) are the full solution, the blank release,
 and three deliberately wrong versions. All five are autograded once, together, in a temporary
 nbgrader course in grading mode (``DLCI_GRADING=1``); each cell's score is then compared with
-the variant's expectation. The hidden-test checks (``dlci_grader.checks.task1``) are also
+the variant's expectation. The hidden-test checks (``dlci_grader.tasks.task1.checks``) are also
 unit-tested on plain arrays.
 """
 
@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 import torch
 
-from dlci_grader.checks import task1 as checks
-from dlci_grader.variants import VARIANTS, Edit, Variant, grade_points, make_submission, submissions
+from dlci_grader.samples.variants import Edit, Variant, grade_points, make_submission, submissions
+from dlci_grader.tasks import task_variants
+from dlci_grader.tasks.task1 import checks
 
 pytestmark = [pytest.mark.task1, pytest.mark.grader]
 
@@ -33,7 +34,7 @@ MANUAL_CELLS = {"derivation_answer": 3, "efficiency_answer": 2, "update_answer":
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """Every Task 1 variant autograded by nbgrader: (grades by variant, kept course folder)."""
-    from dlci_grader.grade import grade_submissions
+    from dlci_grader.run.class_run import grade_submissions
 
     course = tmp_path_factory.mktemp("task1-course")
     subs = submissions("task1", ROOT / "solutions", ROOT / "notebooks")
@@ -74,15 +75,15 @@ def test_points_per_cell():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("variant", list(VARIANTS["task1"]))
+@pytest.mark.parametrize("variant", list(task_variants("task1")))
 def test_variant_scores_exactly_as_expected(graded, variant):
     grades, course = graded
     auto, manual = grade_points(SOURCE)
     got = grades[variant]
-    expected = VARIANTS["task1"][variant].expected_scores(auto)
-    assert {n: c.max_score for n, c in got.cells.items()} == {**auto, **manual}
-    wrong = {n for n in expected if got.auto_scores.get(n) != expected[n]}
-    assert not wrong, f"{variant}: got {got.auto_scores}, expected {expected}\n" + _errors(
+    expected = task_variants("task1")[variant].expected_scores(auto)
+    assert {c.cell: c.max_points for c in got.cells} == {**auto, **manual}
+    wrong = {n for n in expected if got.auto_points.get(n) != expected[n]}
+    assert not wrong, f"{variant}: got {got.auto_points}, expected {expected}\n" + _errors(
         course, variant, wrong
     )
 
@@ -93,11 +94,11 @@ def test_solution_full_marks_blank_zero(graded):
     the blank release gets 0 everywhere and nbgrader marks its untouched answers 0 by itself."""
     grades, _ = graded
     solution, blank = grades["solution"], grades["blank"]
-    assert solution.auto_max_score == 23 and sum(solution.auto_scores.values()) == 23
-    assert all(solution.cells[cell].needs_manual_grade for cell in MANUAL_CELLS)
-    assert blank.score == 0
-    assert not any(blank.cells[cell].needs_manual_grade for cell in MANUAL_CELLS)
-    totals = {v: sum(g.auto_scores.values()) for v, g in grades.items()}
+    assert solution.auto_max_points == 23 and sum(solution.auto_points.values()) == 23
+    assert all(solution.by_cell[cell].needs_manual_grade for cell in MANUAL_CELLS)
+    assert blank.points == 0
+    assert not any(blank.by_cell[cell].needs_manual_grade for cell in MANUAL_CELLS)
+    totals = {v: sum(g.auto_points.values()) for v, g in grades.items()}
     assert totals == {
         "solution": 23,
         "blank": 0,
@@ -117,7 +118,7 @@ def test_variant_edits_must_match_the_solution():
 
 
 def test_solved_submission_has_no_markers_and_keeps_hidden_tests_out():
-    notebook = make_submission(VARIANTS["task1"]["solution"], SOURCE, RELEASE)
+    notebook = make_submission(task_variants("task1")["solution"], SOURCE, RELEASE)
     text = "\n".join(c.source for c in notebook.cells)
     assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text
     assert "grad_weight = grad_output.T @ x" in text
@@ -246,8 +247,8 @@ def test_float32_tolerance_accepts_float32_arithmetic():
 def test_a_gradient_autograd_refuses_still_reaches_the_grader(monkeypatch):
     """A transposed dL/dW makes autograd raise; the harness still hands back what backward
     returned when called directly, so the verdict names the transpose (not autograd's error)."""
-    from dlci_grader import answers
-    from dlci_grader.harness import task1 as harness
+    from dlci_grader.kernel import answers
+    from dlci_grader.kernel import task1 as harness
 
     monkeypatch.delenv(answers.ENV, raising=False)  # judged at once, in this process
 

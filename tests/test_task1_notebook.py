@@ -59,7 +59,7 @@ def test_release_is_in_sync_with_solution():
 @pytest.mark.grader
 def test_release_leaks_nothing_and_leak_check_can_fail():
     """No marker or solution line is in the release; a planted solution line is caught."""
-    from dlci_grader.release import find_leaks
+    from dlci_grader.nbgrader.release import find_leaks
 
     source, release = _read(SOURCE), _read(RELEASE)
     assert find_leaks(source, release) == []

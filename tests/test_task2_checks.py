@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 pytest.importorskip("dlci_grader")
-from dlci_grader.checks import task2  # noqa: E402
+from dlci_grader.tasks.task2 import checks as task2  # noqa: E402
 
 pytestmark = [pytest.mark.task2, pytest.mark.grader]
 

@@ -8,7 +8,7 @@ import torch
 from starter.imaging import add_noise, blur
 from starter.kernels import task3_kernel
 
-task3 = pytest.importorskip("dlci_grader.checks.task3")
+task3 = pytest.importorskip("dlci_grader.tasks.task3.checks")
 
 pytestmark = pytest.mark.task3
 
@@ -124,7 +124,7 @@ def test_methods_judge_names_a_network_fed_the_wrong_input():
     """Wiener + U-Net fed the raw measurement (and the U-Net alone in its place) are named."""
     import numpy as np
 
-    from dlci_grader.reference_task3 import wiener_deconv
+    from dlci_grader.tasks.task3.reference import wiener_deconv
     from starter.data.embedded import embedded_bsds300
     from starter.pretrained import load_models, predict
 

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from dlci_grader.grade import grade_submissions
-from dlci_grader.variants import TASK_NOTEBOOKS, VARIANTS, grade_points, make_submission
+from dlci_grader.run.class_run import grade_submissions
+from dlci_grader.samples.variants import grade_points, make_submission
+from dlci_grader.tasks import Task, load_tasks
 
 pytestmark = pytest.mark.grader
 
@@ -27,12 +28,16 @@ TASKS = [pytest.param(t, marks=getattr(pytest.mark, t), id=t) for t in ("task2",
 SECONDS_PER_NOTEBOOK = 60
 
 
+def _task(task: str) -> Task:
+    return load_tasks(ROOT / "solutions", [task])[task]
+
+
 def _source(task: str) -> Path:
-    return ROOT / "solutions" / f"{TASK_NOTEBOOKS[task]}.ipynb"
+    return _task(task).source
 
 
 def _release(task: str) -> Path:
-    return ROOT / "notebooks" / f"{TASK_NOTEBOOKS[task]}.ipynb"
+    return _task(task).release(ROOT / "notebooks")
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -50,7 +55,7 @@ def test_points_add_up_to_the_header(task):
 @pytest.mark.parametrize("task", TASKS)
 def test_variants_apply_to_the_solution(task):
     """Every variant's edits match the current solution exactly once (fast, no grading)."""
-    for variant in VARIANTS[task].values():
+    for variant in _task(task).variants.values():
         make_submission(variant, _source(task), _release(task))
 
 
@@ -60,18 +65,18 @@ def test_variants_apply_to_the_solution(task):
 def test_variants_get_their_expected_scores(task, data_root):
     """Real nbgrader gives every variant exactly its expected score per cell."""
     auto, manual = grade_points(_source(task))
-    variants = VARIANTS[task]
+    variants = _task(task).variants
     submissions = {
         name: make_submission(v, _source(task), _release(task)) for name, v in variants.items()
     }
     start = time.perf_counter()
-    grades = grade_submissions(_source(task), submissions, env={"DLCI_DATA": str(data_root)})
+    grades = grade_submissions(_source(task), submissions, data_root=data_root)
     seconds = time.perf_counter() - start
     for name, variant in variants.items():
-        got = grades[name].auto_scores
+        got = grades[name].auto_points
         assert got == variant.expected_scores(auto), (name, got)
-        assert set(grades[name].cells) >= set(manual), f"{name}: manual cells missing"
-    assert grades["solution"].score == sum(auto.values())
+        assert set(grades[name].by_cell) >= set(manual), f"{name}: manual cells missing"
+    assert grades["solution"].points == sum(auto.values())
     assert seconds < SECONDS_PER_NOTEBOOK * len(submissions), (
         f"{seconds:.0f} s for {len(submissions)} submissions"
     )

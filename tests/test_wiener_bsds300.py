@@ -10,7 +10,7 @@ from starter.imaging import add_noise
 from starter.kernels import task3_kernel
 from starter.metrics import psnr
 
-wiener_deconv = pytest.importorskip("dlci_grader.reference_task3").wiener_deconv
+wiener_deconv = pytest.importorskip("dlci_grader.tasks.task3.reference").wiener_deconv
 
 pytestmark = [pytest.mark.foundation, pytest.mark.task3, pytest.mark.realdata]
 

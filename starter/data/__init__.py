@@ -30,7 +30,8 @@ from starter.data.mnist import (
     read_idx,
     read_mnist,
 )
-from starter.data.root import DATA_ENV_VAR, DataRoot, locate_data_root, resolve_data_root
+from starter.data.root import DataRoot, locate_data_root, resolve_data_root
+from starter.env_vars import DATA_ENV_VAR
 
 __all__ = [
     "BSDS300",

@@ -30,7 +30,7 @@ CLEAN_SHAPE = (320, 480)
 PathLike = str | os.PathLike[str]
 
 
-class BlurredBSDS300(Dataset):
+class BlurredBSDS300(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
     """BSDS300 images trimmed to 320x480 and blurred circularly by ``kernel``.
 
     Args:

@@ -138,10 +138,10 @@ def load_bsds300(
         )
         return images, names, f"embedded: {what}"
     ids = _image_ids(bsds_dir, split)
-    images = np.empty((len(ids), 3, *IMAGE_SHAPE), dtype=np.uint8)  # numpy: fast row copies
+    pixels = np.empty((len(ids), 3, *IMAGE_SHAPE), dtype=np.uint8)  # numpy: fast row copies
     for i, image_id in enumerate(ids):
-        images[i] = _read_landscape_hwc(folder / f"{image_id}.jpg").transpose(2, 0, 1)
-    return torch.from_numpy(images), ids, "real"
+        pixels[i] = _read_landscape_hwc(folder / f"{image_id}.jpg").transpose(2, 0, 1)
+    return torch.from_numpy(pixels), ids, "real"
 
 
 def _check_patch_size(patch_size: int) -> None:
@@ -174,7 +174,7 @@ def extract_patches(images: torch.Tensor, patch_size: int) -> torch.Tensor:
     return x.reshape(n * rows * cols, c, patch_size, patch_size)
 
 
-class BSDS300(Dataset):
+class BSDS300(Dataset[torch.Tensor]):
     """BSDS300 images or patches, float32 in [0, 1].
 
     Args:

@@ -33,7 +33,7 @@ class EmbeddedDataWarning(UserWarning):
 def _motorcycle_left() -> np.ndarray:
     from skimage import data
 
-    return data.stereo_motorcycle()[0]
+    return data.stereo_motorcycle()[0]  # type: ignore[no-untyped-call]  # scikit-image ships py.typed but leaves this unannotated
 
 
 def _skimage(name: str) -> Callable[[], np.ndarray]:

@@ -15,7 +15,6 @@ Downloads go through pooch (HTTP via requests), trying each mirror in turn.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tarfile
@@ -26,7 +25,9 @@ import pooch
 import requests
 
 from starter.data.checksums import BSDS300_SHA256, MNIST_MD5
-from starter.data.root import DATA_ENV_VAR, locate_data_root
+from starter.data.root import locate_data_root
+from starter.env_vars import DATA_ENV_VAR
+from starter.hashing import file_digest, sha256_file
 
 DATASETS = ("bsds300", "mnist")
 """What :func:`fetch` can download."""
@@ -45,14 +46,6 @@ MNIST_MIRRORS = (
 
 _TIMEOUT_S = 60
 PathLike = str | os.PathLike[str]
-
-
-def _file_hash(path: Path, algorithm: str) -> str:
-    digest = hashlib.new(algorithm)
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def verify_bsds300(
@@ -76,7 +69,7 @@ def verify_bsds300(
         path = base / name
         if not path.is_file():
             problems.append(f"missing: {path}")
-        elif _file_hash(path, "sha256") != expected.lower():
+        elif sha256_file(path) != expected.lower():
             problems.append(f"sha256 mismatch: {path}")
     return problems
 
@@ -217,7 +210,7 @@ def fetch_mnist(
     raw_dir = locate_data_root(root).path / "MNIST" / "raw"
     for name, expected in md5.items():
         path = raw_dir / name
-        if path.is_file() and _file_hash(path, "md5") == expected.lower():
+        if path.is_file() and file_digest(path, "md5") == expected.lower():
             continue
         errors, mismatches = [], []
         for mirror in mirrors:

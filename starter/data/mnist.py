@@ -193,7 +193,7 @@ def _load(
     return images, labels, "train", f"embedded: {what}"
 
 
-class MNISTDigits(Dataset):
+class MNISTDigits(Dataset[tuple[torch.Tensor, int | torch.Tensor]]):
     """MNIST digits, flattened and normalised, with their labels.
 
     Args:
@@ -219,7 +219,8 @@ class MNISTDigits(Dataset):
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+    # Declared ``int | Tensor`` second: the subclass InpaintingMNIST returns (masked, target).
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int | torch.Tensor]:
         return normalize_digits(self.images[index]), int(self.labels[index])
 
     def as_tensors(

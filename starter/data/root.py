@@ -21,8 +21,7 @@ from typing import NamedTuple
 
 import pooch
 
-DATA_ENV_VAR = "DLCI_DATA"
-"""Environment variable naming the data root."""
+from starter.env_vars import DATA_ENV_VAR
 
 _KIT_DIR = Path(__file__).resolve().parents[2]
 

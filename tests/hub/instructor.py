@@ -18,8 +18,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from dlci_grader.grade import GRADING_ENV
-from dlci_grader.nbgrader_course import NbgraderCourse
+import nbformat
+
+from dlci_grader.nbgrader.course import NbgraderCourse
+from dlci_grader.nbgrader.gradebook import read_submission
+from dlci_grader.run.results import graded_cells
+from starter.env_vars import GRADING_ENV_VAR
 
 
 def release(root: Path, solution: Path) -> None:
@@ -35,14 +39,16 @@ def grade(root: Path, assignment: str, students: Sequence[str]) -> dict[str, dic
     """Collect, autograde in grading mode, generate and release feedback; return the scores."""
     course = NbgraderCourse(root)
     course.run("collect", assignment)
-    course.autograde(assignment, env=GRADING_ENV)
+    course.autograde(assignment, env={GRADING_ENV_VAR: "1"})
     course.run("generate_feedback", assignment, "--force")
     course.run("release_feedback", assignment)
+    source = nbformat.read(str(course.source_path(assignment)), 4)
+    manual = {name for name, (_, by_hand) in graded_cells(source).items() if by_hand}
     scores = {}
     for student in students:
-        grades = course.grades(assignment, student, assignment)
+        cells = read_submission(course.db, assignment, assignment, student)
         scores[student] = {
-            cell.name: [cell.score, cell.max_score, cell.manual] for cell in grades.cells.values()
+            name: [cell.score, cell.max_score, name in manual] for name, cell in cells.items()
         }
     return scores
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dlci_grader.variants import Edit
+from dlci_grader.samples.variants import Edit
 
 __all__ = ["Edit", "Mistake"]
 

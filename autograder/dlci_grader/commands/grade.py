@@ -1,0 +1,91 @@
+"""``dlci grade``: autograde a class (:func:`dlci_grader.run.class_run.grade_class`), print the
+summary, write ``grades.csv``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from dlci_grader.isolation.limits import Limits
+from dlci_grader.nbgrader.course import Course
+from dlci_grader.run import report
+from dlci_grader.run.class_run import grade_class, resolve_data_root
+
+
+def _run(args: argparse.Namespace) -> int:
+    limits = Limits(
+        cell_timeout=args.cell_timeout,
+        notebook_timeout=args.notebook_timeout,
+        memory_bytes=None if args.memory_gb <= 0 else int(args.memory_gb * 2**30),
+        threads=max(1, (os.cpu_count() or 1) // max(1, args.workers or os.cpu_count() or 1)),
+        sandbox=not args.no_sandbox,
+    )
+    from dlci_grader.isolation.sandbox import support
+
+    print(support().describe() if limits.sandbox else "sandbox: off (--no-sandbox)", file=sys.stderr)
+    data_root = resolve_data_root(args.root)
+    run = grade_class(
+        args.submissions, args.course, args.solutions, args.tasks or None, args.workers, limits,
+        args.force, data_root=data_root, progress=not args.quiet,
+    )
+    course = Course(args.course)
+    for warning in run.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    table = report.rows(run.results, course.db)
+    csv_path = report.write_csv(args.csv or course.root / "grades.csv", table)
+    expected = report.read_expected(args.expected) if args.expected else None
+    task_keys = sorted({r.task for r in run.results})
+    print(report.summary(run.results, table, task_keys, expected))
+    timed = [r for r in run.graded if r.seconds]
+    per_nb = sum(r.seconds for r in timed) / len(timed) if timed else 0.0
+    print(
+        f"graded {len(run.graded)} notebooks ({len(run.failed)} with problems), skipped "
+        f"{len(run.skipped)} already graded, in {run.seconds:.0f} s "
+        f"({per_nb:.0f} s per notebook in its worker); scores in {course.root / 'gradebook.db'}, "
+        f"table in {csv_path}"
+    )
+    if expected is not None:
+        problems = report.compare(expected, table)
+        for problem in problems:
+            print(f"MISMATCH {problem}", file=sys.stderr)
+        return 1 if problems else 0
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``dlci grade`` to the ``dlci`` command line."""
+    p = subparsers.add_parser(
+        "grade",
+        help="autograde a class's submissions with nbgrader; gradebook, grades.csv (instructors)",
+        description=(
+            "Autograde every submission (a folder with one subfolder per student, nbgrader's "
+            "submitted/ or a plain/LMS zip) into an nbgrader course folder: scores in its "
+            "gradebook.db, a CSV of points per student, task and question, and a summary. "
+            "Notebooks already graded (same file) are skipped unless --force."
+        ),
+    )
+    p.add_argument("submissions", help="folder or .zip with one subfolder per student")
+    p.add_argument("--course", default="course", help="nbgrader course folder (default: course)")
+    p.add_argument("--solutions", default="solutions", help="source notebooks (default: solutions)")
+    p.add_argument("--tasks", nargs="*", metavar="TASK", help="grade only these tasks, e.g. task1")
+    p.add_argument("--workers", type=int, default=None, help="notebooks at once (default: cores)")
+    p.add_argument("--cell-timeout", type=int, default=300, help="seconds per cell (default 300)")
+    p.add_argument(
+        "--notebook-timeout", type=int, default=1200,
+        help="seconds per notebook before its processes are killed (default 1200)",
+    )
+    p.add_argument(
+        "--memory-gb", type=float, default=6.0,
+        help="memory cap per kernel process, GiB (RLIMIT_DATA; 0: none; default 6)",
+    )
+    p.add_argument("--root", help="course data root for the kernels (default: $DLCI_DATA, ...)")
+    p.add_argument(
+        "--no-sandbox", action="store_true",
+        help="run kernels without the sandbox (files, network, signals, processes)",
+    )
+    p.add_argument("--csv", help="where to write the CSV (default: COURSE/grades.csv)")
+    p.add_argument("--expected", help="expected.csv from `dlci sample-class`: compare, exit 1 on any difference")
+    p.add_argument("--force", action="store_true", help="grade again what is already graded")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run)

@@ -1,0 +1,57 @@
+"""nbgrader's ``Execute`` preprocessor, made to survive a kernel that dies.
+
+nbgrader stops grading a notebook when its kernel dies (``os._exit``, a segfault, the OOM
+killer): nothing is saved, so cells that ran and passed before the crash would score 0 with no
+trace of why. :class:`ResilientExecute` records the death as an error output of the cell that
+was running (``KernelDied``) and marks every later code cell as not run (``NotRun``); nbgrader
+then scores the notebook as usual: tests before the crash keep their points, the rest get 0.
+
+Used through the worker's nbgrader config (see :mod:`dlci_grader.run.worker`)::
+
+    c.Autograde.autograde_preprocessors = [ResilientExecute, ...]   # instead of Execute
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nbclient.exceptions import DeadKernelError
+from nbformat import NotebookNode
+from nbgrader.preprocessors import Execute
+
+KERNEL_DIED = "KernelDied"
+NOT_RUN = "NotRun"
+
+
+def _error(ename: str, evalue: str) -> NotebookNode:
+    return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+
+
+class ResilientExecute(Execute):  # type: ignore[misc]  # nbgrader has no type information
+    """``Execute`` that turns a dead kernel into error outputs instead of a failed notebook."""
+
+    def preprocess(
+        self, nb: NotebookNode, resources: dict[str, Any] | None = None, km: object = None
+    ) -> tuple[NotebookNode, dict[str, Any]]:
+        self._died_in: str | None = None
+        return super().preprocess(nb, resources, km)
+
+    def preprocess_cell(
+        self, cell: NotebookNode, resources: dict[str, Any], index: int
+    ) -> tuple[NotebookNode, dict[str, Any]]:
+        if self._died_in is not None:
+            if cell.cell_type == "code":
+                cell.outputs = [_error(NOT_RUN, f"not run: the kernel died in cell {self._died_in}")]
+            return cell, resources
+        try:
+            return super().preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            self._died_in = str(cell.get("id") or index)
+            cell.outputs.append(
+                _error(
+                    KERNEL_DIED,
+                    "the kernel died while running this cell (os._exit, a crash, or killed "
+                    "for memory)",
+                )
+            )
+            return cell, resources

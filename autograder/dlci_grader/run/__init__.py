@@ -1,0 +1,1 @@
+"""A class run: intake, the executor seam, the one-notebook worker, the one result model, the report."""

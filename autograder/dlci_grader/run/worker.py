@@ -1,0 +1,352 @@
+"""Grade one student's notebook in isolation: its own process tree, private nbgrader course,
+fresh sandboxed kernel, time limits and memory cap; plain data in, plain data out.
+
+:func:`run_job` takes a :class:`~dlci_grader.run.executor.Job` (submission bytes, the task's
+template course, limits, data root) and returns a :class:`~dlci_grader.run.executor.JobResult`.
+:func:`grade_isolated` does the work: it copies the template (the assignment's source and a
+gradebook that knows it) into a fresh folder, puts the notebook in ``submitted/``, draws the
+hidden tests' inputs with a secret seed (:mod:`dlci_grader.verdicts.judging`), and runs the real
+``nbgrader autograde`` there as a child process under :mod:`dlci_grader.isolation.limits`. Each
+cell may run ``cell_timeout`` seconds (nbgrader interrupts it and goes on); the whole process
+tree is killed after ``notebook_timeout`` seconds. The scores are then read from that private
+gradebook, the judged cells scored by the grader's verdicts, into a
+:class:`~dlci_grader.run.results.NotebookResult`. Nothing here shares state with another job.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import nbformat
+import psutil
+
+from dlci_grader.isolation import sandbox
+from dlci_grader.isolation.limits import Limits, release_cgroup, wrap
+from dlci_grader.kernel.answers import ENV as ANSWERS_ENV_VAR
+from dlci_grader.nbgrader.config import write_worker_config
+from dlci_grader.nbgrader.course import NbgraderCourse
+from dlci_grader.nbgrader.execute import KERNEL_DIED, NOT_RUN
+from dlci_grader.nbgrader.gradebook import read_submission
+from dlci_grader.run.executor import Job, JobResult
+from dlci_grader.run.results import (
+    CellResult,
+    CellStatus,
+    NotebookResult,
+    NotebookStatus,
+    graded_cells,
+    zero_result,
+)
+from dlci_grader.verdicts import judging
+from dlci_grader.verdicts.judging import first_line
+from starter.env_vars import DATA_ENV_VAR, GRADING_ENV_VAR
+
+TIMEOUT_ENAMES = ("CellTimeoutError",)
+DISK_POLL_S = 1.0
+"""Seconds between two checks of a notebook's disk use."""
+
+
+def _cell_errors(notebook: nbformat.NotebookNode) -> dict[str, list[tuple[str, str]]]:
+    """grade/cell id -> [(ename, evalue)] of its error outputs."""
+    errors = {}
+    for cell in notebook.cells:
+        name = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or cell.get("id")
+        errors[name] = [
+            (o.get("ename", ""), o.get("evalue", ""))
+            for o in cell.get("outputs", [])
+            if o.get("output_type") == "error"
+        ]
+    return errors
+
+
+def explain(
+    autograded: nbformat.NotebookNode, limits: Limits
+) -> tuple[dict[str, tuple[CellStatus, str]], list[str]]:
+    """(cell -> (status, why it failed), notebook-level problems) from an autograded notebook."""
+    reasons: dict[str, tuple[CellStatus, str]] = {}
+    problems: list[str] = []
+    memory = "" if limits.memory_bytes is None else f" (memory cap {limits.memory_bytes / 2**30:.3g} GiB)"
+    for name, errors in _cell_errors(autograded).items():
+        if not errors:
+            continue
+        enames = [e for e, _ in errors]
+        status = CellStatus.FAILED
+        if any(e in TIMEOUT_ENAMES for e in enames):
+            reason = f"timed out after {limits.cell_timeout} s (interrupted)"
+            problems.append(f"cell {name} {reason}")
+        elif KERNEL_DIED in enames:
+            status, reason = CellStatus.NOT_RUN, "the kernel died in this cell (os._exit, a crash, or killed for memory)"
+            problems.append(f"kernel died in cell {name}")
+        elif NOT_RUN in enames:
+            status, reason = CellStatus.NOT_RUN, first_line(dict(errors)[NOT_RUN])
+        else:
+            ename, evalue = errors[-1]
+            reason = f"{ename}: {first_line(evalue)}" if evalue else ename
+            if ename == "MemoryError" or "can't allocate memory" in evalue:
+                reason += memory
+                problems.append(f"out of memory in cell {name}{memory}")
+        reasons[name] = (status, reason)
+    return reasons, problems
+
+
+def _kill_tree(pid: int) -> None:
+    try:
+        parent = psutil.Process(pid)
+        procs = [*parent.children(recursive=True), parent]
+    except psutil.NoSuchProcess:
+        return
+    for proc in procs:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
+def _run_limited(
+    command: list[str], cwd: Path, env: Mapping[str, str], limits: Limits, log: Path
+) -> tuple[int | None, float, list[str]]:
+    """Run ``command`` under the limits; (exit status or None if killed for time, CPU seconds
+    of it and the descendants it waited for, i.e. nbgrader and its kernel, what was stopped)."""
+    with open(log, "wb") as out:
+        max_pids = limits.processes if limits.sandbox else None
+        proc = subprocess.Popen(
+            wrap(command, limits.memory_bytes, max_pids), cwd=cwd, env=dict(env), stdout=out,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+    timed_out, done = threading.Event(), threading.Event()
+    notes: list[str] = []
+
+    def _expire() -> None:
+        timed_out.set()
+        _kill_tree(proc.pid)
+
+    def _watch_disk() -> None:  # the kernel may write only beneath cwd (the sandbox)
+        while not done.wait(DISK_POLL_S):
+            if limits.disk_bytes is not None and _size(cwd) > limits.disk_bytes:
+                notes.append(f"the kernel was stopped: the notebook wrote more than "
+                             f"{limits.disk_bytes / 2**30:.3g} GiB to disk")
+                _kill_kernels(proc.pid)
+                return
+
+    timer = threading.Timer(limits.notebook_timeout, _expire)
+    timer.daemon = True
+    timer.start()
+    watcher = threading.Thread(target=_watch_disk, daemon=True)
+    watcher.start()
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    finally:
+        timer.cancel()
+        done.set()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    _kill_tree(proc.pid)  # a kernel left behind by a crashed nbgrader
+    release_cgroup(proc.pid)  # as root: whatever is left in the worker's cgroup
+    cpu = usage.ru_utime + usage.ru_stime
+    return (None if timed_out.is_set() else proc.returncode), cpu, notes
+
+
+def _size(folder: Path) -> int:
+    """Bytes of the files beneath ``folder`` (symbolic links not followed)."""
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def _kill_kernels(pid: int) -> None:
+    """Kill the kernel(s) under process ``pid`` (nbgrader goes on: later cells score 0)."""
+    try:
+        procs = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return
+    for proc in procs:
+        try:
+            if any("ipykernel" in part or "dlci_grader.isolation.sandbox" in part for part in proc.cmdline()):
+                proc.kill()
+        except psutil.Error:
+            pass
+
+
+def run_job(job: Job, workdir: Path) -> JobResult:
+    """Grade one :class:`~dlci_grader.run.executor.Job` in ``workdir`` (an empty folder the
+    caller removes afterwards); the result and the autograded notebook's bytes."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    submission = workdir / "submission.ipynb"
+    submission.write_bytes(job.submission)
+    env = {GRADING_ENV_VAR: "1"} if job.grading else {}
+    result, autograded = grade_isolated(
+        job.template, job.notebook, job.student, job.task, submission, workdir / "course",
+        job.limits, job.data_root, env,
+    )
+    for note in job.notes:
+        if note not in result.reason:
+            result.reason = "; ".join(filter(None, [note, result.reason]))
+    result.host = platform.node()
+    return JobResult(job, result, autograded.read_bytes() if autograded is not None else None)
+
+
+def grade_isolated(
+    template: Path,
+    notebook: str,
+    student: str,
+    task: str,
+    submission: Path,
+    workdir: Path,
+    limits: Limits,
+    data_root: Path,
+    env: Mapping[str, str] | None = None,
+) -> tuple[NotebookResult, Path | None]:
+    """Autograde one notebook in a private nbgrader course under ``workdir``.
+
+    Args:
+        template: a course folder holding ``source/<notebook>/`` and a ``gradebook.db`` in which
+            ``nbgrader generate_assignment <notebook>`` was run.
+        notebook: the assignment and notebook id.
+        student: nbgrader student id.
+        task: the task key, stored in the result.
+        submission: the student's ``.ipynb``.
+        workdir: an empty folder for the private course (the caller removes it).
+        limits: time, memory and sandbox limits.
+        data_root: the course data (resolved): the hidden tests' inputs are drawn from it, and
+            the kernel reads it, or the task's copy without held-out items.
+        env: extra environment for nbgrader and the kernel (e.g. ``DLCI_GRADING=1``).
+
+    Returns:
+        (the result, the autograded notebook's path inside ``workdir``, or None when nbgrader
+        wrote none).
+    """
+    course = NbgraderCourse(workdir, create=False)
+    source_nb = nbformat.read(str(template / "source" / notebook / f"{notebook}.ipynb"), 4)
+    points = graded_cells(source_nb)
+    workdir.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(template / "source" / notebook, workdir / "source" / notebook)
+    shutil.copyfile(template / "gradebook.db", course.db)
+    target = course.submitted_path(student, notebook)
+    target.parent.mkdir(parents=True)
+    shutil.copyfile(submission, target)
+    full_env = dict(os.environ)
+    full_env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), full_env.get("PATH", "")])
+    threads = str(max(1, int(limits.threads)))
+    full_env.update({"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "MPLBACKEND": "Agg"})
+    full_env.update(env or {})
+    start = time.perf_counter()
+    try:
+        channel = judging.prepare(task, workdir / "grader", data_root)
+    except Exception as error:  # noqa: BLE001 - the grader's problem, reported, not raised
+        result = zero_result(
+            student, task, notebook, points, NotebookStatus.ERROR,
+            f"the grader could not draw the hidden tests' inputs ({type(error).__name__}: {error})",
+        )
+        return result, None
+    kernel_root = data_root
+    if channel is not None:
+        full_env[ANSWERS_ENV_VAR] = str(channel.folder)
+        kernel_root = channel.kernel_data_root or data_root
+    full_env[DATA_ENV_VAR] = str(kernel_root)  # what the kernel reads, and all it may read of the data
+    kernel_name = "python3"
+    if limits.sandbox:
+        kernel_name = _sandbox_kernel(workdir, student, full_env, kernel_root, channel, limits)
+    write_worker_config(workdir, limits.cell_timeout, kernel_name)
+    command = [
+        sys.executable, "-m", "nbgrader", "autograde", notebook, f"--student={student}", "--force",
+        f"--CourseDirectory.root={workdir}",
+    ]
+    log = workdir / "autograde.log"
+    code, cpu, notes = _run_limited(command, workdir, full_env, limits, log)
+    seconds = time.perf_counter() - start
+    autograded = course.autograded_path(student, notebook)
+    if code is None:
+        result = zero_result(
+            student, task, notebook, points, NotebookStatus.TIMEOUT,
+            f"grading took longer than {limits.notebook_timeout} s and was stopped",
+        )
+    elif code != 0 or not autograded.is_file():
+        tail = log.read_text(errors="replace").strip().splitlines()[-3:]
+        result = zero_result(
+            student, task, notebook, points, NotebookStatus.ERROR,
+            f"nbgrader failed (exit {code}): {' | '.join(first_line(t, 160) for t in tail)}",
+        )
+    else:
+        result = _read_scores(course, student, task, notebook, points, autograded, limits, channel)
+    result.reason = "; ".join(filter(None, [*notes, result.reason]))
+    result.seconds, result.cpu_seconds = seconds, cpu
+    return result, (autograded if autograded.is_file() else None)
+
+
+def _sandbox_kernel(
+    workdir: Path, student: str, env: dict[str, str], kernel_root: Path,
+    channel: judging.Channel | None, limits: Limits,
+) -> str:
+    """Write the sandboxed kernelspec for this worker and point ``env`` at it; its name.
+
+    The kernel may read the system, Python, ``starter``, its data (``kernel_root``) and the
+    grader's public inputs (``channel``); it may write only the student's folders and a private
+    scratch folder, which is also its home and temporary folder. Everything else in ``workdir``
+    (the source notebook with the hidden tests, the gradebook) and outside is out of its reach.
+    """
+    scratch = workdir / "scratch"
+    for sub in ("tmp", "cache", "ipython", "matplotlib"):
+        (scratch / sub).mkdir(parents=True, exist_ok=True)
+    write = [
+        str(scratch), str(workdir / "autograded" / student), str(workdir / "submitted" / student),
+    ]
+    (workdir / "autograded" / student).mkdir(parents=True, exist_ok=True)
+    extra = [str(channel.folder)] if channel is not None else []
+    read = sandbox.default_read_paths(kernel_root, extra)
+    kernel_env = {
+        "HOME": str(scratch), "TMPDIR": str(scratch / "tmp"), "XDG_CACHE_HOME": str(scratch / "cache"),
+        "IPYTHONDIR": str(scratch / "ipython"), "MPLCONFIGDIR": str(scratch / "matplotlib"),
+    }
+    folder = workdir / "jupyter"
+    name = sandbox.kernelspec(folder, read, write, kernel_env, limits.processes, limits.file_bytes)
+    env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(folder), env.get("JUPYTER_PATH", "")]))
+    return name
+
+
+def _read_scores(
+    course: NbgraderCourse, student: str, task: str, notebook: str,
+    points: Mapping[str, tuple[float, bool]], autograded: Path, limits: Limits,
+    channel: judging.Channel | None,
+) -> NotebookResult:
+    """Scores from the private gradebook; tests judged outside the kernel (``channel``) score by
+    the grader's verdict instead, whatever the kernel printed."""
+    executed = nbformat.read(str(autograded), 4)
+    present = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in executed.cells}
+    reasons, problems = explain(executed, limits)
+    verdicts = judging.judge_executed(channel, executed, autograded) if channel is not None else {}
+    grades = read_submission(course.db, notebook, notebook, student)
+    cells = []
+    for name, (max_points, manual) in points.items():
+        grade = grades[name]
+        score = grade.score
+        if name not in present:
+            status, reason = CellStatus.DELETED, "cell deleted from the notebook"
+        elif manual:
+            if grade.needs_manual_grade:
+                status, reason = CellStatus.NEEDS_MANUAL_GRADE, ""
+            else:
+                status, reason = CellStatus.GRADED, grade.comment
+        elif name in verdicts and verdicts[name].passed:
+            score, status, reason = max_points, CellStatus.PASSED, ""
+        elif score >= max_points and name not in verdicts:
+            status, reason = CellStatus.PASSED, ""
+        else:
+            if name in verdicts:  # judged outside the kernel: its reason if the kernel had none
+                score = 0.0
+                reasons.setdefault(name, (CellStatus.FAILED, verdicts[name].reason))
+            status, reason = reasons.get(name, (CellStatus.FAILED, "no points"))
+            if problems and status is not CellStatus.NOT_RUN:  # e.g. a NameError after a timeout
+                reason += f" [{'; '.join(problems)}]"
+        cells.append(CellResult(name, score, max_points, manual, status, reason, grade.needs_manual_grade))
+    return NotebookResult(student, task, notebook, NotebookStatus.GRADED, "; ".join(problems), cells)

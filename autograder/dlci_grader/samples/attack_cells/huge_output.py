@@ -1,0 +1,2 @@
+for _ in range(200):
+    print("x" * 100_000)  # 20 MB of output

@@ -1,0 +1,123 @@
+"""The course's tasks: the one place the grader learns which tasks exist and what each brings.
+
+A task is a notebook pair (``solutions/<key>_<name>.ipynb``, its release in ``notebooks/``) and a
+folder here, ``tasks/<key>/``, with up to three modules:
+
+- ``checks.py``: ``JUDGED`` (test cell id -> :class:`~dlci_grader.verdicts.contract.JudgedTest`,
+  the hidden tests judged outside the student's kernel) and, optionally, ``kernel_data`` (the data
+  root the kernel gets, held-out items removed);
+- ``variants.py``: ``VARIANTS`` (name -> :class:`~dlci_grader.samples.variants.Variant`, the
+  sample submissions and the cells each must fail);
+- anything else the task's checks need (Task 3's reference filter, the U-Net training script).
+
+What the task's test cells run in the student's kernel lives in ``kernel/<key>.py`` instead,
+because the sandbox lets the kernel read exactly one folder of the grader (:mod:`dlci_grader.kernel`).
+
+Tasks are discovered once, here, from the subpackages of this package
+(:func:`registered`); a notebook whose key has no folder is still graded (no hidden tests judged
+outside, no sample variants). A task's key is its notebook's name up to the first ``_``
+(``task1_backprop_inpainting`` is ``task1``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dlci_grader.samples.variants import Variant
+    from dlci_grader.verdicts.contract import Context, JudgedTest
+
+
+@dataclass(frozen=True)
+class Task:
+    """One graded notebook of the course.
+
+    Attributes:
+        key: short name, e.g. ``task1``.
+        notebook: the notebook's stem, also nbgrader's assignment and notebook id.
+        source: ``solutions/<notebook>.ipynb``.
+        variants: sample submissions by name (may be empty).
+    """
+
+    key: str
+    notebook: str
+    source: Path
+    variants: Mapping[str, Variant] = field(default_factory=dict)
+
+    def release(self, notebooks_dir: str | Path = "notebooks") -> Path:
+        """The student release of this task's notebook in ``notebooks_dir``."""
+        return Path(notebooks_dir) / f"{self.notebook}.ipynb"
+
+
+def task_key(notebook: str) -> str:
+    """``task1_backprop_inpainting`` -> ``task1``."""
+    return notebook.split("_", 1)[0]
+
+
+@cache
+def registered() -> tuple[str, ...]:
+    """The keys of every task folder of this package (``tasks/task1/``, ...), sorted."""
+    return tuple(sorted(info.name for info in pkgutil.iter_modules(__path__) if info.ispkg))
+
+
+def _part(key: str, part: str) -> ModuleType | None:
+    """``dlci_grader.tasks.<key>.<part>``, or None when the task has no such module."""
+    if key not in registered():
+        return None
+    name = f"{__name__}.{key}.{part}"
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        if error.name != name:
+            raise
+        return None
+
+
+def judged_tests(key: str) -> Mapping[str, JudgedTest]:
+    """Task key -> its test cells judged outside the kernel (empty if none)."""
+    checks = _part(key, "checks")
+    return dict(getattr(checks, "JUDGED", {})) if checks is not None else {}
+
+
+def kernel_data(key: str, context: Context, folder: Path) -> Path | None:
+    """Write the data root the student's kernel gets for task ``key`` under ``folder`` (held-out
+    items removed) and return it; None: the kernel reads the grader's data root as is."""
+    checks = _part(key, "checks")
+    writer = getattr(checks, "kernel_data", None) if checks is not None else None
+    return writer(context, folder) if writer is not None else None
+
+
+def task_variants(key: str) -> dict[str, Variant]:
+    """The sample variants registered for task ``key`` (empty if none)."""
+    variants = _part(key, "variants")
+    return dict(getattr(variants, "VARIANTS", {})) if variants is not None else {}
+
+
+def load_tasks(
+    solutions_dir: str | os.PathLike[str] = "solutions", only: list[str] | None = None
+) -> dict[str, Task]:
+    """Every ``solutions_dir/*.ipynb`` as a :class:`Task`, by key (or only the keys ``only``)."""
+    solutions_dir = Path(solutions_dir)
+    sources = sorted(solutions_dir.glob("*.ipynb"))
+    if not sources:
+        raise FileNotFoundError(f"no source notebooks (*.ipynb) in {solutions_dir.resolve()}")
+    tasks: dict[str, Task] = {}
+    for source in sources:
+        key = task_key(source.stem)
+        if key in tasks:
+            raise ValueError(f"two source notebooks for {key}: {tasks[key].source} and {source}")
+        tasks[key] = Task(key, source.stem, source, task_variants(key))
+    if only:
+        unknown = set(only) - set(tasks)
+        if unknown:
+            raise ValueError(f"unknown tasks {sorted(unknown)}; found {sorted(tasks)} in {solutions_dir}")
+        tasks = {k: t for k, t in tasks.items() if k in only}
+    return tasks

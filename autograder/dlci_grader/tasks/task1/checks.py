@@ -1,0 +1,554 @@
+"""Hidden-test checks for Task 1 (backpropagation and MNIST inpainting).
+
+Each check is a pure function of plain arrays: it recomputes the answer with the instructor's
+own numpy reference and raises ``AssertionError`` with a message that names the likely mistake
+in words, never the code (the words come from the visible checks' diagnosis,
+:func:`starter.autograd_checks.explain` and its suspects, so students read the same hint in
+``dlci check`` and in their feedback). :data:`JUDGED` registers the test cells: ``make`` draws
+each test's inputs (with the grader's secret seed at grading time; sizes that differ from each
+other, so a transpose shows in a shape), ``judge`` checks the arrays the student's code returned
+for them. Both run in the grader's process (:mod:`dlci_grader.verdicts.judging`), never in the student's.
+
+Row-vector convention throughout: ``g = x Wᵀ + b`` with ``x`` (N, in), ``W`` (out, in),
+``b`` (out,).
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dlci_grader.verdicts.contract import Case, Context, JudgedTest, each_case
+from starter.autograd_checks import (
+    LINEAR_VARIABLES,
+    Suspect,
+    analytic_suspects,
+    explain,
+    linear_suspects,
+    relu_suspects,
+    sgd_mistake,
+)
+
+INPAINTING_LOSS_THRESHOLD = 185.0
+"""Held-out inpainting loss (½‖ŷ − y‖² per digit, normalised units) a trained model must beat.
+
+Calibrated on the solution notebook's schedule (20 epochs, batch 50, lr 0.003, 4,000 training
+digits, 1,000 held out; the batch differs from the hidden width 32 so that a transposed
+gradient fails autograd's shape check): as released it reaches 150.8 on the real MNIST test
+split and 150.0 on the embedded 5,000 digits; over 12 runs with split and initialisation seeds
+0-5 (6 real, 6 embedded) 150.0-164.7, mean about 155.5, standard deviation about 4.6. The
+threshold sits about 20 above the worst of them (4.5 standard deviations; 6.5 above the mean).
+Handing back the masked input unchanged gives about 207, predicting the mean digit about 277,
+the untrained network about 400,
+and the sample submissions with a wrong ReLU mask or update sign diverge (NaN).
+``tests/test_task1_grading.py`` re-checks the margin on two of those seeds.
+"""
+
+
+TRAINED_AT_ALL_LOSS = 195.0
+"""The visible training test's confirmation outside the kernel: the model must do better than
+handing back its masked input unchanged (about 207 on the real test split, 206.6-211.3 over
+secret seeds 1-3, and 207.2 on the embedded digits) and than predicting the mean digit (about
+277), with room for every honest run (at most 164.7, see :data:`INPAINTING_LOSS_THRESHOLD`)."""
+
+def _array(value: Any) -> np.ndarray:
+    """A numpy copy of a tensor (any device, with or without grad) or array-like."""
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    return np.array(value, copy=True)
+
+
+def _tolerances(dtype: np.dtype) -> tuple[float, float]:
+    """(rtol, atol relative to the reference's scale) for a floating dtype."""
+    return (1e-9, 1e-9) if dtype == np.float64 else (1e-4, 1e-5)
+
+
+def _check_close(
+    name: str,
+    got: Any,
+    expected: np.ndarray,
+    dtype: np.dtype,
+    variable: str = "",
+    suspects: Sequence[Suspect] = (),
+) -> None:
+    """Assert ``got`` has the expected shape, dtype and values (within dtype tolerances).
+
+    A failure says what is wrong in words (:func:`starter.autograd_checks.explain`): the shape
+    against ``variable``'s layout, and which of ``suspects`` (typical mistakes) it equals.
+    """
+    rtol, atol = _tolerances(dtype)
+    scale = max(1.0, float(np.abs(expected).max(initial=0.0)))
+    if got is not None:
+        got = _array(got)
+        if got.shape == expected.shape:
+            close = np.all(np.isfinite(got)) and np.allclose(
+                got, expected, rtol=rtol, atol=atol * scale
+            )
+            if got.dtype != dtype:
+                values = "" if close else explain(
+                    name, got, expected, suspects=suspects, rtol=rtol, atol=atol * scale
+                )
+                raise AssertionError(
+                    f"{name} has dtype {got.dtype}, expected {dtype} (the inputs' dtype)"
+                    + (f"; and {values}" if values else "")
+                )
+            if close:
+                return
+    says = explain(
+        name, got, expected, variable=variable, suspects=suspects, rtol=rtol, atol=atol * scale
+    )
+    if says is None:  # within explain's tolerance, not within ours
+        err = float(np.abs(got - expected).max())
+        says = f"{name} is wrong: largest error {err:.3g} (scale {scale:.3g})"
+    raise AssertionError(says)
+
+
+def linear_backward(
+    x: np.ndarray, weight: np.ndarray, grad_output: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Reference: (dL/dx (N, in), dL/dW (out, in), dL/db (out,)) for g = x Wᵀ + b."""
+    return grad_output @ weight, grad_output.T @ x, grad_output.sum(axis=0)
+
+
+def check_linear_gradients(
+    x: Any, weight: Any, grad_output: Any, grad_x: Any, grad_weight: Any, grad_bias: Any
+) -> None:
+    """Check the gradients a LinearFunction.backward returned for ``g = x Wᵀ + b``.
+
+    Args:
+        x: (N, in); weight: (out, in); grad_output: dL/dg, (N, out).
+        grad_x, grad_weight, grad_bias: what the student's backward returned.
+    """
+    x, weight, grad_output = _array(x), _array(weight), _array(grad_output)
+    suspects = linear_suspects(x, weight, grad_output)
+    for (key, variable), letter, got, expected in zip(
+        LINEAR_VARIABLES.items(), "xWb", (grad_x, grad_weight, grad_bias),
+        linear_backward(x, weight, grad_output), strict=True,
+    ):
+        _check_close(f"{key} (dL/d{letter})", got, expected, x.dtype, variable, suspects[key])
+
+
+def relu_backward(x: np.ndarray, grad_output: np.ndarray) -> np.ndarray:
+    """Reference: dL/dx = dL/dh where x > 0, else 0."""
+    return grad_output * (x > 0)
+
+
+def check_relu_gradient(x: Any, grad_output: Any, grad_x: Any) -> None:
+    """Check ReLUFunction.backward's gradient for input ``x`` and upstream ``grad_output``."""
+    x, grad_output = _array(x), _array(grad_output)
+    ref = relu_backward(x, grad_output).astype(x.dtype)
+    _check_close(
+        "ReLU grad_input (dL/dg)", grad_x, ref, x.dtype, f"the input g is {x.shape}",
+        relu_suspects(x, grad_output),
+    )
+
+
+def network_backward(
+    x: np.ndarray,
+    params: dict[str, np.ndarray],
+    grad_y: np.ndarray,
+    linear: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]] = linear_backward,
+    relu: Callable[[np.ndarray, np.ndarray], np.ndarray] = relu_backward,
+) -> dict[str, np.ndarray]:
+    """Reference backprop through Linear-ReLU-Linear-ReLU-Linear.
+
+    Args:
+        x: (N, din); params: W1 (n, din), b1, W2 (n, n), b2, W3 (dout, n), b3;
+        grad_y: dL/dŷ, (N, dout).
+        linear, relu: the layers' backward rules (another one models a student's mistake).
+
+    Returns:
+        dL/d of ``x`` and of every parameter, keyed like ``params`` plus ``"x"``.
+    """
+    g1 = x @ params["W1"].T + params["b1"]
+    h1 = np.maximum(g1, 0)
+    g2 = h1 @ params["W2"].T + params["b2"]
+    h2 = np.maximum(g2, 0)
+    grads = {}
+    grad_h2, grads["W3"], grads["b3"] = linear(h2, params["W3"], grad_y)
+    grad_h1, grads["W2"], grads["b2"] = linear(h1, params["W2"], relu(g2, grad_h2))
+    grads["x"], grads["W1"], grads["b1"] = linear(x, params["W1"], relu(g1, grad_h1))
+    return grads
+
+
+def check_network_gradients(
+    x: Any, params: dict[str, Any], grad_y: Any, grads: dict[str, Any]
+) -> None:
+    """Check dL/dx and dL/dparameters of FullyConnectedNet for an upstream ``grad_y``.
+
+    Args:
+        x: (N, din); params: W1, b1, W2, b2, W3, b3 as the network holds them;
+        grad_y: dL/dŷ (N, dout); grads: the gradients autograd produced, same keys plus "x".
+    """
+    x, grad_y = _array(x), _array(grad_y)
+    params = {k: _array(v) for k, v in params.items()}
+    ref = network_backward(x, params, grad_y)
+    wrong = [  # each computed once, when a gradient is wrong
+        (f"as if {words} ({test} checks it alone)", functools.cache(
+            functools.partial(network_backward, x, params, grad_y, **{layer: rule})
+        ))
+        for words, test, layer, rule in _NETWORK_MISTAKES
+    ]
+    for name in ("W3", "b3", "W2", "b2", "W1", "b1", "x"):
+        suspects = [(words, lambda of=of, name=name: of()[name]) for words, of in wrong]
+        _check_close(f"dL/d{name} of the network", grads.get(name), ref[name], x.dtype, "", suspects)
+
+
+_NETWORK_MISTAKES: list[tuple[str, str, str, Callable[..., Any]]] = [
+    (
+        "ReLUFunction passed the gradient where its input is negative (the mask on the wrong side)",
+        "test_relu", "relu", lambda g, go: go * (g < 0),
+    ),
+    ("ReLUFunction passed the gradient unmasked", "test_relu", "relu", lambda g, go: go),
+    (
+        "ReLUFunction returned its mask alone, without the upstream gradient",
+        "test_relu", "relu", lambda g, go: (g > 0) * 1.0,
+    ),
+    (
+        "ReLUFunction's mask followed the sign of the upstream gradient, not of its input",
+        "test_relu", "relu", lambda g, go: go * (go > 0),
+    ),
+    (
+        "LinearFunction's bias gradient were the batch mean, not the sum over the batch",
+        "test_linear", "linear", lambda x, w, go: (go @ w, go.T @ x, go.mean(axis=0)),
+    ),
+]
+"""Mistakes in the Functions that show in the network's gradients: (words, the test that checks
+that Function alone, which rule of :func:`network_backward` it replaces, the wrong rule)."""
+
+
+def analytic_gradients(
+    y_hat: np.ndarray,
+    y: np.ndarray,
+    W3: np.ndarray,
+    g2: np.ndarray,
+    W2: np.ndarray,
+    g1: np.ndarray,
+    x: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Reference (dL/dW1, dL/db1) for L = ½‖ŷ − y‖² (summed over the batch)."""
+    delta2 = ((y_hat - y) @ W3) * (g2 > 0)
+    delta1 = (delta2 @ W2) * (g1 > 0)
+    return delta1.T @ x, delta1.sum(axis=0)
+
+
+def check_analytic_gradients(
+    y_hat: Any,
+    y: Any,
+    W3: Any,
+    g2: Any,
+    W2: Any,
+    g1: Any,
+    x: Any,
+    grad_W1: Any,
+    grad_b1: Any,
+) -> None:
+    """Check the student's analytic dL/dW1 (n, din) and dL/db1 (n,) for the given forward values."""
+    arrays = [_array(a) for a in (y_hat, y, W3, g2, W2, g1, x)]
+    ref_w, ref_b = analytic_gradients(*arrays)
+    dtype = arrays[-1].dtype
+    weight_suspects, bias_suspects = analytic_suspects(*arrays)
+    _check_close("analytic dL/dW1", grad_W1, ref_w, dtype, "W1 is (n, din)", weight_suspects)
+    _check_close("analytic dL/db1", grad_b1, ref_b, dtype, "b1 is (n,)", bias_suspects)
+
+
+def check_sgd_step(
+    before: Sequence[Any],
+    grads: Sequence[Any],
+    after: Sequence[Any],
+    lr: float,
+    grads_after: Sequence[Any] | None = None,
+) -> None:
+    """Check one gradient-descent step moved every parameter by exactly ``-lr * grad``.
+
+    Use a power-of-two ``lr`` and float64 so that ``p - lr * g`` is exact in any order.
+    ``grads_after`` (the parameters' ``.grad`` after the step, when known) only sharpens the
+    message.
+    """
+    if not (len(before) == len(grads) == len(after)):
+        raise AssertionError(
+            f"got {len(before)} parameters before, {len(grads)} gradients, {len(after)} after"
+        )
+    for i, (p0, g, p1) in enumerate(zip(before, grads, after, strict=True)):
+        p0, g, p1 = _array(p0), _array(g), _array(p1)
+        if p1.shape == p0.shape and np.array_equal(p1, p0 - lr * g):
+            continue
+        grad_after = grads_after[i] if grads_after is not None else None
+        raise AssertionError(sgd_mistake(f"parameter {i}", p0, g, p1, lr, grad_after))
+
+
+def inpainting_loss(reconstruction: Any, target: Any) -> float:
+    """½‖ŷ − y‖² per digit, averaged over the digits; both (N, 784) normalised."""
+    r, t = _array(reconstruction).astype(np.float64), _array(target).astype(np.float64)
+    if r.shape != t.shape:
+        raise AssertionError(f"reconstruction has shape {r.shape}, target {t.shape}")
+    return float(0.5 * ((r - t) ** 2).sum(axis=1).mean())
+
+
+def check_inpainting_loss(
+    reconstruction: Any, target: Any, threshold: float = INPAINTING_LOSS_THRESHOLD
+) -> float:
+    """Check the trained model's held-out inpainting loss is finite and below ``threshold``.
+
+    Returns:
+        the loss, for the log.
+    """
+    loss = inpainting_loss(reconstruction, target)
+    if not np.isfinite(loss):
+        raise AssertionError(
+            "the held-out inpainting loss is not finite: training diverged (check the update's "
+            "sign and your gradients)"
+        )
+    if loss >= threshold:
+        raise AssertionError(
+            f"held-out inpainting loss {loss:.1f} is not below {threshold:.1f}; handing back the "
+            f"masked digit unchanged gives about 207 and predicting the mean digit about 277"
+        )
+    return loss
+
+
+# --- hidden tests: inputs made by the grader, answers judged by the grader -------------------
+
+HELDOUT_DIGITS = 1000
+"""Digits in the inpainting tests, drawn with the run's secret seed and removed from the data
+the student's kernel gets (:func:`kernel_data`)."""
+TRAIN_DIGITS = 4000
+"""The notebook trains on the first 4,000 digits of ``randperm(len(data), seed 0)``."""
+
+
+def _normal(rng: np.random.Generator, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def _dims(rng: np.random.Generator, count: int, low: int, high: int) -> list[int]:
+    return [int(d) for d in rng.integers(low, high, size=count)]
+
+
+def _distinct(rng: np.random.Generator, count: int, low: int, high: int) -> list[int]:
+    """``count`` different sizes in [low, high): a transpose then changes a shape."""
+    return [int(d) for d in rng.choice(np.arange(low, high), size=count, replace=False)]
+
+
+def _linear_make(rng: np.random.Generator, context: Context) -> list[Case]:
+    cases = []
+    for dtype, (n, din, dout) in zip(
+        (np.float64, np.float32, np.float32, np.float64),
+        ([1, *_dims(rng, 2, 1, 24)], _distinct(rng, 3, 2, 40), _distinct(rng, 3, 2, 40), [_dims(rng, 1, 1, 6)[0], 1, 1]),
+        strict=True,
+    ):
+        cases.append({
+            "x": _normal(rng, (n, din), dtype), "weight": _normal(rng, (dout, din), dtype),
+            "bias": _normal(rng, (dout,), dtype), "grad_output": _normal(rng, (n, dout), dtype),
+        })
+    return cases
+
+
+def _linear_judge(cases: list[Case], answers: list[Case]) -> None:
+    def check(i: int, case: Case, answer: Case) -> None:
+        for how, prefix in (("backward called directly", ""), ("through autograd", "autograd_")):
+            try:
+                check_linear_gradients(
+                    case["x"], case["weight"], case["grad_output"],
+                    *(answer.get(prefix + k) for k in ("grad_x", "grad_weight", "grad_bias")),
+                )
+            except AssertionError as error:
+                raise AssertionError(f"{how}: {error}") from None
+
+    each_case(cases, answers, check)
+
+
+def _relu_make(rng: np.random.Generator, context: Context) -> list[Case]:
+    shapes = [tuple(_dims(rng, 2, 1, 12)), tuple(_dims(rng, 3, 1, 6)), (int(rng.integers(500, 1500)),)]
+    return [
+        {"x": _normal(rng, shape, dtype), "grad_output": _normal(rng, shape, dtype)}
+        for shape, dtype in zip(shapes, (np.float64, np.float32, np.float32), strict=True)
+    ]
+
+
+def _relu_judge(cases: list[Case], answers: list[Case]) -> None:
+    def check(i: int, case: Case, answer: Case) -> None:
+        for how, key in (("backward called directly", "grad_x"), ("through autograd", "autograd_grad_x")):
+            try:
+                check_relu_gradient(case["x"], case["grad_output"], answer.get(key))
+            except AssertionError as error:
+                raise AssertionError(f"{how}: {error}") from None
+
+    each_case(cases, answers, check)
+
+
+def _network_params(rng: np.random.Generator, din: int, n: int, dout: int, dtype: type) -> Case:
+    """Parameters like FullyConnectedNet's (uniform in ±1/√in)."""
+    params = {}
+    for name, shape, fan_in in (
+        ("W1", (n, din), din), ("b1", (n,), din), ("W2", (n, n), n), ("b2", (n,), n),
+        ("W3", (dout, n), n), ("b3", (dout,), n),
+    ):
+        params[name] = ((2 * rng.random(shape) - 1) / np.sqrt(fan_in)).astype(dtype)
+    return params
+
+
+def _network_make(rng: np.random.Generator, context: Context) -> list[Case]:
+    cases = []
+    for _ in range(2):
+        din, n, dout, batch = _distinct(rng, 4, 2, 12)
+        case = _network_params(rng, din, n, dout, np.float64)
+        case["x"] = _normal(rng, (batch, din), np.float64)
+        case["grad_y"] = _normal(rng, (batch, dout), np.float64)
+        cases.append(case)
+    return cases
+
+
+def _network_judge(cases: list[Case], answers: list[Case]) -> None:
+    def check(i: int, case: Case, answer: Case) -> None:
+        params = {k: v for k, v in case.items() if k not in ("x", "grad_y")}
+        check_network_gradients(case["x"], params, case["grad_y"], answer)
+
+    each_case(cases, answers, check)
+
+
+def _analytic_make(rng: np.random.Generator, context: Context) -> list[Case]:
+    cases = []
+    for dtype in (np.float64, np.float64, np.float32):
+        batch, din, n, dout = _distinct(rng, 4, 2, 18)
+        p = {k: _normal(rng, v.shape, dtype) for k, v in _network_params(rng, din, n, dout, dtype).items()}
+        x, y = _normal(rng, (batch, din), dtype), _normal(rng, (batch, dout), dtype)
+        g1 = x @ p["W1"].T + p["b1"]
+        g2 = np.maximum(g1, 0) @ p["W2"].T + p["b2"]
+        y_hat = np.maximum(g2, 0) @ p["W3"].T + p["b3"]
+        cases.append({"y_hat": y_hat, "y": y, "W3": p["W3"], "g2": g2, "W2": p["W2"], "g1": g1, "x": x})
+    return cases
+
+
+def _analytic_judge(cases: list[Case], answers: list[Case]) -> None:
+    def check(i: int, case: Case, answer: Case) -> None:
+        y_hat, y, W3, g2, W2, g1, x = (case[k] for k in ("y_hat", "y", "W3", "g2", "W2", "g1", "x"))
+        check_analytic_gradients(
+            y_hat, y, W3, g2, W2, g1, x, answer.get("grad_W1"), answer.get("grad_b1")
+        )
+
+    each_case(cases, answers, check)
+
+
+def _sgd_make(rng: np.random.Generator, context: Context) -> list[Case]:
+    cases = []
+    for dtype, as_list in ((np.float64, 0), (np.float32, 1)):
+        din, n, dout = _dims(rng, 3, 1, 7)
+        params = _network_params(rng, din, n, dout, dtype)
+        case = {f"p{i}": v for i, v in enumerate(params.values())}
+        case |= {f"g{i}": _normal(rng, v.shape, dtype) for i, v in enumerate(params.values())}
+        case["lr"] = np.array(2.0 ** -int(rng.integers(1, 5)))
+        case["as_list"] = np.array(as_list)
+        cases.append(case)
+    return cases
+
+
+def _sgd_judge(cases: list[Case], answers: list[Case]) -> None:
+    def check(i: int, case: Case, answer: Case) -> None:
+        count = sum(k.startswith("p") for k in case)
+        after = [answer.get(f"p{j}") for j in range(count)]
+        if any(a is None for a in after):
+            raise AssertionError("the parameters after the step are missing")
+        check_sgd_step(
+            [case[f"p{j}"] for j in range(count)], [case[f"g{j}"] for j in range(count)], after,
+            float(case["lr"]), [answer.get(f"g{j}") for j in range(count)],
+        )
+
+    each_case(cases, answers, check)
+
+
+@functools.lru_cache(maxsize=2)
+def _digits(data_root: Path | None) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """(uint8 images (N, 28, 28), labels (N,), file prefix of the real split or None for the
+    embedded digits) of the grader's data root, the split the notebook loads; read once per run
+    (the kernel's data and both inpainting tests need them; callers do not modify them)."""
+    from starter.data import MNISTDigits
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = MNISTDigits(data_root)
+    prefix = {"train": "train", "test": "t10k"}[data.split] if data.source == "real" else None
+    return data.images.numpy(), data.labels.numpy(), prefix
+
+
+def heldout_indices(count: int, seed: int) -> np.ndarray:
+    """The digits the hidden inpainting test uses, drawn from the run's secret seed (sorted)."""
+    rng = np.random.default_rng([seed, 0x7E1D])
+    return np.sort(rng.choice(count, size=min(HELDOUT_DIGITS, count // 5), replace=False))
+
+
+def kernel_data(context: Context, folder: Path) -> Path | None:
+    """The student's kernel gets the MNIST split without the held-out digits (``folder/MNIST``).
+
+    So a "model" that looks the masked digits up on disk finds nothing. None when the grader
+    itself has only the embedded digits (they ship in a package the kernel can read).
+    """
+    images, labels, prefix = _digits(context.data_root)
+    if prefix is None:
+        return None
+    keep = np.setdiff1d(np.arange(len(images)), heldout_indices(len(images), context.seed))
+    raw = folder / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for kind, array in (("images-idx3", images[keep]), ("labels-idx1", labels[keep])):
+        name = f"{prefix}-{kind}-ubyte"
+        header = bytes([0, 0, 0x08, array.ndim]) + np.array(array.shape, dtype=">u4").tobytes()
+        (raw / name).write_bytes(header + array.astype(np.uint8).tobytes())
+    return folder
+
+
+def _training_make(rng: np.random.Generator, context: Context) -> list[Case]:
+    """Held-out masked digits; the full digits stay with the grader (``_target``).
+
+    Outside the grader (no secret seed, full data in the kernel) the notebook's own held-out
+    digits are used instead, so the check means the same when a solution runs locally.
+    """
+    import torch
+
+    from starter.data import mask_bottom_half, normalize_digits
+
+    images, _, prefix = _digits(context.data_root)
+    if prefix is not None and context.held_out:
+        pick = heldout_indices(len(images), context.seed)
+    else:
+        order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0)).numpy()
+        pick = order[TRAIN_DIGITS : TRAIN_DIGITS + HELDOUT_DIGITS]
+    target = normalize_digits(torch.from_numpy(images[pick].copy()))
+    return [{"masked": mask_bottom_half(target).numpy(), "_target": target.numpy()}]
+
+
+def _inpainting_judge(threshold: float) -> Callable[[list[Case], list[Case]], str]:
+    def judge(cases: list[Case], answers: list[Case]) -> str:
+        losses = []
+
+        def check(i: int, case: Case, answer: Case) -> None:
+            reconstruction = answer.get("reconstruction")
+            if reconstruction is None:
+                raise AssertionError("no reconstruction came back")
+            losses.append(check_inpainting_loss(reconstruction, case["_target"], threshold))
+
+        each_case(cases, answers, check)
+        return f"held-out inpainting loss {max(losses):.1f} < {threshold:g}"
+
+    return judge
+
+
+_LINEAR = JudgedTest(_linear_make, _linear_judge)
+_RELU = JudgedTest(_relu_make, _relu_judge)
+_NETWORK = JudgedTest(_network_make, _network_judge)
+_ANALYTIC = JudgedTest(_analytic_make, _analytic_judge)
+_SGD = JudgedTest(_sgd_make, _sgd_judge)
+JUDGED: dict[str, JudgedTest] = {
+    "test_linear": _LINEAR, "test_linear_hidden": _LINEAR,
+    "test_relu": _RELU, "test_relu_hidden": _RELU,
+    "test_network": _NETWORK, "test_network_hidden": _NETWORK,
+    "test_analytic": _ANALYTIC, "test_analytic_hidden": _ANALYTIC,
+    "test_sgd": _SGD, "test_sgd_hidden": _SGD,
+    "test_training": JudgedTest(_training_make, _inpainting_judge(TRAINED_AT_ALL_LOSS)),
+    "test_training_hidden": JudgedTest(_training_make, _inpainting_judge(INPAINTING_LOSS_THRESHOLD)),
+}
+"""Task 1's test cells (grade ids), judged outside the student's process; each draws its own
+inputs (the seed is mixed with the cell's id)."""

@@ -1,0 +1,1 @@
+"""Task 2, the DnCNN ablation: its hidden-test checks and sample variants."""

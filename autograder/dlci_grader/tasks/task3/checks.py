@@ -1,0 +1,640 @@
+"""Hidden-test checks of Task 3 (Wiener + U-Net): pure functions of arrays and numbers.
+
+The grader builds the inputs (images no file holds, seeds the student does not know), the
+test cells run the student's functions on them (:mod:`dlci_grader.kernel.task3`), and
+:data:`JUDGED` compares what came back with the grader's own reference computations
+(:mod:`dlci_grader.tasks.task3.reference`), raising ``AssertionError`` with a message that says what is
+wrong: where an answer matches a typical wrong one (the conjugate missing, SNR where 1/SNR
+belongs, a network fed the wrong input, a table entry summed instead of averaged, ...), the
+message names that mistake in words.
+
+With fewer test images than a test draws (the embedded stand-in holds 3, not 100), the images are
+drawn with replacement, and a warning says so once; with the real data nothing changes.
+
+Tolerances (see ``tests/test_task3_checks.py`` for the numbers they rest on):
+
+- noise statistics: on a 3x320x480 measurement the sample std of the noise is within 0.3 %
+  of σ (1/sqrt(2n)); :data:`NOISE_STD_RTOL` = 3 % is ten standard errors. Noise added
+  *before* the blur has std σ·‖k‖₂ ≈ 0.37σ and lag-one correlation ≈ 0.3; σ used as a
+  variance gives std √σ ≥ 10σ for σ ≤ 0.01. Both fail by far.
+- method outputs: float32 FFTs and convolutions agree to ~1e-6; :data:`OUTPUT_ATOL` = 1e-3.
+- PSNR table: with the shipped networks, the mean over the notebook's six test images
+  changes with the noise draw by at most 0.006 dB (std over 5 seeds; range 0.015 dB), the
+  mean over the hidden test's three 160x240 crops by at most 0.02 dB (std over 8 seeds;
+  range 0.064 dB); :data:`TABLE_TOL_DB` = 0.15 dB. The wrong pipelines (noise before the
+  blur, swapped network inputs, σ as a variance) are off by 1 dB or more.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dlci_grader.verdicts.contract import Case, Context, JudgedTest, each_case, no_inputs
+
+NOISE_STD_RTOL = 0.03
+"""Relative tolerance on the standard deviation of the simulated noise."""
+
+NOISE_MAX_LAG_CORRELATION = 0.05
+"""Largest |correlation| of horizontally or vertically adjacent noise values (white noise: 0)."""
+
+OUTPUT_ATOL = 1e-3
+"""Largest absolute difference of a method's output from the reference (images in [0, 1])."""
+
+TABLE_TOL_DB = 0.15
+"""Largest difference (dB) of a table entry from the reference computed with other noise."""
+
+METHODS = ("wiener", "unet", "wiener_unet")
+"""Keys of the PSNR table, one per method."""
+
+
+def _array(x: object, name: str) -> np.ndarray:
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()  # a torch tensor
+    a = np.asarray(x, dtype=np.float64)
+    if not np.all(np.isfinite(a)):
+        raise AssertionError(f"{name} contains NaN or inf")
+    return a
+
+
+def check_noise(blurred: object, measured: object, sigma: float) -> float:
+    """Check ``measured = blurred + σ n`` with white standard-normal ``n``, added after the blur.
+
+    Args:
+        blurred: the reference blur of the clean image, ``(..., H, W)``.
+        measured: the student's simulated measurement of the same clean image, same shape.
+        sigma: the noise standard deviation asked for (> 0).
+
+    Returns:
+        the measured noise standard deviation.
+    """
+    b, y = _array(blurred, "the blurred image"), _array(measured, "the measurement")
+    if b.shape != y.shape:
+        raise AssertionError(f"the measurement has shape {y.shape}, expected {b.shape}")
+    r = y - b
+    n = r.size
+    mean, std = r.mean(), r.std()
+    if abs(std / sigma - 1) > NOISE_STD_RTOL:
+        hint = ""
+        if std < 1e-3 * sigma:
+            hint = " (no noise was added)"
+        elif abs(std / np.sqrt(sigma) - 1) < 0.1:
+            hint = " (it looks like σ was used as a variance, not a standard deviation)"
+        elif abs(std / sigma**2 - 1) < 0.1:
+            hint = " (it looks like σ² was used as the standard deviation: σ is the standard deviation)"
+        elif std < 0.6 * sigma:
+            hint = " (too little: was the noise blurred, i.e. added before the blur?)"
+        raise AssertionError(f"the noise has std {std:.5f}, expected σ = {sigma}{hint}")
+    if abs(mean) > 6 * sigma / np.sqrt(n):
+        raise AssertionError(f"the noise has mean {mean:.2e}; zero-mean noise was expected")
+    centred = r - mean
+    for axis, label in ((-1, "horizontally"), (-2, "vertically")):
+        a = np.moveaxis(centred, axis, -1)
+        rho = (a[..., 1:] * a[..., :-1]).mean() / centred.var()
+        if abs(rho) > NOISE_MAX_LAG_CORRELATION:
+            raise AssertionError(
+                f"noise values {label} adjacent are correlated ({rho:.2f}); white noise added "
+                f"after the blur has none (noise added before the blur is blurred with the image)"
+            )
+    axes = [(-3, "colour channels")] if centred.ndim >= 3 else []
+    axes += [(0, "images")] if centred.ndim >= 4 else []
+    for axis, label in axes:
+        if centred.shape[axis] > 1:
+            a = np.moveaxis(centred, axis, 0)
+            rho = (a[1:] * a[:-1]).mean() / centred.var()
+            if abs(rho) > NOISE_MAX_LAG_CORRELATION:
+                raise AssertionError(
+                    f"the noise of different {label} is correlated ({rho:.2f}): it looks like one "
+                    f"noise pattern broadcast over them; draw noise of the measurement's full shape"
+                )
+    return float(std)
+
+
+def _matching(s: np.ndarray, candidates: Mapping[str, Callable[[], object]], atol: float) -> str:
+    """The description of the first candidate wrong answer within ``atol`` of ``s`` (``""``: none)."""
+    for description, make in candidates.items():
+        c = np.asarray(_to_numpy(make()), dtype=np.float64)
+        if c.shape == s.shape and float(np.abs(s - c).max()) <= atol:
+            return description
+    return ""
+
+
+def _to_numpy(x: object) -> object:
+    return x.detach().cpu().numpy() if hasattr(x, "detach") else x
+
+
+_REMEMBERED: dict[tuple[str, bytes], Any] = {}
+
+
+def _once(key: str, y: object, compute: Callable[[], Any]) -> Any:
+    """``compute()`` for the measurement ``y``, remembered (the reference and candidate outputs of
+    one test's inputs are computed once, however many answers are judged on them)."""
+    digest = hashlib.sha256(np.ascontiguousarray(_to_numpy(y)).tobytes()).digest()
+    if (key, digest) not in _REMEMBERED:
+        if len(_REMEMBERED) > 64:
+            _REMEMBERED.clear()
+        _REMEMBERED[(key, digest)] = compute()
+    return _REMEMBERED[(key, digest)]
+
+
+def check_output(
+    name: str,
+    student: object,
+    reference: object,
+    atol: float = OUTPUT_ATOL,
+    candidates: Mapping[str, Callable[[], object]] | None = None,
+) -> float:
+    """Check a method's output against the reference output on the same measurement.
+
+    Args:
+        candidates: description -> a function computing a typical wrong answer; when the
+            output is wrong and matches one, the message names that mistake.
+
+    Returns:
+        the largest absolute difference.
+    """
+    if np.iscomplexobj(_to_numpy(student)):  # type: ignore[arg-type]  # numpy's stub asks for ArrayLike; iscomplexobj takes any object
+        raise AssertionError(f"{name} returned a complex array; the estimate is the real part")
+    s, r = _array(student, f"the output of {name}"), _array(reference, "the reference")
+    if s.shape != r.shape:
+        raise AssertionError(f"{name} returned shape {s.shape}, expected {r.shape}")
+    err = float(np.abs(s - r).max())
+    if err > atol:
+        mistake = _matching(s, candidates or {}, atol)
+        raise AssertionError(
+            f"{name} differs from the reference by up to {err:.3g} (tolerance {atol}); "
+            + (f"it matches {mistake}" if mistake else
+               "check what it is applied to and that it uses only the measurement it is given")
+        )
+    return err
+
+
+def check_table_column(
+    method: str,
+    student: Mapping[float, float],
+    reference: Mapping[float, float],
+    tol_db: float = TABLE_TOL_DB,
+    wrong: Mapping[float, Mapping[str, float]] | None = None,
+) -> None:
+    """Check one method's PSNRs ``{σ: dB}`` against the reference computed with other noise.
+
+    Args:
+        wrong: per σ, description -> the value a typical mistake gives (e.g. the sum of the
+            per-image PSNRs); a wrong entry that matches one is named in the message.
+    """
+    if not isinstance(student, Mapping):
+        raise AssertionError(
+            f"table[{method!r}] must be a dict {{sigma: PSNR}}, got {type(student).__name__}"
+        )
+    for sigma, ref in reference.items():
+        match = [v for k, v in student.items() if np.isclose(float(k), sigma)]
+        if not match:
+            raise AssertionError(f"table[{method!r}] has no entry for sigma = {sigma}")
+        value = float(np.asarray(_array(match[0], f"table[{method!r}][{sigma}]")))
+        if abs(value - ref) > tol_db:
+            mistakes = [d for d, v in (wrong or {}).get(sigma, {}).items() if abs(value - v) <= tol_db]
+            raise AssertionError(
+                f"table[{method!r}][{sigma}] = {value:.2f} dB, but the method gives "
+                f"{ref:.2f} dB on these images (tolerance {tol_db} dB)"
+                + (f"; it matches {mistakes[0]}" if mistakes else "")
+            )
+
+
+def check_table_function(
+    student: Mapping[str, Mapping[float, float]],
+    reference: Mapping[str, Mapping[float, float]],
+    tol_db: float = TABLE_TOL_DB,
+    wrong: Mapping[str, Mapping[float, Mapping[str, float]]] | None = None,
+) -> None:
+    """Check a whole table (every method of ``reference``), e.g. on the grader's own images;
+    ``wrong``: per method, as :func:`check_table_column` takes it."""
+    if not isinstance(student, Mapping):
+        raise AssertionError(f"the table must be a dict, got {type(student).__name__}")
+    for method, column in reference.items():
+        if method not in student:
+            raise AssertionError(f"the table has no method {method!r} (keys: {list(student)})")
+        check_table_column(method, student[method], column, tol_db, (wrong or {}).get(method))
+
+
+def wrong_table_entries(per_image: Sequence[float]) -> dict[str, float]:
+    """What typical mistakes make of one table entry, from the per-image PSNRs (dB) it averages:
+    description -> value."""
+    each = np.asarray(per_image, dtype=np.float64)
+    pooled = -10 * np.log10(np.mean(10 ** (-each / 10)))  # PSNR of the mean squared error
+    return {
+        "the sum of the per-image PSNRs, not their mean": float(each.sum()),
+        "the PSNR of the first image only, not the mean over the images": float(each[0]),
+        "the PSNR of the images' pooled squared error, not the mean of per-image PSNRs": float(pooled),
+    }
+
+
+# --- judged outside the kernel: inputs made by the grader, answers judged by the grader ------
+
+GAIN_DB = 1.0
+"""The visible methods test: each method must gain this much over the measurement (dB), on four
+of the grader's images at σ = 0.005. Over 40 secret seeds the solution's smallest gains were
+Wiener 6.4, U-Net 3.0, Wiener + U-Net 4.5 dB (``tests/test_grader_trust.py`` re-checks 5)."""
+MIX = 0.1
+"""Share of secret uniform noise in the grader's images (a lookup of the clean image on disk
+misses it; more of it would make the images unlike the photographs the U-Nets were trained on)."""
+TABLE_SEED = 3501
+"""Noise seed of the grader's reference for the notebook's table (other noise than the notebook's)."""
+TABLE_SIGMAS = (0.005, 0.01, 0.02)
+"""The notebook's noise levels (``SIGMAS``)."""
+GRADING_IMAGES = slice(None, None, 17)
+"""The test images the notebook's table averages over in grading mode (``DLCI_GRADING=1``): every
+17th, six of the 100 (one of the embedded stand-in's 3). Otherwise it uses all of them."""
+WIENER_SNR = 100.0
+"""The SNR of the methods (``method_wiener`` and the input of ``method_wiener_unet``)."""
+
+
+def _kernel() -> Any:
+    """The task's 7x7 blur kernel, as the notebook's ``kernel``."""
+    from starter.kernels import task3_kernel
+
+    return task3_kernel()
+
+
+@functools.lru_cache(maxsize=2)
+def _test_images(data_root: Path | None) -> Any:
+    """The BSDS300 test images of a data root (100, 3, 320, 480), loaded once per grading run."""
+    from starter.data import BlurredBSDS300
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return BlurredBSDS300(root=data_root, split="test").clean_images()
+
+
+@functools.lru_cache(maxsize=2)
+def _models() -> Any:
+    from starter.pretrained import load_models
+
+    return load_models("cpu")
+
+
+@functools.lru_cache(maxsize=4)
+def _reference_table(data_root: Path | None, grading: bool) -> dict[str, dict[float, float]]:
+    """The grader's evaluation of the three methods on the notebook's images (once per run).
+
+    In grading mode (always, under the grader) in float32 on six images. Outside it (an
+    instructor running the solution notebook as a student would) on all the test images, with
+    the networks in bf16 where the CPU has it natively, as the notebook's table runs them (within
+    0.02 dB of float32; the tolerance is :data:`TABLE_TOL_DB`).
+    """
+    import contextlib
+
+    import torch
+
+    from dlci_grader.tasks.task3.reference import evaluate_methods
+    from starter.training import resolve_precision
+
+    clean = _test_images(data_root)
+    clean = clean[GRADING_IMAGES] if grading else clean
+    bf16 = not grading and resolve_precision("auto", torch.device("cpu")) == "bf16"
+    with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
+        return evaluate_methods(clean, _kernel(), _models(), TABLE_SIGMAS, seed=TABLE_SEED)
+
+
+def _unseen_images(rng: np.random.Generator, context: Context, count: int) -> np.ndarray:
+    """``count`` 160x240 images no file holds: test images picked, flipped, rolled and mixed with
+    :data:`MIX` uniform noise, all from the secret ``rng``; float32 (count, 3, 160, 240) in [0, 1].
+
+    The images are distinct test images; with fewer than ``count`` (the embedded stand-in) they
+    are drawn with replacement, which a warning says once.
+    """
+    clean_all = _test_images(context.data_root).numpy()
+    replace = len(clean_all) < count
+    if replace:
+        warnings.warn(
+            f"only {len(clean_all)} test images (the embedded stand-in?): Task 3's hidden tests "
+            f"draw {count} with replacement (each is flipped, shifted and mixed with noise anyway)",
+            stacklevel=2,
+        )
+    pick = rng.choice(len(clean_all), size=count, replace=replace)
+    x = clean_all[pick]
+    if rng.random() < 0.5:
+        x = x[..., ::-1]
+    x = np.roll(x, shift=(int(rng.integers(0, 320)), int(rng.integers(0, 480))), axis=(-2, -1))[..., :160, :240]
+    return ((1 - MIX) * x + MIX * rng.random(x.shape)).astype(np.float32)
+
+
+def _measure(rng: np.random.Generator, x: np.ndarray, kernel: Any, sigma: float) -> np.ndarray:
+    import torch
+
+    from starter.imaging import blur
+
+    y = blur(torch.from_numpy(x), kernel).numpy()
+    return (y + sigma * rng.standard_normal(y.shape)).astype(np.float32)
+
+
+def _simulate_make(rng: np.random.Generator, context: Context) -> list[Case]:
+    kernel = _kernel()
+    h, w = int(rng.integers(48, 128)), int(rng.integers(48, 160))
+    x = rng.random((2, 3, h, w)).astype(np.float32)
+    k5 = rng.random((5, 5)).astype(np.float32)
+    k5 /= k5.sum()
+    sigmas = (0.004, 0.02, 0.05, 0.1)
+    kernels = (kernel.numpy(), kernel.numpy(), k5, kernel.numpy())
+    return [
+        {"x": x, "kernel": k, "sigma": np.array(s), "seed": np.array(int(rng.integers(2**31)))}
+        for k, s in zip(kernels, sigmas, strict=True)
+    ]
+
+
+def _simulate_judge(cases: list[Case], answers: list[Case]) -> None:
+    import torch
+
+    from starter.imaging import blur
+
+    def check(i: int, case: Case, answer: Case) -> None:
+        if "y" not in answer:
+            raise AssertionError("simulate returned nothing")
+        blurred = blur(torch.from_numpy(case["x"]), torch.from_numpy(case["kernel"]))
+        check_noise(blurred, answer["y"], float(case["sigma"]))
+
+    each_case(cases, answers, check)
+
+
+def _wiener_make(rng: np.random.Generator, context: Context) -> list[Case]:
+    kernel = _kernel()
+    y = rng.random((2, 3, int(rng.integers(40, 90)), int(rng.integers(40, 110)))).astype(np.float32)
+    k5 = rng.random((5, 5)).astype(np.float32)
+    k5 /= k5.sum()
+    cases = [
+        {"y": y, "kernel": k, "snr": np.array(snr)}
+        for k, snr in ((kernel.numpy(), 100.0), (k5, 100.0), (kernel.numpy(), 10.0), (k5, 1000.0))
+    ]
+    cases.append({"y": y[0, 0], "kernel": kernel.numpy(), "snr": np.array(0.0)})  # 0: the default
+    return cases
+
+
+def wrong_wieners(y: Any, kernel: Any, snr: float) -> dict[str, Callable[[], Any]]:
+    """Typical wrong Wiener filters of ``y`` (torch tensors): description -> its output."""
+    import torch
+
+    from dlci_grader.tasks.task3.reference import wiener_deconv
+    from starter.imaging import psf2otf
+
+    def apply(filt: Callable[[Any], Any], otf: Any = None) -> Any:
+        otf = psf2otf(kernel, y.shape[-2:]) if otf is None else otf
+        return torch.fft.ifft2(torch.fft.fft2(y) * filt(otf)).real
+
+    def uncentred() -> Any:
+        padded = kernel.new_zeros(y.shape[-2:])
+        padded[: kernel.shape[0], : kernel.shape[1]] = kernel
+        return torch.fft.fft2(padded)
+
+    candidates = {
+        "Wiener without the complex conjugate of H in the numerator (or with the kernel flipped)":
+            lambda: apply(lambda h: h / (h.abs() ** 2 + 1 / snr)),
+        "Wiener with + SNR where + 1/SNR belongs in the denominator":
+            lambda: apply(lambda h: h.conj() / (h.abs() ** 2 + snr)),
+        "Wiener with the kernel's centre not at the origin (zero-padded without the shift that "
+        "psf2otf makes): the output is shifted":
+            lambda: apply(lambda h: h.conj() / (h.abs() ** 2 + 1 / snr), uncentred()),
+        "the plain inverse filter: the 1/SNR term is missing":
+            lambda: apply(lambda h: h.conj() / (h.abs() ** 2 + 1e-12)),
+        "Wiener with the SNR taken in dB (10^(SNR/10) as the power ratio)":
+            lambda: wiener_deconv(y, kernel, snr=10 ** (snr / 10)),
+    }
+    for other in (1.0, 10.0, 1000.0, 0.01):
+        if other != snr:
+            candidates[f"Wiener with SNR {other:g} instead of {snr:g}"] = functools.partial(
+                wiener_deconv, y, kernel, snr=other)
+    return candidates
+
+
+def _wiener_judge(cases: list[Case], answers: list[Case]) -> None:
+    import torch
+
+    from dlci_grader.tasks.task3.reference import wiener_deconv
+
+    def check(i: int, case: Case, answer: Case) -> None:
+        snr = float(case["snr"]) or WIENER_SNR
+        y, kernel = torch.from_numpy(case["y"]).double(), torch.from_numpy(case["kernel"]).double()
+        reference = wiener_deconv(y, kernel, snr=snr)
+        what = "wiener" + ("" if float(case["snr"]) else f" with its default SNR ({WIENER_SNR:g})")
+        check_output(what, answer.get("x_hat", np.zeros(0)), reference,
+                     candidates=wrong_wieners(y, kernel, snr))
+
+    each_case(cases, answers, check)
+
+
+def _methods_make(rng: np.random.Generator, context: Context) -> list[Case]:
+    kernel = _kernel()
+    x = _unseen_images(rng, context, 4)
+    return [{"y": _measure(rng, x, kernel, 0.005), "_clean": x}]
+
+
+def wrong_methods(role: str, y: Any) -> dict[str, Callable[[], Any]]:
+    """Typical wrong versions of method ``role`` ("wiener", "unet", "wiener_unet") on the
+    measurement ``y``: description -> its output."""
+    import torch
+
+    from dlci_grader.tasks.task3.reference import wiener_deconv
+
+    models, kernel = _models(), _kernel()
+
+    def w(snr: float = WIENER_SNR) -> Any:
+        return _once(f"wiener {snr}", y, lambda: wiener_deconv(y, kernel, snr=snr))
+
+    def net(model: Any, x: Any) -> Any:
+        name = "deblur_denoise" if model is models.deblur_denoise else "wiener_denoise"
+        with torch.no_grad():
+            return _once(f"{name} of {'y' if x is y else 'wiener'}", y, lambda: model(x))
+
+    same = {"the measurement itself, unchanged": lambda: y}
+    if role == "wiener":
+        return {**same, "Wiener with SNR 0.01 (1/SNR given as the SNR)": lambda: w(0.01),
+                "Wiener with SNR 1": lambda: w(1.0), "Wiener with SNR 1e4": lambda: w(1e4)}
+    if role == "unet":
+        return {**same,
+                "models.deblur_denoise applied to Wiener's output; it was trained on the "
+                "measurement itself": lambda: net(models.deblur_denoise, w()),
+                "models.wiener_denoise applied to the measurement; method_unet uses "
+                "models.deblur_denoise": lambda: net(models.wiener_denoise, y),
+                "Wiener + U-Net (models.wiener_denoise on Wiener's output); method_unet is "
+                "models.deblur_denoise on the measurement": lambda: net(models.wiener_denoise, w())}
+    return {**same,
+            "models.wiener_denoise applied to the raw measurement; it was trained on Wiener's "
+            "output (SNR 100), so apply wiener first": lambda: net(models.wiener_denoise, y),
+            "models.deblur_denoise applied to Wiener's output; method_wiener_unet uses "
+            "models.wiener_denoise": lambda: net(models.deblur_denoise, w()),
+            "the U-Net alone (models.deblur_denoise on the measurement)":
+                lambda: net(models.deblur_denoise, y),
+            "Wiener's output alone: the network models.wiener_denoise is missing": w}
+
+
+def _methods_judge(cases: list[Case], answers: list[Case]) -> None:
+    """Each method gains more than :data:`GAIN_DB` and is none of the typical wrong ones (those
+    are looked for only when the output differs from the reference method's)."""
+    import torch
+
+    from dlci_grader.tasks.task3.reference import task3_methods
+    from starter.metrics import psnr
+
+    reference = task3_methods(_kernel(), _models(), WIENER_SNR)
+
+    def check(i: int, case: Case, answer: Case) -> None:
+        clean = torch.from_numpy(case["_clean"])
+        y = torch.from_numpy(case["y"])
+        base = psnr(y, clean).item()
+        for name in METHODS:
+            if name not in answer:
+                raise AssertionError(f"method {name!r} returned nothing")
+            out = _array(answer[name], f"the output of {name}")
+            if out.shape != case["y"].shape:
+                raise AssertionError(f"{name} returned shape {out.shape}, expected {case['y'].shape}")
+            gain = psnr(torch.from_numpy(out), clean.double()).item() - base
+            expected = _to_numpy(_once(f"reference {name}", y, functools.partial(reference[name], y)))
+            right = np.abs(out - expected).max() <= OUTPUT_ATOL
+            mistake = "" if right else _matching(out, wrong_methods(name, y), OUTPUT_ATOL)
+            if mistake:
+                raise AssertionError(
+                    f"method_{name}'s output on the grader's images is {mistake} "
+                    f"(it gains {gain:.2f} dB over the measurement)"
+                )
+            if gain <= GAIN_DB:
+                raise AssertionError(
+                    f"{name} gains {gain:.2f} dB over the measurement on the grader's images; "
+                    f"expected more than {GAIN_DB} dB"
+                )
+
+    each_case(cases, answers, check)
+
+
+def _network_make(sigma: float) -> Any:
+    def make(rng: np.random.Generator, context: Context) -> list[Case]:
+        return [{"y": _measure(rng, _unseen_images(rng, context, 2), _kernel(), sigma)}]
+
+    return make
+
+
+def _network_judge(method: str) -> Any:
+    def judge(cases: list[Case], answers: list[Case]) -> None:
+        import torch
+
+        from dlci_grader.tasks.task3.reference import wiener_deconv
+
+        models = _models()
+
+        def check(i: int, case: Case, answer: Case) -> None:
+            y = torch.from_numpy(case["y"])
+            with torch.no_grad():
+                if method == "method_unet":
+                    reference = models.deblur_denoise(y)
+                else:
+                    reference = models.wiener_denoise(wiener_deconv(y, _kernel(), snr=WIENER_SNR))
+            role = method.removeprefix("method_")
+            check_output(method, answer.get("x_hat", np.zeros(0)), reference,
+                         candidates=wrong_methods(role, y))
+
+        each_case(cases, answers, check)
+
+    return judge
+
+
+def _measurement(y: Any) -> Any:
+    """The table function test's first method: the measurement itself (no restoration)."""
+    return y
+
+
+def _table_function_make(rng: np.random.Generator, context: Context) -> list[Case]:
+    """The student's psnr_table on the grader's images, noise levels and seed, with two methods
+    the harness supplies: the measurement itself ("m") and the shipped U-Net ("u")."""
+    import torch
+
+    from dlci_grader.tasks.task3.reference import psnr_per_image
+    from starter.pretrained import predict
+
+    kernel = _kernel()
+    x = _unseen_images(rng, context, 3)
+    sigmas = (0.012, 0.03)
+    seed = int(rng.integers(2**31))
+    models = _models()
+    methods = {"m": _measurement, "u": lambda y: predict(models.deblur_denoise, y)}
+    each = psnr_per_image(methods, torch.from_numpy(x), kernel, sigmas, seed=seed + 1)
+    return [{
+        "clean": x, "kernel": kernel.numpy(), "sigmas": np.array(sigmas), "seed": np.array(seed),
+        **{f"_{m}": np.array([[float(v) for v in each[m][s]] for s in sigmas]) for m in methods},
+    }]
+
+
+def _table_from(answer: Case, methods: Sequence[str]) -> dict[str, dict[float, float]]:
+    """The ``{method: {σ: dB}}`` table a harness flattened to ``<method>_sigmas``/``_values``."""
+    table = {}
+    for m in methods:
+        if f"{m}_sigmas" not in answer or f"{m}_values" not in answer:
+            raise AssertionError(f"the table has no method {m!r}")
+        keys, values = np.ravel(answer[f"{m}_sigmas"]), np.ravel(answer[f"{m}_values"])
+        table[m] = {float(k): float(v) for k, v in zip(keys, values, strict=True)}
+    return table
+
+
+def _table_function_judge(cases: list[Case], answers: list[Case]) -> None:
+    def check(i: int, case: Case, answer: Case) -> None:
+        sigmas = [float(s) for s in case["sigmas"]]
+        methods = ("m", "u")
+        reference = {m: {s: float(np.mean(row)) for s, row in zip(sigmas, case[f"_{m}"], strict=True)}
+                     for m in methods}
+        wrong = {m: {s: wrong_table_entries(row) for s, row in zip(sigmas, case[f"_{m}"], strict=True)}
+                 for m in methods}
+        check_table_function(_table_from(answer, methods), reference, wrong=wrong)
+
+    each_case(cases, answers, check)
+
+
+def _notebook_table_make(rng: np.random.Generator, context: Context) -> list[Case]:
+    """The notebook's own table is checked against the grader's evaluation of the same images
+    (all test images; :data:`GRADING_IMAGES` in grading mode) at its noise levels, other noise."""
+    reference = _reference_table(context.data_root, context.grading)
+    return [{"sigmas": np.array(TABLE_SIGMAS),
+             **{f"_{m}": np.array([reference[m][s] for s in TABLE_SIGMAS]) for m in METHODS}}]
+
+
+def _notebook_table_judge(method: str) -> Any:
+    def judge(cases: list[Case], answers: list[Case]) -> None:
+        def check(i: int, case: Case, answer: Case) -> None:
+            sigmas = [float(s) for s in case["sigmas"]]
+            check_table_column(method, _table_from(answer, (method,))[method],
+                               dict(zip(sigmas, case[f"_{method}"].tolist(), strict=True)))
+
+        each_case(cases, answers, check)
+
+    return judge
+
+
+def _table_layout_judge(cases: list[Case], answers: list[Case]) -> None:
+    """The visible table test again: every method, every noise level, finite PSNRs falling as σ grows."""
+    (answer,) = answers
+    for method, column in _table_from(answer, METHODS).items():
+        values = [column.get(s, float("nan")) for s in TABLE_SIGMAS]
+        if not np.all(np.isfinite(values)):
+            raise AssertionError(f"{method}: non-finite or missing PSNR {values}")
+        if not values[0] > values[1] > values[2]:
+            raise AssertionError(f"{method}: PSNR should fall as σ grows, got {values}")
+
+
+_SIMULATE = JudgedTest(_simulate_make, _simulate_judge)
+_WIENER = JudgedTest(_wiener_make, _wiener_judge)
+JUDGED: dict[str, JudgedTest] = {
+    "test_simulate": _SIMULATE,
+    "test_simulate_hidden": _SIMULATE,
+    "test_wiener": _WIENER,
+    "test_wiener_hidden": _WIENER,
+    "test_methods": JudgedTest(_methods_make, _methods_judge),
+    "test_unet_hidden": JudgedTest(_network_make(0.015), _network_judge("method_unet")),
+    "test_wiener_unet_hidden": JudgedTest(_network_make(0.008), _network_judge("method_wiener_unet")),
+    "test_table": JudgedTest(no_inputs, _table_layout_judge),
+    "test_table_function_hidden": JudgedTest(_table_function_make, _table_function_judge),
+    "test_table_hidden": JudgedTest(_notebook_table_make, _notebook_table_judge("wiener")),
+    "test_table_unet_hidden": JudgedTest(_notebook_table_make, _notebook_table_judge("unet")),
+    "test_table_wiener_unet_hidden": JudgedTest(_notebook_table_make, _notebook_table_judge("wiener_unet")),
+}
+"""Task 3's test cells, all judged outside the student's process."""

@@ -1,0 +1,87 @@
+"""Task 3's sample submissions, right and deliberately wrong, with the cells they must fail.
+
+Built like Task 1's (see :mod:`dlci_grader.samples.variants`): the solution with one exact text edit
+per mistake. Scores out of the 19 autograded points (the 6 hand-graded points aside):
+
+| variant | what the student did | autograded score |
+|---|---|---|
+| solution | the instructor's solution | 19 |
+| blank | the release untouched | 0 |
+| noise_before_blur | ``blur(add_noise(x))``: the scene is noisy, not the sensor | 10 |
+| swapped_inputs | the U-Net gets Wiener's output, the Wiener + U-Net network the raw measurement | 12 |
+| sigma_as_variance | noise of standard deviation √σ | 10 |
+
+"""
+
+from __future__ import annotations
+
+from dlci_grader.samples.variants import Edit, Variant, by_name
+
+_SIMULATE = frozenset({"test_simulate", "test_simulate_hidden"})
+_TABLE = frozenset(
+    {
+        "test_table_function_hidden",
+        "test_table_hidden",
+        "test_table_unet_hidden",
+        "test_table_wiener_unet_hidden",
+    }
+)
+_SOLUTION_SIMULATE = "return add_noise(blur(x, kernel), sigma, generator=generator)"
+
+VARIANTS: dict[str, Variant] = by_name(
+    Variant("solution", "the instructor's solution, markers removed"),
+    Variant("blank", "the release handed in untouched", blank=True),
+    Variant(
+        "noise_before_blur",
+        "simulate adds the noise before the blur, so the noise is blurred too (std ≈ 0.34σ, "
+        "correlated); every table entry is then off",
+        edits=(
+            Edit(
+                "simulate",
+                _SOLUTION_SIMULATE,
+                "return blur(add_noise(x, sigma, generator=generator), kernel)",
+            ),
+        ),
+        fails=_SIMULATE | _TABLE,
+    ),
+    Variant(
+        "swapped_inputs",
+        "the networks' inputs are swapped: deblur_denoise gets Wiener's output and "
+        "wiener_denoise the raw measurement",
+        edits=(
+            Edit(
+                "methods",
+                "predict(models.deblur_denoise, y)",
+                "predict(models.deblur_denoise, wiener(y, kernel, snr=100.0))",
+            ),
+            Edit(
+                "methods",
+                "predict(models.wiener_denoise, wiener(y, kernel, snr=100.0))",
+                "predict(models.wiener_denoise, y)",
+            ),
+        ),
+        fails=frozenset(
+            {
+                "test_methods",
+                "test_unet_hidden",
+                "test_wiener_unet_hidden",
+                "test_table_unet_hidden",
+                "test_table_wiener_unet_hidden",
+            }
+        ),
+    ),
+    Variant(
+        "sigma_as_variance",
+        "simulate treats σ as a variance: noise of standard deviation √σ (10× too much "
+        "at σ = 0.01)",
+        edits=(
+            Edit(
+                "simulate",
+                _SOLUTION_SIMULATE,
+                "return add_noise(blur(x, kernel), sigma**0.5, generator=generator)",
+            ),
+        ),
+        fails=_SIMULATE | _TABLE,
+    ),
+)
+"""Variant name -> :class:`~dlci_grader.samples.variants.Variant` for Task 3."""

@@ -1,0 +1,1 @@
+"""Verdicts outside the student's process: the contract between a task's checks and the grader (:mod:`~dlci_grader.verdicts.contract`), secret inputs and judging (:mod:`~dlci_grader.verdicts.judging`)."""

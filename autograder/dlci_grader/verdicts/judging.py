@@ -1,0 +1,176 @@
+"""Verdicts outside the student's process: the grader's side of :mod:`dlci_grader.kernel.answers`.
+
+Before a notebook runs, :func:`prepare` draws the inputs of every hidden test the task registers
+(``JUDGED`` in ``dlci_grader/tasks/<task>/checks.py``) from a secret seed, writes the part the kernel may see to
+a folder (``$DLCI_ANSWERS``: ``cases/<task>/<test>.npz`` and a one-time ``nonce``) and keeps the
+whole cases, secret held-out targets included, in the grader's memory. After nbgrader executed
+the notebook, :func:`verify` reads each hidden cell's answer from that cell's own outputs in the
+executed notebook (nowhere else), checks the nonce, decodes the arrays (``np.load`` with
+``allow_pickle=False``) and judges them with the instructor's checks in this process. The
+student's code never sees a check, a reference or a held-out target, and nothing it prints or
+patches decides a verdict: all it can change is the arrays it hands back, which are judged as
+its answer. :func:`annotate` then replaces the answer outputs with the verdict, for feedback.
+
+Example::
+
+    channel = prepare("task1", workdir / "grader", data_root)
+    ...  # nbgrader autograde with DLCI_ANSWERS=str(channel.folder)
+    verdicts = verify(channel, nbformat.read(autograded, 4))
+"""
+
+from __future__ import annotations
+
+import secrets
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import numpy as np
+from nbformat import NotebookNode
+
+from dlci_grader.kernel.answers import MIME, decode, write_cases
+from dlci_grader.tasks import judged_tests, kernel_data
+from dlci_grader.verdicts.contract import Case, Context, public
+
+VERDICT_NAME = "GraderVerdict"
+"""``ename`` of the error output :func:`annotate` writes for a failed hidden test."""
+
+
+@dataclass(frozen=True)
+class Channel:
+    """What the grader prepared for one notebook's run.
+
+    Attributes:
+        task: the task key.
+        folder: the folder the kernel reads (``$DLCI_ANSWERS``).
+        nonce: stamped on every answer of this run.
+        cases: test id -> the full cases (secret entries included); kept by the grader.
+        kernel_data_root: the data root the kernel gets instead of the grader's (held-out
+            items removed), or None: the grader's own.
+    """
+
+    task: str
+    folder: Path
+    nonce: str
+    cases: Mapping[str, list[Case]]
+    kernel_data_root: Path | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One test's outcome: ``reason`` says why it failed (or summarises a pass); ``answered``
+    is False when no usable answer came back."""
+
+    passed: bool
+    reason: str = ""
+    answered: bool = True
+
+
+def prepare(
+    task: str, folder: Path, data_root: Path | None = None, seed: int | None = None
+) -> Channel | None:
+    """Draw the hidden tests' inputs of ``task`` and write their public part to ``folder``.
+
+    Args:
+        task: task key; None is returned for a task with no hidden tests judged outside.
+        folder: a new folder for the kernel to read (created).
+        data_root: the course data the inputs are drawn from (None: the kit's default).
+        seed: None for a secret one (``secrets.randbits``); an int to reproduce a run.
+
+    When the task keeps held-out data from the kernel (``kernel_data`` in its checks module),
+    the kernel's own data root is written to ``folder/data`` (``Channel.kernel_data_root``).
+    """
+    tests = judged_tests(task)
+    if not tests:
+        return None
+    seed = secrets.randbits(63) if seed is None else int(seed)
+    folder = Path(folder)
+    context = Context(data_root, seed)
+    all_cases = {}
+    for test, judged in tests.items():
+        rng = np.random.default_rng([seed, zlib.crc32(test.encode())])
+        all_cases[test] = judged.make(rng, context)
+        write_cases(folder / "cases" / task / f"{test}.npz", [public(c) for c in all_cases[test]])
+    nonce = secrets.token_hex(16)
+    (folder / "nonce").write_text(nonce + "\n")
+    return Channel(task, folder, nonce, all_cases, kernel_data(task, context, folder / "data"))
+
+
+def _records(cell: NotebookNode) -> list[object]:
+    return [
+        out["data"][MIME]
+        for out in cell.get("outputs", [])
+        if out.get("output_type") in ("display_data", "execute_result") and MIME in out.get("data", {})
+    ]
+
+
+def first_line(text: object, limit: int = 240) -> str:
+    """The first non-blank line of ``text``, cut to ``limit`` characters (for reasons in a CSV)."""
+    line = next((s for s in str(text).strip().splitlines() if s.strip()), "")
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def judge_cell(channel: Channel, test: str, cell: NotebookNode) -> Verdict:
+    """The verdict on one executed hidden test cell."""
+    records = _records(cell)
+    if not records:
+        return Verdict(False, "no answer reached the grader (the cell did not finish)", answered=False)
+    if len(records) > 1:
+        return Verdict(False, f"{len(records)} answers in one cell; the grader takes exactly one")
+    record = records[0]
+    if not isinstance(record, dict) or record.get("test") != test or record.get("task") != channel.task:
+        return Verdict(False, "the answer in this cell is not this test's")
+    if record.get("nonce") != channel.nonce:
+        return Verdict(False, "the answer was not made in this grading run (wrong nonce)")
+    try:
+        answers = decode(record.get("npz"))
+    except Exception as error:  # noqa: BLE001 - any malformed answer is the student's 0
+        return Verdict(False, f"the answer could not be read ({type(error).__name__}: {first_line(error, 400)})")
+    try:
+        summary = judged_tests(channel.task)[test].judge(channel.cases[test], answers)
+    except AssertionError as error:
+        return Verdict(False, f"AssertionError: {first_line(error, 400)}")
+    except Exception as error:  # noqa: BLE001 - e.g. an answer of the wrong kind
+        return Verdict(False, f"the answer could not be checked ({type(error).__name__}: {first_line(error, 400)})")
+    return Verdict(True, summary or "")
+
+
+def verify(channel: Channel, notebook: NotebookNode) -> dict[str, Verdict]:
+    """Grade id -> verdict for every judged test cell of the channel's task in ``notebook``."""
+    verdicts = {}
+    for cell in notebook.cells:
+        test = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if test in channel.cases and test not in verdicts:
+            verdicts[test] = judge_cell(channel, test, cell)
+    return verdicts
+
+
+def judge_executed(channel: Channel, notebook: NotebookNode, path: str | Path) -> dict[str, Verdict]:
+    """:func:`verify` the executed ``notebook``, :func:`annotate` it, and save it to ``path``."""
+    verdicts = verify(channel, notebook)
+    annotate(notebook, verdicts)
+    nbformat.write(notebook, str(path))
+    return verdicts
+
+
+def annotate(notebook: NotebookNode, verdicts: Mapping[str, Verdict]) -> None:
+    """Replace each judged cell's answer outputs by the grader's verdict (in place)."""
+    for cell in notebook.cells:
+        test = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if test not in verdicts:
+            continue
+        verdict = verdicts[test]
+        outputs = [o for o in cell.get("outputs", []) if MIME not in o.get("data", {})]
+        if verdict.passed:
+            detail = f" ({verdict.reason})" if verdict.reason else ""
+            outputs.append(NotebookNode(
+                output_type="stream", name="stdout", text=f"checked by the grader: passed{detail}\n"
+            ))
+        elif verdict.answered:
+            outputs.append(NotebookNode(
+                output_type="error", ename=VERDICT_NAME, evalue=verdict.reason,
+                traceback=[f"checked by the grader: {verdict.reason}"],
+            ))
+        cell.outputs = outputs

@@ -1,0 +1,24 @@
+"""The environment variables the kit reads, each named once here.
+
+- :data:`DATA_ENV_VAR` (``DLCI_DATA``): the course data root (:mod:`starter.data.root`).
+- :data:`GRADING_ENV_VAR` (``DLCI_GRADING``): ``1`` when the grader or ``dlci check`` runs a
+  notebook; the notebooks then shorten what students wait for (:func:`grading_mode`).
+- :data:`REQUIRE_DATA_ENV_VAR` (``DLCI_REQUIRE_DATA``): ``1`` makes the test suite fail, not
+  skip, where the course data is missing (CI sets it).
+"""
+
+from __future__ import annotations
+
+import os
+
+DATA_ENV_VAR = "DLCI_DATA"
+"""Environment variable naming the data root."""
+GRADING_ENV_VAR = "DLCI_GRADING"
+"""Set to ``1`` by the autograder (and by ``dlci check``): notebooks shorten what students wait for."""
+REQUIRE_DATA_ENV_VAR = "DLCI_REQUIRE_DATA"
+"""Set to ``1`` where the course data must be present (CI): tests fail instead of skipping."""
+
+
+def grading_mode() -> bool:
+    """True when a notebook runs under the grader or ``dlci check`` (``DLCI_GRADING=1``)."""
+    return os.environ.get(GRADING_ENV_VAR) == "1"
