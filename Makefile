@@ -23,11 +23,15 @@ install: $(STAMP)
 # The main job: the imaging demo, then an instructor's grading run on a generated sample class
 # (release the notebooks, grade every submission, write grades.csv and feedback, print the table).
 DEMO_TASKS ?= task1 task2 task3
+# The sample class's two endless loops each cost one cell timeout; every honest cell of the
+# three notebooks runs in well under a minute in grading mode.
+DEMO_CELL_TIMEOUT ?= 120
 demo: install
 	$(VENV)/bin/dlci demo --out demo_output
 	$(VENV)/bin/dlci release --check
 	$(VENV)/bin/dlci sample-class demo_output/sample_class --tasks $(DEMO_TASKS)
 	$(VENV)/bin/dlci grade demo_output/sample_class --course demo_output/course --tasks $(DEMO_TASKS) \
+		--cell-timeout $(DEMO_CELL_TIMEOUT) \
 		--csv demo_output/grades.csv --expected demo_output/sample_class/expected.csv
 	$(VENV)/bin/dlci feedback --course demo_output/course
 	@echo "make demo: figures and tables in demo_output/, grades in demo_output/grades.csv," \

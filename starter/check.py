@@ -159,6 +159,17 @@ def run_tests(path: str | Path, grading: bool = True, timeout: int = 600) -> lis
     return results
 
 
+def duplicated_cells(path: str | Path) -> dict[str, int]:
+    """Grade ids that more than one cell of the notebook carries, with how many: a cell
+    duplicated or copied and pasted in JupyterLab keeps the original's grading marks."""
+    counts: dict[str, int] = {}
+    for cell in nbformat.read(str(path), as_version=4).cells:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id:
+            counts[grade_id] = counts.get(grade_id, 0) + 1
+    return {grade_id: n for grade_id, n in counts.items() if n > 1}
+
+
 def run_check(path: str | Path, grading: bool = True, timeout: int = 600) -> int:
     """Run the visible tests of the notebook at ``path`` and print a summary.
 
@@ -168,6 +179,12 @@ def run_check(path: str | Path, grading: bool = True, timeout: int = 600) -> int
     start = time.perf_counter()
     print(f"running {path} in a fresh kernel{' (grading mode)' if grading else ''} ...", flush=True)
     results = run_tests(path, grading=grading, timeout=timeout)
+    for grade_id, count in duplicated_cells(path).items():
+        print(
+            f"  warning: cell {grade_id} is in the notebook {count} times (a duplicated or pasted "
+            "cell copies its grading marks); the grader grades the original and runs the copies "
+            "as ordinary cells: delete the copies you do not need"
+        )
     width = max(len(r.name) for r in results)
     for r in results:
         mark = "PASS" if r.passed else "FAIL"

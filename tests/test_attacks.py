@@ -92,3 +92,12 @@ def test_lookup_finds_no_clean_digits(attacked):
     _, course, _ = attacked
     lines = _attack_lines(course, "attack-lookup-clean")
     assert lines == ["ATTACK look up the clean digits on disk: 0 more MNIST files readable"], lines
+
+
+def test_a_huge_print_is_stored_cut_to_the_output_cap(attacked):
+    """80 MB printed (60 MB of it in one line, which nbgrader's cap on lines lets through) is
+    stored as at most about 1 MiB of text in the autograded notebook, and says it was cut."""
+    _, course, _ = attacked
+    (path,) = (course / "autograded" / "attack-huge-output").glob("*/*.ipynb")
+    assert path.stat().st_size < 3 * 2**20, f"{path.stat().st_size / 2**20:.1f} MiB stored"
+    assert "[output cut by the grader:" in path.read_text()

@@ -56,6 +56,20 @@ def test_check_runs_a_tiny_notebook_and_rejects_non_course_files(tmp_path):
         run_tests(tmp_path / "broken.ipynb")
 
 
+def test_check_warns_about_a_duplicated_graded_cell(tmp_path, capsys):
+    """A cell duplicated in JupyterLab keeps the original's grade id: dlci check says so."""
+    nb = nbformat.v4.new_notebook()
+    test = nbformat.v4.new_code_cell("assert 1 + 1 == 2")
+    test.metadata["nbgrader"] = {"grade": True, "grade_id": "test_sum", "points": 1, "solution": False}
+    twin = nbformat.from_dict({**test, "id": "twin"})
+    nb.cells = [test, twin]
+    path = tmp_path / "twice.ipynb"
+    nbformat.write(nb, str(path))
+    assert run_check(path) == 0
+    out = capsys.readouterr().out
+    assert "warning: cell test_sum is in the notebook 2 times" in out, out
+
+
 def test_check_shows_what_failed_and_nothing_of_the_machinery(tmp_path, capfd):
     """A failed test prints its intent and whole message; the kernel's own log never reaches the student."""
     nb = nbformat.v4.new_notebook()

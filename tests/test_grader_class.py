@@ -1,6 +1,6 @@
 """``dlci grade`` / ``feedback`` / ``sample-class`` end to end, on the real nbgrader and kernels.
 
-One sample class (Task 1: the solution, the blank release, three wrong variants and six broken
+One sample class (Task 1: the solution, the blank release, three wrong variants and nine broken
 submissions) is generated and graded once through the command line; the tests then check every
 score against its expectation, the CSV, the gradebook, the feedback, re-runs, a grader killed
 mid-run, and the pieces (intake, memory cap) on their own.
@@ -8,6 +8,7 @@ mid-run, and the pieces (intake, memory cap) on their own.
 
 from __future__ import annotations
 
+import copy
 import csv
 import os
 import re
@@ -69,17 +70,18 @@ def test_every_sample_submission_gets_exactly_its_expected_score(graded):
     expected = report.read_expected(folder / "expected.csv")
     table = [report.Row(**{**r, "points": float(r["points"]), "max_points": float(r["max_points"])}) for r in _csv(course)]
     assert report.compare(expected, table) == []
-    assert len(expected) == 11 and "11/11 as expected" in run.stdout
+    assert len(expected) == 14 and "14/14 as expected" in run.stdout
 
 
 @pytest.mark.slow
 def test_broken_submissions_get_a_clear_reason_in_the_csv(graded):
-    folder, course, _ = graded
+    folder, course, run = graded
     rows = _csv(course)
     for sub in sample_class(ROOT / "solutions", ROOT / "notebooks", ["task1"]):
         if not sub.reason:
             continue
-        reasons = " | ".join(r["reason"] for r in rows if r["student"] == sub.student)
+        summary = [line for line in run.stdout.splitlines() if line.startswith(sub.student + " ")]
+        reasons = " | ".join([r["reason"] for r in rows if r["student"] == sub.student] + summary)
         assert sub.reason in reasons, (sub.student, reasons)
         lost = [r for r in rows if r["student"] == sub.student and r["kind"] == "auto" and float(r["points"]) == 0]
         assert all(r["reason"] and r["status"] in ("failed", "not run", "deleted", "rejected") for r in lost), lost
@@ -100,7 +102,7 @@ def test_csv_and_gradebook_hold_every_cell(graded):
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         nb = gb.find_submission_notebook("task1_backprop_inpainting", "task1_backprop_inpainting", "task1-update_wrong_sign")
         assert nb.score == 15 and nb.needs_manual_grade
-        assert len(gb.students) == 11
+        assert len(gb.students) == 14
     autograded = course / "autograded" / "broken-kernel-dies" / "task1_backprop_inpainting" / "task1_backprop_inpainting.ipynb"
     assert "KernelDied" in autograded.read_text()
 
@@ -131,7 +133,7 @@ def test_regrading_skips_what_is_graded(graded):
     folder, course, _ = graded
     again = dlci("grade", str(folder), "--course", str(course), "--tasks", "task1", "--quiet")
     assert again.returncode == 0, again.stderr
-    assert re.search(r"graded 0 notebooks .* skipped 11 already graded", again.stdout), again.stdout
+    assert re.search(r"graded 0 notebooks .* skipped 14 already graded", again.stdout), again.stdout
 
 
 @pytest.mark.slow
@@ -172,7 +174,7 @@ def test_intake_reads_a_zip_export_with_lms_folder_names(tmp_path):
         z.writestr(f"Jane Doe_123_assignsubmission_file_/{name} (2).ipynb", release)
         z.writestr("bob/work/task1-final.ipynb", release)
         z.writestr("carol/notes.ipynb", release)
-    ids = {"task1": {c.metadata["nbgrader"]["grade_id"] for c in nbformat.reads(release.decode(), 4).cells if c.metadata.get("nbgrader", {}).get("grade_id")}}
+    ids = {"task1": _released(nbformat.reads(release.decode(), 4))}
     with opened(archive) as folder:
         subs, warnings = collect(folder, tasks, ids)
     assert [(s.student, s.task, s.problem) for s in subs] == [("Jane_Doe_123", "task1", None), ("bob", "task1", None)]
@@ -185,14 +187,41 @@ def test_intake_names_the_task_a_wrong_notebook_belongs_to():
     Task 1 is named as Task 2's, by the cells only Task 2 has."""
     tasks = load_tasks(ROOT / "solutions")
     releases = {k: nbformat.read(str(ROOT / "notebooks" / f"{t.notebook}.ipynb"), 4) for k, t in tasks.items()}
-    ids = {
-        k: {c.metadata["nbgrader"]["grade_id"] for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id")}
-        for k, nb in releases.items()
-    }
+    ids = {k: _released(nb) for k, nb in releases.items()}
     for handed, meant in (("task2", "task1"), ("task3", "task1"), ("task2", "task3"), ("task3", "task2")):
-        problem, _ = check_notebook(nbformat.writes(releases[handed]).encode(), tasks[meant], ids)
+        problem, _, _ = check_notebook(nbformat.writes(releases[handed]).encode(), tasks[meant], ids)
         assert problem == f"wrong assignment: the notebook holds the cells of {handed}, not {meant}"
-    assert check_notebook(nbformat.writes(releases["task2"]).encode(), tasks["task2"], ids) == (None, ())
+    assert check_notebook(nbformat.writes(releases["task2"]).encode(), tasks["task2"], ids) == (None, (), None)
+
+
+def _released(notebook: nbformat.NotebookNode) -> dict[str, str]:
+    """grade id -> cell id of a release's nbgrader cells."""
+    return {
+        c.metadata["nbgrader"]["grade_id"]: c.id
+        for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id")
+    }
+
+
+def test_intake_gives_a_duplicated_cell_s_grade_back_to_the_released_copy():
+    """JupyterLab's duplicate copies a cell's nbgrader metadata (with a new cell id): the released
+    copy keeps the grade id, the copy runs as an ordinary cell, in its place, and it is noted."""
+    tasks = load_tasks(ROOT / "solutions", ["task1"])
+    release = nbformat.read(str(ROOT / "notebooks" / f"{tasks['task1'].notebook}.ipynb"), 4)
+    ids = {"task1": _released(release)}
+    for grade_id in ("test_relu", "relu_function"):
+        nb = copy.deepcopy(release)
+        index = next(i for i, c in enumerate(nb.cells) if c.id == grade_id)
+        duplicate = copy.deepcopy(nb.cells[index])
+        duplicate.id = "0f3c-duplicate"
+        nb.cells.insert(index, duplicate)  # pasted above the original: order must not decide
+        problem, notes, repaired = check_notebook(nbformat.writes(nb).encode(), tasks["task1"], ids)
+        assert problem is None and repaired is not None
+        assert notes == (f"cell {grade_id} was there 2 times (a duplicated or pasted cell): the released copy is graded, 1 other ran as an ordinary cell",)
+        cells = nbformat.reads(repaired.decode(), 4).cells
+        assert [c.id for c in cells] == [c.id for c in nb.cells]
+        graded = [c.id for c in cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id]
+        assert graded == [grade_id]
+        assert cells[index].source == duplicate.source and "nbgrader" not in cells[index].metadata
 
 
 def test_memory_cap_stops_20_gib_and_lets_torch_work():

@@ -82,7 +82,9 @@ def read_landscape_image(path: PathLike) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
 
 
-def _image_ids(bsds_dir: Path, split: str) -> list[str]:
+def image_ids(bsds_dir: Path, split: str) -> list[str]:
+    """The ids of a split's images under ``<root>/BSDS300`` (its ``iids_<split>.txt``, else its
+    files), in the kit's order; every listed image must be there."""
     folder = bsds_dir / "images" / split
     listing = bsds_dir / f"iids_{split}.txt"
     if listing.is_file():
@@ -137,7 +139,7 @@ def load_bsds300(
             stacklevel=3,
         )
         return images, names, f"embedded: {what}"
-    ids = _image_ids(bsds_dir, split)
+    ids = image_ids(bsds_dir, split)
     pixels = np.empty((len(ids), 3, *IMAGE_SHAPE), dtype=np.uint8)  # numpy: fast row copies
     for i, image_id in enumerate(ids):
         pixels[i] = _read_landscape_hwc(folder / f"{image_id}.jpg").transpose(2, 0, 1)

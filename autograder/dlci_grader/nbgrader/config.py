@@ -7,7 +7,8 @@ Two kinds of course folder get one:
   so formgrader's own feedback button hides them too;
 - a worker's private course (one notebook, :mod:`dlci_grader.run.worker`): also the cell
   timeout, the (sandboxed) kernel, and the autograde preprocessors with
-  :class:`~dlci_grader.nbgrader.execute.ResilientExecute` in place of nbgrader's ``Execute``.
+  :class:`~dlci_grader.nbgrader.execute.ResilientExecute` in place of nbgrader's ``Execute``
+  and :class:`~dlci_grader.nbgrader.output_cap.CapOutputBytes` after its ``LimitOutput``.
 """
 
 from __future__ import annotations
@@ -38,12 +39,13 @@ from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbgrader.preprocessors import (
     AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades)
 from dlci_grader.nbgrader.execute import ResilientExecute
+from dlci_grader.nbgrader.output_cap import CapOutputBytes
 
 c.Execute.interrupt_on_timeout = True
 c.Execute.kernel_name = {kernel_name!r}
 c.Autograde.autograde_preprocessors = [
-    ResilientExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
-    AssignLatePenalties, CheckCellMetadata,
+    ResilientExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, CapOutputBytes,
+    SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
 ]
 """
 

@@ -237,13 +237,14 @@ class Course(NbgraderCourse):
                 main.generate_assignment(task.notebook)
         atomic_write(known_path, json.dumps(known, indent=1).encode())
 
-    def release_ids(self, tasks: Mapping[str, Task]) -> dict[str, set[str]]:
-        """Task key -> the ids of its released notebook's nbgrader cells (tests, answers, locked)."""
+    def release_ids(self, tasks: Mapping[str, Task]) -> dict[str, dict[str, str]]:
+        """Task key -> its released notebook's nbgrader cells (tests, answers, locked): grade id
+        -> cell id."""
         ids = {}
         for key, task in tasks.items():
-            release = nbformat.read(str(self.template / "release" / task.notebook / f"{task.notebook}.ipynb"), 4)
+            release = read_notebook(self.template / "release" / task.notebook / f"{task.notebook}.ipynb")
             ids[key] = {
-                c.metadata["nbgrader"]["grade_id"]
+                c.metadata["nbgrader"]["grade_id"]: c.get("id", "")
                 for c in release.cells
                 if c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
             }

@@ -5,6 +5,8 @@ killer): nothing is saved, so cells that ran and passed before the crash would s
 trace of why. :class:`ResilientExecute` records the death as an error output of the cell that
 was running (``KernelDied``) and marks every later code cell as not run (``NotRun``); nbgrader
 then scores the notebook as usual: tests before the crash keep their points, the rest get 0.
+A cell that swallows the timeout's interrupt (nbclient then gives up waiting for the kernel to
+go idle) is handled the same way: the kernel is killed (``KernelStopped``), the rest not run.
 
 Used through the worker's nbgrader config (see :mod:`dlci_grader.run.worker`)::
 
@@ -13,13 +15,18 @@ Used through the worker's nbgrader config (see :mod:`dlci_grader.run.worker`)::
 
 from __future__ import annotations
 
+import os
+import signal
 from typing import Any
 
-from nbclient.exceptions import DeadKernelError
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 
 KERNEL_DIED = "KernelDied"
+KERNEL_STOPPED = "KernelStopped"
+"""``ename`` of a cell whose timeout interrupt the student's code swallowed (a bare ``except:``
+around a loop): the kernel is stopped, the cells that ran keep their points."""
 NOT_RUN = "NotRun"
 
 
@@ -34,6 +41,7 @@ class ResilientExecute(Execute):  # type: ignore[misc]  # nbgrader has no type i
         self, nb: NotebookNode, resources: dict[str, Any] | None = None, km: object = None
     ) -> tuple[NotebookNode, dict[str, Any]]:
         self._died_in: str | None = None
+        self._why = "the kernel died"
         return super().preprocess(nb, resources, km)
 
     def preprocess_cell(
@@ -41,10 +49,24 @@ class ResilientExecute(Execute):  # type: ignore[misc]  # nbgrader has no type i
     ) -> tuple[NotebookNode, dict[str, Any]]:
         if self._died_in is not None:
             if cell.cell_type == "code":
-                cell.outputs = [_error(NOT_RUN, f"not run: the kernel died in cell {self._died_in}")]
+                cell.outputs = [_error(NOT_RUN, f"not run: {self._why} in cell {self._died_in}")]
             return cell, resources
         try:
             return super().preprocess_cell(cell, resources, index)
+        except CellTimeoutError:
+            # The cell outlived its timeout and the interrupt did not stop it within the IOPub
+            # wait (its code caught KeyboardInterrupt): stop the kernel, keep what ran.
+            self._stop_kernel()
+            self._died_in = str(cell.get("id") or index)
+            self._why = "the kernel was stopped"
+            cell.outputs.append(
+                _error(
+                    KERNEL_STOPPED,
+                    f"timed out after {self.timeout} s and did not stop when interrupted (does it "
+                    "catch KeyboardInterrupt, e.g. a bare except:?): the kernel was stopped",
+                )
+            )
+            return cell, resources
         except DeadKernelError:
             self._died_in = str(cell.get("id") or index)
             cell.outputs.append(
@@ -55,3 +77,13 @@ class ResilientExecute(Execute):  # type: ignore[misc]  # nbgrader has no type i
                 )
             )
             return cell, resources
+
+    def _stop_kernel(self) -> None:
+        """Kill the kernel's process (the cells after this one are then not run)."""
+        provisioner = getattr(self.km, "provisioner", None)
+        pid = getattr(provisioner, "pid", None)
+        if pid:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                pass

@@ -234,17 +234,19 @@ def grade_class(
 
             def job(sub: Submission) -> Job:  # made when an executor takes it: bytes in memory
                 return Job(                   # only for the notebooks in flight
-                    sub.student, sub.task, loaded[sub.task].notebook, sub.path.read_bytes(),
+                    sub.student, sub.task, loaded[sub.task].notebook, sub.content(),
                     state.template, digests[sub.task], limits, data_root, notes=tuple(sub.notes),
                 )
 
             bar = _Progress(len(todo), progress)
-            digest_of = {(s.student, s.task): s.digest for s in todo}
+            files = {(s.student, s.task): s for s in todo}
+            digest_of = {key: s.digest for key, s in files.items()}
             try:
                 for done in executor.run(map(job, todo), bar.started):
                     result = done.result
                     result.digest = digest_of[done.job.key]
-                    state.record(result, done.job.submission, done.autograded)  # one writer
+                    handed_in = files[done.job.key].path.read_bytes()  # as handed in, unrepaired
+                    state.record(result, handed_in, done.autograded)  # one writer
                     graded.append(result)
                     bar.finished(result)
             finally:

@@ -45,6 +45,8 @@ class Submission:
         digest: sha256 of its bytes (a changed file is graded again).
         problem: why it cannot be graded (then it scores 0 without running); None if it can.
         notes: what is wrong but still gradable, e.g. deleted cells.
+        repaired: the notebook to grade when intake had to repair the file (duplicated cells),
+            else None: the file as handed in.
     """
 
     student: str
@@ -53,6 +55,11 @@ class Submission:
     digest: str
     problem: str | None = None
     notes: tuple[str, ...] = ()
+    repaired: bytes | None = None
+
+    def content(self) -> bytes:
+        """What the grader runs: the repaired notebook, or the file as handed in."""
+        return self.repaired if self.repaired is not None else self.path.read_bytes()
 
 
 def student_id(folder_name: str) -> str:
@@ -103,41 +110,77 @@ def _task_for(filename: str, tasks: Mapping[str, Task]) -> str | None:
     return first if first in tasks else None
 
 
-def check_notebook(data: bytes, task: Task, release_ids: Mapping[str, set[str]]) -> tuple[str | None, tuple[str, ...]]:
-    """(problem or None, notes) for a notebook's bytes handed in for ``task``.
+def duplicated_cells(notebook: nbformat.NotebookNode, released: Mapping[str, str]) -> list[str]:
+    """Give every nbgrader grade id back to one cell; the notes of what was repaired (in place).
 
-    ``release_ids`` maps every task key to the nbgrader cell ids of its release.
+    JupyterLab copies a cell's metadata when a cell is duplicated or copied and pasted, so two
+    cells then claim the same test or answer, and nbgrader refuses the whole notebook. The copy
+    whose cell id is the release's (``released``: grade id -> cell id) keeps the grade id (else
+    the first copy); the others lose their nbgrader metadata and run as ordinary cells, in
+    notebook order, so the student's code runs as they left it.
+    """
+    copies: dict[str, list[nbformat.NotebookNode]] = {}
+    for cell in notebook.cells:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id:
+            copies.setdefault(grade_id, []).append(cell)
+    notes = []
+    for grade_id, cells in copies.items():
+        if len(cells) < 2:
+            continue
+        keep = next((c for c in cells if c.get("id") == released.get(grade_id)), cells[0])
+        for cell in cells:
+            if cell is not keep:
+                del cell.metadata["nbgrader"]
+        notes.append(
+            f"cell {grade_id} was there {len(cells)} times (a duplicated or pasted cell): the "
+            f"released copy is graded, {len(cells) - 1} other ran as an ordinary cell"
+        )
+    return notes
+
+
+def check_notebook(
+    data: bytes, task: Task, release_ids: Mapping[str, Mapping[str, str]]
+) -> tuple[str | None, tuple[str, ...], bytes | None]:
+    """(problem or None, notes, the repaired notebook or None) for a notebook's bytes handed in
+    for ``task``.
+
+    ``release_ids`` maps every task key to its release's nbgrader cells (grade id -> cell id).
     """
     try:
         notebook = nbformat.reads(data.decode("utf-8"), as_version=4)
     except Exception as exc:  # noqa: BLE001 - any parse failure is the student's file, not ours
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return f"not a valid notebook (not readable JSON: {first[:200]})", ()
+        return f"not a valid notebook (not readable JSON: {first[:200]})", (), None
     ids = _grade_ids(notebook)
-    expected = release_ids[task.key]
+    released = {key: set(cells) for key, cells in release_ids.items()}
+    expected = released[task.key]
 
     def own(key: str) -> int:
         """Cells of the notebook that only task ``key``'s release has (``setup``, ``test_table``
         and the like appear in several tasks and say nothing about which one this is)."""
-        others = set().union(*(v for k, v in release_ids.items() if k != key))
-        return len(ids & (release_ids[key] - others))
+        others = set().union(*(v for k, v in released.items() if k != key))
+        return len(ids & (released[key] - others))
 
-    best = max(release_ids, key=own)
+    best = max(released, key=own)
     if own(best) > own(task.key):
-        return f"wrong assignment: the notebook holds the cells of {best}, not {task.key}", ()
+        return f"wrong assignment: the notebook holds the cells of {best}, not {task.key}", (), None
     if not ids & expected:
         return (
             f"wrong assignment: no cell of {task.key} in the notebook (was the work pasted into a new notebook? "
             "nbgrader needs the cells of the released notebook)",
             (),
+            None,
         )
     deleted = sorted(expected - ids)
-    notes = (f"cells deleted: {', '.join(deleted)}",) if deleted else ()
-    return None, notes
+    notes = [f"cells deleted: {', '.join(deleted)}"] if deleted else []
+    repairs = duplicated_cells(notebook, release_ids[task.key])
+    repaired = nbformat.writes(notebook).encode() if repairs else None
+    return None, tuple(notes + repairs), repaired
 
 
 def collect(
-    folder: str | Path, tasks: Mapping[str, Task], release_ids: Mapping[str, set[str]]
+    folder: str | Path, tasks: Mapping[str, Task], release_ids: Mapping[str, Mapping[str, str]]
 ) -> tuple[list[Submission], list[str]]:
     """Every student's notebook in ``folder`` (see the module docstring), checked.
 
@@ -171,8 +214,8 @@ def collect(
     submissions = []
     for (student, key), path in sorted(found.items()):
         data = path.read_bytes()
-        problem, notes = check_notebook(data, tasks[key], release_ids)
+        problem, notes, repaired = check_notebook(data, tasks[key], release_ids)
         submissions.append(
-            Submission(student, key, path, sha256_bytes(data), problem, notes)
+            Submission(student, key, path, sha256_bytes(data), problem, notes, repaired)
         )
     return submissions, warnings

@@ -33,7 +33,7 @@ from dlci_grader.isolation.limits import Limits, release_cgroup, wrap
 from dlci_grader.kernel.answers import ENV as ANSWERS_ENV_VAR
 from dlci_grader.nbgrader.config import write_worker_config
 from dlci_grader.nbgrader.course import NbgraderCourse
-from dlci_grader.nbgrader.execute import KERNEL_DIED, NOT_RUN
+from dlci_grader.nbgrader.execute import KERNEL_DIED, KERNEL_STOPPED, NOT_RUN
 from dlci_grader.nbgrader.gradebook import read_submission
 from dlci_grader.run.executor import Job, JobResult
 from dlci_grader.run.results import (
@@ -81,6 +81,9 @@ def explain(
         if any(e in TIMEOUT_ENAMES for e in enames):
             reason = f"timed out after {limits.cell_timeout} s (interrupted)"
             problems.append(f"cell {name} {reason}")
+        elif KERNEL_STOPPED in enames:
+            reason = first_line(dict(errors)[KERNEL_STOPPED])
+            problems.append(f"cell {name} ignored the timeout's interrupt; the kernel was stopped")
         elif KERNEL_DIED in enames:
             status, reason = CellStatus.NOT_RUN, "the kernel died in this cell (os._exit, a crash, or killed for memory)"
             problems.append(f"kernel died in cell {name}")

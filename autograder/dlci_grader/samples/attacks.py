@@ -55,6 +55,7 @@ NETWORK = _cell("network")
 GRADING_MODE = _cell("grading_mode")
 PATCH_EVALUATE = _cell("patch_evaluate")
 LOOKUP_CLEAN_IMAGES = _cell("lookup_clean_images")
+LOOKUP_SHIFTED_IMAGES = _cell("lookup_shifted_images")
 
 
 def _new_cell(after: str, code: str) -> Callable[[NotebookNode], NotebookNode]:
@@ -128,14 +129,14 @@ ATTACKS = [
            "the instructor's home, other folders", "solution", _new_cell("setup", READ_SECRETS),
            refused=True, needs="files"),
     Attack("lookup-clean", "a 'model' that looks the clean digits up in every MNIST file it can find",
-           "solution", _new_cell("show_results", LOOKUP), fails=frozenset({"test_training_hidden"}),
+           "solution", _new_cell("show_results", LOOKUP), fails=frozenset({"test_training", "test_training_hidden"}),
            needs="files"),
     Attack("write-channel", "overwrite the grader's inputs and nonce, write the gradebook and the course",
            "transposed_grad_weight", _new_cell("setup", WRITE_CHANNEL), refused=True, needs="files"),
     Attack("kill-grader", "SIGKILL nbgrader, the kernel's parent", "solution",
            _new_cell("setup", KILL_GRADER), refused=True, needs="signals"),
     Attack("sys-exit", "sys.exit(0) after the first tests", "solution", _new_cell("test_linear_hidden", SYS_EXIT)),
-    Attack("huge-output", "print 20 MB", "solution", _new_cell("setup", HUGE_OUTPUT)),
+    Attack("huge-output", "print 80 MB, 60 MB of it in one line (the grader keeps 1 MiB of text per cell)", "solution", _new_cell("setup", HUGE_OUTPUT)),
     Attack("big-file", "write a 3 GiB file (cap: 1 GiB per file)", "solution", _new_cell("setup", BIG_FILE),
            refused=True),
     Attack("network", "open TCP connections (pypi.org, localhost) and download", "solution",
@@ -152,6 +153,12 @@ ATTACKS = [
            task="task2"),
     Attack("lookup-images", "Task 3: a 'U-Net' that returns the clean test image on disk nearest to "
            "the measurement (the table then shows PSNR inf)", "solution", _new_cell("methods", LOOKUP_CLEAN_IMAGES),
+           fails=frozenset({"test_methods", "test_unet_hidden", "test_table", "test_table_unet_hidden"}),
+           task="task3"),
+    Attack("lookup-shifted-images", "Task 3: a 'U-Net' that searches every flip and circular shift of "
+           "the test images on disk with an FFT and fits a gain and an offset (the grader's images "
+           "come from test images the kernel's data lacks)", "solution",
+           _new_cell("methods", LOOKUP_SHIFTED_IMAGES),
            fails=frozenset({"test_methods", "test_unet_hidden", "test_table", "test_table_unet_hidden"}),
            task="task3"),
 ]

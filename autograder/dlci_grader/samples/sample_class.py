@@ -5,11 +5,13 @@ Students (folder names):
 - ``solution``: every task's full solution;
 - ``blank``: every task's release, untouched;
 - ``<task>-<variant>``: one deliberately wrong notebook per variant the task registers
-  (:mod:`dlci_grader.samples.variants`, ``variants_task2``, ``variants_task3``);
+  (``variants.py`` of each task folder, :mod:`dlci_grader.tasks`);
 - ``broken-*``: Task 1 handed in broken in the ways a grader must survive: ``invalid-json``
   (a truncated file), ``wrong-assignment`` (another task's notebook under Task 1's name),
   ``cells-deleted`` (a test and an answer cell deleted), ``infinite-loop`` (``while True``),
-  ``memory-hog`` (allocates 20 GiB), ``kernel-dies`` (``os._exit(1)``);
+  ``swallows-interrupt`` (a loop whose bare ``except:`` catches the timeout's interrupt),
+  ``memory-hog`` (allocates 20 GiB), ``kernel-dies`` (``os._exit(1)``), ``duplicated-test-cell``
+  and ``duplicated-answer-cell`` (a cell duplicated in JupyterLab, its grading metadata copied);
 - ``attack-*`` (with ``--attacks``): submissions that try to cheat the grader or break out of
   the sandbox (:mod:`dlci_grader.samples.attacks`).
 
@@ -101,6 +103,20 @@ def _delete(*cells: str) -> Callable[[NotebookNode, Mapping[str, Task], Path], b
     return apply
 
 
+def _duplicate(cell: str) -> Callable[[NotebookNode, Mapping[str, Task], Path], bytes]:
+    """Duplicate a cell as JupyterLab does (metadata copied, a new cell id), the copy first."""
+
+    def apply(nb: NotebookNode, tasks: Mapping[str, Task], notebooks: Path) -> bytes:
+        nb = copy.deepcopy(nb)
+        index = next(i for i, c in enumerate(nb.cells) if c.get("id") == cell)
+        twin = copy.deepcopy(nb.cells[index])
+        twin.id = f"{cell}-copy"
+        nb.cells.insert(index, twin)
+        return _dump(nb)
+
+    return apply
+
+
 def _truncated(nb: NotebookNode, tasks: Mapping[str, Task], notebooks: Path) -> bytes:
     return _dump(nb)[:2000]
 
@@ -132,6 +148,14 @@ BROKEN = [
         fails=frozenset({"test_analytic", "test_analytic_hidden"}),
     ),
     Broken(
+        "swallows-interrupt", "an endless loop whose bare except: swallows the timeout's interrupt, "
+        "at the top of analytic_gradients (after six tests)",
+        "ignored the timeout's interrupt",
+        _prepend("analytic_gradients", "import time\n\nwhile True:  # never ends\n    try:\n        time.sleep(0.1)\n"
+                 "    except:  # noqa: E722 - swallows KeyboardInterrupt too\n        pass\n"),
+        fails=frozenset({"test_analytic", "test_analytic_hidden"}) | _SGD,
+    ),
+    Broken(
         "memory-hog", "allocates 20 GiB at the top of the ReLU cell",
         "memory",
         _prepend("relu_function", "import numpy as np\n\n_big = np.ones((20, 2**30), dtype=np.uint8)  # 20 GiB\n"),
@@ -141,6 +165,14 @@ BROKEN = [
     Broken(
         "kernel-dies", "calls os._exit(1) at the top of sgd_step: the kernel dies",
         "kernel died", _prepend("sgd_step", "import os\n\nos._exit(1)\n"), fails=_SGD,
+    ),
+    Broken(
+        "duplicated-test-cell", "duplicated the test cell test_relu in JupyterLab (its metadata copied)",
+        "cell test_relu was there 2 times", _duplicate("test_relu"),
+    ),
+    Broken(
+        "duplicated-answer-cell", "duplicated the answer cell linear_function in JupyterLab",
+        "cell linear_function was there 2 times", _duplicate("linear_function"),
     ),
 ]
 """The broken submissions, built on Task 1."""

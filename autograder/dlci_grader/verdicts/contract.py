@@ -34,12 +34,20 @@ class Context:
         held_out: the grader keeps held-out items out of the kernel's data (a task's
             ``kernel_data``) and judges on them; False when a solution notebook judges itself
             in its own kernel, outside the grader, and the kernel's data is the whole data.
+        kernel_root: the data root the student's kernel reads when the task's ``kernel_data``
+            wrote one (held-out items removed), else None: the kernel reads ``data_root``.
     """
 
     data_root: Path | None
     seed: int
     grading: bool = True
     held_out: bool = True
+    kernel_root: Path | None = None
+
+    @property
+    def notebook_root(self) -> Path | None:
+        """The data the notebook computes on (what its own tables and figures average over)."""
+        return self.kernel_root if self.kernel_root is not None else self.data_root
 
 
 @dataclass(frozen=True)

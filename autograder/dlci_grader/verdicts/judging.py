@@ -20,6 +20,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import zlib
 from collections.abc import Mapping
@@ -88,6 +89,8 @@ def prepare(
     seed = secrets.randbits(63) if seed is None else int(seed)
     folder = Path(folder)
     context = Context(data_root, seed)
+    kernel_root = kernel_data(task, context, folder / "data")  # before the inputs: they may use it
+    context = dataclasses.replace(context, kernel_root=kernel_root)
     all_cases = {}
     for test, judged in tests.items():
         rng = np.random.default_rng([seed, zlib.crc32(test.encode())])
@@ -95,7 +98,7 @@ def prepare(
         write_cases(folder / "cases" / task / f"{test}.npz", [public(c) for c in all_cases[test]])
     nonce = secrets.token_hex(16)
     (folder / "nonce").write_text(nonce + "\n")
-    return Channel(task, folder, nonce, all_cases, kernel_data(task, context, folder / "data"))
+    return Channel(task, folder, nonce, all_cases, kernel_root)
 
 
 def _records(cell: NotebookNode) -> list[object]:

@@ -392,14 +392,28 @@ def _network_params(rng: np.random.Generator, din: int, n: int, dout: int, dtype
     return params
 
 
+def _exposes_every_mistake(case: Case) -> bool:
+    """Both signs at each ReLU and a gradient that reaches every layer: then a mask on the wrong
+    side, a derivative that is not 0 or 1, or a bias gradient averaged over the batch all change
+    the result (with small sizes, a draw where a ReLU layer is all off would hide them)."""
+    params = {k: v for k, v in case.items() if k not in ("x", "grad_y")}
+    g1 = case["x"] @ params["W1"].T + params["b1"]
+    g2 = np.maximum(g1, 0) @ params["W2"].T + params["b2"]
+    if not all((g > 0).any() and (g < 0).any() for g in (g1, g2)):
+        return False
+    grads = network_backward(case["x"], params, case["grad_y"])
+    return all(float(np.abs(grads[k]).max()) > 1e-2 for k in ("W1", "b1", "W2", "b2", "x"))
+
+
 def _network_make(rng: np.random.Generator, context: Context) -> list[Case]:
-    cases = []
-    for _ in range(2):
+    cases: list[Case] = []
+    while len(cases) < 2:
         din, n, dout, batch = _distinct(rng, 4, 2, 12)
         case = _network_params(rng, din, n, dout, np.float64)
         case["x"] = _normal(rng, (batch, din), np.float64)
         case["grad_y"] = _normal(rng, (batch, dout), np.float64)
-        cases.append(case)
+        if _exposes_every_mistake(case):  # else draw again
+            cases.append(case)
     return cases
 
 

@@ -1,6 +1,7 @@
 """Hidden-test checks of Task 3 (Wiener + U-Net): pure functions of arrays and numbers.
 
-The grader builds the inputs (images no file holds, seeds the student does not know), the
+The grader builds the inputs (images made from test images the kernel's data lacks,
+:func:`kernel_data`; seeds the student does not know), the
 test cells run the student's functions on them (:mod:`dlci_grader.kernel.task3`), and
 :data:`JUDGED` compares what came back with the grader's own reference computations
 (:mod:`dlci_grader.tasks.task3.reference`), raising ``AssertionError`` with a message that says what is
@@ -18,7 +19,7 @@ Tolerances (see ``tests/test_task3_checks.py`` for the numbers they rest on):
   *before* the blur has std σ·‖k‖₂ ≈ 0.37σ and lag-one correlation ≈ 0.3; σ used as a
   variance gives std √σ ≥ 10σ for σ ≤ 0.01. Both fail by far.
 - method outputs: float32 FFTs and convolutions agree to ~1e-6; :data:`OUTPUT_ATOL` = 1e-3.
-- PSNR table: with the shipped networks, the mean over the notebook's six test images
+- PSNR table: with the shipped networks, the mean over the notebook's test images
   changes with the noise draw by at most 0.006 dB (std over 5 seeds; range 0.015 dB), the
   mean over the hidden test's three 160x240 crops by at most 0.02 dB (std over 8 seeds;
   range 0.064 dB); :data:`TABLE_TOL_DB` = 0.15 dB. The wrong pipelines (noise before the
@@ -29,6 +30,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
+import shutil
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -249,9 +252,14 @@ TABLE_SIGMAS = (0.005, 0.01, 0.02)
 """The notebook's noise levels (``SIGMAS``)."""
 GRADING_IMAGES = slice(None, None, 17)
 """The test images the notebook's table averages over in grading mode (``DLCI_GRADING=1``): every
-17th, six of the 100 (one of the embedded stand-in's 3). Otherwise it uses all of them."""
+17th of those the kernel has (five of the 80 it gets under the grader, six of 100 outside it,
+one of the embedded stand-in's 3). Otherwise it uses all of them."""
 WIENER_SNR = 100.0
 """The SNR of the methods (``method_wiener`` and the input of ``method_wiener_unet``)."""
+HELDOUT_IMAGES = 20
+"""Test images the grader draws secretly for each notebook and removes from the data the
+student's kernel gets (:func:`kernel_data`): the images of the method tests are made from these
+only, so no search of the files the kernel can read (flips, shifts, a fitted gain) finds them."""
 
 
 def _kernel() -> Any:
@@ -301,22 +309,74 @@ def _reference_table(data_root: Path | None, grading: bool) -> dict[str, dict[fl
         return evaluate_methods(clean, _kernel(), _models(), TABLE_SIGMAS, seed=TABLE_SEED)
 
 
-def _unseen_images(rng: np.random.Generator, context: Context, count: int) -> np.ndarray:
-    """``count`` 160x240 images no file holds: test images picked, flipped, rolled and mixed with
-    :data:`MIX` uniform noise, all from the secret ``rng``; float32 (count, 3, 160, 240) in [0, 1].
+def heldout_indices(count: int, seed: int) -> np.ndarray:
+    """The :data:`HELDOUT_IMAGES` test images (indices into the sorted test split of ``count``)
+    a grading run with secret ``seed`` keeps from the kernel, sorted."""
+    rng = np.random.default_rng([seed, 3])
+    return np.sort(rng.choice(count, size=min(HELDOUT_IMAGES, count), replace=False))
 
-    The images are distinct test images; with fewer than ``count`` (the embedded stand-in) they
-    are drawn with replacement, which a warning says once.
+
+def kernel_data(context: Context, folder: Path) -> Path | None:
+    """The student's kernel gets the data root without the held-out BSDS300 test images.
+
+    Everything else of the grader's data root is linked (or copied) in; the test split's id list
+    names the remaining images, so the notebook's own table averages over those. None when the
+    grader itself has only the embedded stand-in (its photographs ship in a package the kernel
+    can read).
+    """
+    from starter.data.root import locate_data_root
+
+    root = locate_data_root(None if context.data_root is None else str(context.data_root)).path
+    bsds = root / "BSDS300"
+    if not (bsds / "images" / "test").is_dir():
+        return None
+    ids = _test_ids(root)
+    held = {ids[i] for i in heldout_indices(len(ids), context.seed)}
+    for source in sorted(root.rglob("*")):
+        relative = source.relative_to(root)
+        target = folder / relative
+        if source.is_dir() or relative.parts[:3] == ("BSDS300", "images", "test") and source.stem in held:
+            continue
+        if relative == Path("BSDS300", "iids_test.txt"):
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source, target)
+        except OSError:  # another file system, or links not allowed: a copy
+            shutil.copyfile(source, target)
+    (folder / "BSDS300").mkdir(parents=True, exist_ok=True)
+    (folder / "BSDS300" / "iids_test.txt").write_text("".join(f"{i}\n" for i in ids if i not in held))
+    return folder
+
+
+@functools.lru_cache(maxsize=2)
+def _test_ids(root: Path) -> list[str]:
+    from starter.data.bsds300 import image_ids
+
+    return image_ids(root / "BSDS300", "test")
+
+
+def _unseen_images(rng: np.random.Generator, context: Context, count: int) -> np.ndarray:
+    """``count`` 160x240 images no file the kernel can read holds: held-out test images, flipped,
+    rolled and mixed with :data:`MIX` uniform noise, all from the secret ``rng``; float32
+    (count, 3, 160, 240) in [0, 1].
+
+    Under the grader the images come from the :data:`HELDOUT_IMAGES` the kernel's data lacks;
+    outside it (a solution judging itself) from all test images. With fewer images than
+    ``count`` (the embedded stand-in) they are drawn with replacement, which a warning says once.
     """
     clean_all = _test_images(context.data_root).numpy()
-    replace = len(clean_all) < count
+    pool = np.arange(len(clean_all))
+    if context.kernel_root is not None and context.held_out:
+        pool = heldout_indices(len(clean_all), context.seed)
+    replace = len(pool) < count
     if replace:
         warnings.warn(
             f"only {len(clean_all)} test images (the embedded stand-in?): Task 3's hidden tests "
             f"draw {count} with replacement (each is flipped, shifted and mixed with noise anyway)",
             stacklevel=2,
         )
-    pick = rng.choice(len(clean_all), size=count, replace=replace)
+    pick = rng.choice(pool, size=count, replace=replace)
     x = clean_all[pick]
     if rng.random() < 0.5:
         x = x[..., ::-1]
@@ -592,8 +652,9 @@ def _table_function_judge(cases: list[Case], answers: list[Case]) -> None:
 
 def _notebook_table_make(rng: np.random.Generator, context: Context) -> list[Case]:
     """The notebook's own table is checked against the grader's evaluation of the same images
-    (all test images; :data:`GRADING_IMAGES` in grading mode) at its noise levels, other noise."""
-    reference = _reference_table(context.data_root, context.grading)
+    (the test images the kernel has; :data:`GRADING_IMAGES` of them in grading mode) at its
+    noise levels, other noise."""
+    reference = _reference_table(context.notebook_root, context.grading)
     return [{"sigmas": np.array(TABLE_SIGMAS),
              **{f"_{m}": np.array([reference[m][s] for s in TABLE_SIGMAS]) for m in METHODS}}]
 
