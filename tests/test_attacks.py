@@ -75,6 +75,10 @@ def test_attack_gets_the_score_of_its_honest_work(attack, attacked):
     got = {r["question"]: float(r["points"]) for r in rows}
     why = "\n".join(f"{r['question']} {r['points']}/{r['max_points']} {r['reason']}" for r in rows)
     assert got == expected[student], why
+    flags = {r["flags"] for r in rows}
+    assert len(flags) == 1, "a notebook's flags are the same on each of its rows"
+    if attack.flagged:
+        assert flags.pop(), f"{student}'s code is not flagged for the instructor"
     if attack.refused:
         lines = _attack_lines(course, student)
         assert lines, f"{student} printed no ATTACK lines"

@@ -93,7 +93,11 @@ def test_csv_and_gradebook_hold_every_cell(graded):
 
     _, course, _ = graded
     rows = _csv(course)
-    assert list(rows[0]) == ["student", "task", "question", "points", "max_points", "status", "reason", "kind"]
+    assert list(rows[0]) == [
+        "student", "task", "question", "points", "max_points", "status", "reason", "kind", "host", "flags",
+    ]
+    assert all(r["host"] for r in rows if r["status"] != "rejected"), "every graded row names its grading host"
+    assert not [r for r in rows if r["flags"]], "no honest sample submission is flagged"
     solution = {r["question"]: r for r in rows if r["student"] == "solution"}
     written = {"derivation_answer", "efficiency_answer", "update_answer"}
     assert len(solution) == 15
@@ -101,7 +105,7 @@ def test_csv_and_gradebook_hold_every_cell(graded):
     assert all(r["status"] == "passed" for q, r in solution.items() if q not in written)
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         nb = gb.find_submission_notebook("task1_backprop_inpainting", "task1_backprop_inpainting", "task1-update_wrong_sign")
-        assert nb.score == 15 and nb.needs_manual_grade
+        assert nb.score == 15 and nb.needs_manual_grade and not nb.flagged
         assert len(gb.students) == 14
     autograded = course / "autograded" / "broken-kernel-dies" / "task1_backprop_inpainting" / "task1_backprop_inpainting.ipynb"
     assert "KernelDied" in autograded.read_text()

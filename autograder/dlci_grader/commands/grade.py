@@ -6,11 +6,36 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections import Counter
 
 from dlci_grader.isolation.limits import Limits
 from dlci_grader.nbgrader.course import Course
 from dlci_grader.run import report
 from dlci_grader.run.class_run import grade_class, resolve_data_root
+from dlci_grader.run.dask_executor import DaskExecutor
+
+
+def _cluster(args: argparse.Namespace) -> DaskExecutor | None:
+    """The Dask executor ``--cluster``/``--scheduler-file`` ask for (None: grade on this machine)."""
+    if args.cluster is None and args.scheduler_file is None:
+        return None
+    if args.cluster is not None and args.scheduler_file is not None:
+        raise SystemExit("dlci grade: give --cluster or --scheduler-file, not both")
+    tls = [args.tls_ca_file, args.tls_cert, args.tls_key]
+    security = None
+    if any(tls):
+        if not all(tls):
+            raise SystemExit("dlci grade: mutual TLS needs all of --tls-ca-file, --tls-cert and --tls-key")
+        from distributed.security import Security
+
+        security = Security(
+            tls_ca_file=args.tls_ca_file, tls_client_cert=args.tls_cert, tls_client_key=args.tls_key,
+            require_encryption=True,
+        )
+    return DaskExecutor(
+        args.cluster, scheduler_file=args.scheduler_file, security=security,
+        max_in_flight=args.workers, data_root=args.worker_root,
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -23,12 +48,21 @@ def _run(args: argparse.Namespace) -> int:
     )
     from dlci_grader.isolation.sandbox import support
 
-    print(support().describe() if limits.sandbox else "sandbox: off (--no-sandbox)", file=sys.stderr)
+    executor = _cluster(args)
+    if executor is None:
+        print(support().describe() if limits.sandbox else "sandbox: off (--no-sandbox)", file=sys.stderr)
+    elif not limits.sandbox:
+        print("sandbox: off on every worker (--no-sandbox)", file=sys.stderr)
     data_root = resolve_data_root(args.root)
     run = grade_class(
         args.submissions, args.course, args.solutions, args.tasks or None, args.workers, limits,
-        args.force, data_root=data_root, progress=not args.quiet,
+        args.force, data_root=data_root, progress=not args.quiet, executor=executor,
     )
+    if executor is not None:
+        for worker in executor.workers.values():
+            print(f"worker {worker['host']}: {worker['sandbox']}", file=sys.stderr)
+        used = Counter(r.host for r in run.graded if r.host)
+        print("graded by: " + ", ".join(f"{host} {n}" for host, n in sorted(used.items())), file=sys.stderr)
     course = Course(args.course)
     for warning in run.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -69,7 +103,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--course", default="course", help="nbgrader course folder (default: course)")
     p.add_argument("--solutions", default="solutions", help="source notebooks (default: solutions)")
     p.add_argument("--tasks", nargs="*", metavar="TASK", help="grade only these tasks, e.g. task1")
-    p.add_argument("--workers", type=int, default=None, help="notebooks at once (default: cores)")
+    p.add_argument(
+        "--workers", type=int, default=None,
+        help="notebooks at once (default: cores); with --cluster, notebooks handed to the cluster "
+        "at once (default: twice its worker threads)",
+    )
     p.add_argument("--cell-timeout", type=int, default=300, help="seconds per cell (default 300)")
     p.add_argument(
         "--notebook-timeout", type=int, default=1200,
@@ -88,4 +126,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--expected", help="expected.csv from `dlci sample-class`: compare, exit 1 on any difference")
     p.add_argument("--force", action="store_true", help="grade again what is already graded")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    cluster = p.add_argument_group(
+        "grading on a Dask cluster",
+        "Grade on the workers of a Dask scheduler (dask worker ... --nthreads 1 --resources "
+        "notebook=1, started from the instructor image) instead of this machine; this machine "
+        "writes the course. See autograder/deploy/dask.md.",
+    )
+    cluster.add_argument("--cluster", metavar="ADDRESS", help="the scheduler, e.g. tcp://10.0.0.5:8786 or tls://...")
+    cluster.add_argument("--scheduler-file", metavar="FILE", help="the scheduler's --scheduler-file (instead of --cluster)")
+    cluster.add_argument("--tls-ca-file", metavar="PEM", help="CA of the scheduler's mutual TLS")
+    cluster.add_argument("--tls-cert", metavar="PEM", help="this client's TLS certificate")
+    cluster.add_argument("--tls-key", metavar="PEM", help="this client's TLS private key")
+    cluster.add_argument(
+        "--worker-root", metavar="DIR",
+        help="course data root on the workers (default: each worker's $DLCI_DATA, else its default)",
+    )
     p.set_defaults(func=_run)

@@ -295,6 +295,19 @@ def _is_packages_dir(path: str) -> bool:
     return name in ("site-packages", "dist-packages") or name.startswith(("python3", "lib-dynload"))
 
 
+def command(
+    read: Sequence[str], write: Sequence[str], nproc: int | None, fsize: int | None,
+    program: Sequence[str], connection_file: str | None = None,
+) -> list[str]:
+    """The argv that runs ``program`` in the sandbox (as :func:`kernelspec`'s kernel runs)."""
+    argv = [sys.executable, "-m", "dlci_grader.isolation.sandbox"]
+    argv += ["--connection-file", connection_file] if connection_file else []
+    argv += [a for p in read for a in ("--read", str(p))]
+    argv += [a for p in write for a in ("--write", str(p))]
+    argv += ["--nproc", str(nproc or 0), "--fsize", str(fsize or 0)]
+    return [*argv, "--", *program]
+
+
 def kernelspec(folder: Path, read: Sequence[str], write: Sequence[str], env: dict[str, str],
                nproc: int | None, fsize: int | None) -> str:
     """Write a kernelspec that starts ipykernel in the sandbox under ``folder/kernels/``; its name.
@@ -303,11 +316,10 @@ def kernelspec(folder: Path, read: Sequence[str], write: Sequence[str], env: dic
     ``nproc`` and ``fsize`` as :func:`set_rlimits` takes them (None: no cap).
     """
     name = "dlci-sandbox"
-    argv = [sys.executable, "-m", "dlci_grader.isolation.sandbox", "--connection-file", "{connection_file}"]
-    argv += [a for p in read for a in ("--read", str(p))]
-    argv += [a for p in write for a in ("--write", str(p))]
-    argv += ["--nproc", str(nproc or 0), "--fsize", str(fsize or 0)]
-    argv += ["--", sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    argv = command(
+        read, write, nproc, fsize, [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        connection_file="{connection_file}",
+    )
     spec = {"argv": argv, "display_name": "Python 3 (dlci sandbox)", "language": "python", "env": env}
     target = folder / "kernels" / name / "kernel.json"
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -71,7 +71,10 @@ def write_result(db: Path, result: NotebookResult) -> None:
     """Merge one notebook's result into the gradebook (one assignment per task notebook).
 
     A manual score a grader already gave in formgrader is kept (nbgrader does the same when it
-    autogrades again); the cell is then flagged for review if its automatic score changed.
+    autogrades again); the cell is then flagged for review if its automatic score changed. A
+    result with :attr:`~dlci_grader.run.results.NotebookResult.flags` sets formgrader's flag on
+    the submitted notebook (what was flagged, cell and line, is in ``grades.csv``; nbgrader's
+    comments reach the student's feedback, so the flags stay out of them).
     """
     from nbgrader.api import Gradebook
 
@@ -87,6 +90,8 @@ def write_result(db: Path, result: NotebookResult) -> None:
             grade.needs_manual_grade = bool(
                 cell.needs_manual_grade or (grade.manual_score is not None and changed)
             )
+        notebook = gradebook.find_submission_notebook(result.notebook, result.notebook, result.student)
+        notebook.flagged = bool(result.flags)
         gradebook.db.commit()
 
 

@@ -26,6 +26,8 @@ import nbformat
 from nbformat import NotebookNode
 
 from dlci_grader.nbgrader.course import NBFORMAT_VERSION, NbgraderCourse
+from dlci_grader.tasks import task_key
+from dlci_grader.verdicts.rebuild import METADATA_KEY, graded_alone
 
 LEAK_MARKERS = (
     "BEGIN SOLUTION",
@@ -123,8 +125,9 @@ def diff_notebooks(expected: NotebookNode, actual: NotebookNode) -> list[str]:
         for key in ("cell_type", "id", "source", "metadata"):
             if ca[key] != cb[key]:
                 problems.append(f"cell {index} ({ca['id']}): {key} differs")
-    if expected.metadata.get("kernelspec") != actual.metadata.get("kernelspec"):
-        problems.append("notebook kernelspec differs")
+    for key in ("kernelspec", "dlci"):
+        if expected.metadata.get(key) != actual.metadata.get(key):
+            problems.append(f"notebook metadata {key} differs")
     return problems
 
 
@@ -156,6 +159,9 @@ def release_notebook(
     leaks = find_leaks(source, student)
     if leaks:
         raise ReleaseLeakError(f"release of {solution} leaks:\n  " + "\n  ".join(leaks))
+    alone = graded_alone(source, task_key(name))
+    if alone:  # what `dlci check` warns about when it uses names only top-level code sets
+        student.metadata["dlci"] = {METADATA_KEY: alone}
     out = Path(out_dir) / f"{name}.ipynb"
     out.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(student, str(out))

@@ -1,12 +1,16 @@
 """The grades as a CSV (one row per student, task and graded cell) and as a summary table.
 
-``grades.csv`` columns: ``student, task, question, points, max_points, status, reason``.
+``grades.csv`` columns: ``student, task, question, points, max_points, status, reason, kind,
+host, flags``.
 ``question`` is the cell's nbgrader ``grade_id``; ``points`` is the gradebook's score (a manual
 score from formgrader, else the automatic one); ``status`` is ``passed``, ``failed``,
 ``not run``, ``deleted``, ``rejected``, ``needs manual grade``, ``graded`` (a written answer
 scored, automatically 0 when untouched) or ``manually graded``; ``reason`` says why points were
 lost (the error a test raised, a timeout, the kernel dying, an invalid file...); ``kind`` is
-``auto`` (a test) or ``manual`` (a written answer, graded by a person in formgrader).
+``auto`` (a test) or ``manual`` (a written answer, graded by a person in formgrader); ``host``
+is the machine (or cluster worker) that graded the notebook; ``flags`` lists, on every row of a
+notebook, code the instructor should look at (``cell 5 (linear_function), line 12: rebinds
+torch.allclose``, joined by `` | ``; :mod:`dlci_grader.verdicts.flags`): it never changed a score.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from pathlib import Path
 from dlci_grader.nbgrader.gradebook import recorded_scores
 from dlci_grader.run.results import CellStatus, NotebookResult, NotebookStatus
 
-COLUMNS = ("student", "task", "question", "points", "max_points", "status", "reason", "kind")
+COLUMNS = ("student", "task", "question", "points", "max_points", "status", "reason", "kind", "host", "flags")
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,8 @@ class Row:
     status: str
     reason: str
     kind: str = "auto"
+    host: str = ""
+    flags: str = ""
 
 
 def rows(results: Iterable[NotebookResult], db: Path | None = None) -> list[Row]:
@@ -51,6 +57,7 @@ def rows(results: Iterable[NotebookResult], db: Path | None = None) -> list[Row]
                 Row(
                     r.student, r.task, c.cell, held.score if held is not None else c.points,
                     c.max_points, status.value, c.reason, "manual" if c.manual else "auto",
+                    r.host, " | ".join(r.flags),
                 )
             )
     return out
@@ -64,7 +71,10 @@ def write_csv(path: str | Path, table: Sequence[Row]) -> Path:
     writer = csv.writer(buffer)
     writer.writerow(COLUMNS)
     for r in table:
-        writer.writerow([r.student, r.task, r.question, f"{r.points:g}", f"{r.max_points:g}", r.status, r.reason, r.kind])
+        writer.writerow([
+            r.student, r.task, r.question, f"{r.points:g}", f"{r.max_points:g}", r.status, r.reason, r.kind,
+            r.host, r.flags,
+        ])
     path.write_text(buffer.getvalue())
     return path
 

@@ -79,6 +79,8 @@ class NotebookResult:
     cpu_seconds: float = 0.0
     digest: str = ""
     host: str = ""
+    flags: list[str] = field(default_factory=list)
+    """What the instructor should look at, whatever the score (:mod:`dlci_grader.verdicts.flags`)."""
 
     def __post_init__(self) -> None:
         self.status = NotebookStatus(self.status)

@@ -44,7 +44,7 @@ from dlci_grader.run.results import (
     graded_cells,
     zero_result,
 )
-from dlci_grader.verdicts import judging
+from dlci_grader.verdicts import flags, judging, rebuild
 from dlci_grader.verdicts.judging import first_line
 from starter.env_vars import DATA_ENV_VAR, GRADING_ENV_VAR
 
@@ -258,8 +258,9 @@ def grade_isolated(
         kernel_root = channel.kernel_data_root or data_root
     full_env[DATA_ENV_VAR] = str(kernel_root)  # what the kernel reads, and all it may read of the data
     kernel_name = "python3"
+    read = sandbox.default_read_paths(kernel_root, [str(channel.folder)] if channel is not None else [])
     if limits.sandbox:
-        kernel_name = _sandbox_kernel(workdir, student, full_env, kernel_root, channel, limits)
+        kernel_name = _sandbox_kernel(workdir, student, full_env, read, limits)
     write_worker_config(workdir, limits.cell_timeout, kernel_name)
     command = [
         sys.executable, "-m", "nbgrader", "autograde", notebook, f"--student={student}", "--force",
@@ -267,7 +268,6 @@ def grade_isolated(
     ]
     log = workdir / "autograde.log"
     code, cpu, notes = _run_limited(command, workdir, full_env, limits, log)
-    seconds = time.perf_counter() - start
     autograded = course.autograded_path(student, notebook)
     if code is None:
         result = zero_result(
@@ -281,20 +281,22 @@ def grade_isolated(
             f"nbgrader failed (exit {code}): {' | '.join(first_line(t, 160) for t in tail)}",
         )
     else:
-        result = _read_scores(course, student, task, notebook, points, autograded, limits, channel)
+        executed = nbformat.read(str(autograded), 4)
+        alone = {}
+        if channel is not None:  # the definitions-only tests again, on the definitions alone
+            alone = rebuild.run_alone(channel, executed, source_nb, workdir / "alone", limits, full_env, read)
+        result = _read_scores(course, student, task, notebook, points, executed, autograded, limits, channel, alone)
+        result.flags = flags.scan(executed, set(points))
     result.reason = "; ".join(filter(None, [*notes, result.reason]))
-    result.seconds, result.cpu_seconds = seconds, cpu
+    result.seconds, result.cpu_seconds = time.perf_counter() - start, cpu
     return result, (autograded if autograded.is_file() else None)
 
 
-def _sandbox_kernel(
-    workdir: Path, student: str, env: dict[str, str], kernel_root: Path,
-    channel: judging.Channel | None, limits: Limits,
-) -> str:
+def _sandbox_kernel(workdir: Path, student: str, env: dict[str, str], read: list[str], limits: Limits) -> str:
     """Write the sandboxed kernelspec for this worker and point ``env`` at it; its name.
 
-    The kernel may read the system, Python, ``starter``, its data (``kernel_root``) and the
-    grader's public inputs (``channel``); it may write only the student's folders and a private
+    The kernel may read ``read`` (the system, Python, ``starter``, its data and the grader's
+    public inputs: :func:`sandbox.default_read_paths`); it may write only the student's folders and a private
     scratch folder, which is also its home and temporary folder. Everything else in ``workdir``
     (the source notebook with the hidden tests, the gradebook) and outside is out of its reach.
     """
@@ -305,8 +307,6 @@ def _sandbox_kernel(
         str(scratch), str(workdir / "autograded" / student), str(workdir / "submitted" / student),
     ]
     (workdir / "autograded" / student).mkdir(parents=True, exist_ok=True)
-    extra = [str(channel.folder)] if channel is not None else []
-    read = sandbox.default_read_paths(kernel_root, extra)
     kernel_env = {
         "HOME": str(scratch), "TMPDIR": str(scratch / "tmp"), "XDG_CACHE_HOME": str(scratch / "cache"),
         "IPYTHONDIR": str(scratch / "ipython"), "MPLCONFIGDIR": str(scratch / "matplotlib"),
@@ -319,15 +319,15 @@ def _sandbox_kernel(
 
 def _read_scores(
     course: NbgraderCourse, student: str, task: str, notebook: str,
-    points: Mapping[str, tuple[float, bool]], autograded: Path, limits: Limits,
-    channel: judging.Channel | None,
+    points: Mapping[str, tuple[float, bool]], executed: nbformat.NotebookNode, autograded: Path,
+    limits: Limits, channel: judging.Channel | None, alone: Mapping[str, judging.Verdict],
 ) -> NotebookResult:
     """Scores from the private gradebook; tests judged outside the kernel (``channel``) score by
-    the grader's verdict instead, whatever the kernel printed."""
-    executed = nbformat.read(str(autograded), 4)
+    the grader's verdict instead, whatever the kernel printed, and definitions-only tests only
+    when their run on the definitions alone (``alone``) passed too."""
     present = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in executed.cells}
     reasons, problems = explain(executed, limits)
-    verdicts = judging.judge_executed(channel, executed, autograded) if channel is not None else {}
+    verdicts = judging.judge_executed(channel, executed, autograded, alone) if channel is not None else {}
     grades = read_submission(course.db, notebook, notebook, student)
     cells = []
     for name, (max_points, manual) in points.items():

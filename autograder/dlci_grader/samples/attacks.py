@@ -56,6 +56,8 @@ GRADING_MODE = _cell("grading_mode")
 PATCH_EVALUATE = _cell("patch_evaluate")
 LOOKUP_CLEAN_IMAGES = _cell("lookup_clean_images")
 LOOKUP_SHIFTED_IMAGES = _cell("lookup_shifted_images")
+REPLACE_HARNESS = _cell("replace_harness")
+AUTOGRAD_BACKWARD = _cell("autograd_backward")
 
 
 def _new_cell(after: str, code: str) -> Callable[[NotebookNode], NotebookNode]:
@@ -104,6 +106,7 @@ class Attack:
         needs: the sandbox feature that defeats it (``files``, ``network``, ``signals``;
             :class:`dlci_grader.isolation.sandbox.Support`), '' when the grading design alone does.
         task: the task whose submission it is.
+        flagged: the grader must flag its code for the instructor (:mod:`dlci_grader.verdicts.flags`).
     """
 
     name: str
@@ -114,11 +117,18 @@ class Attack:
     refused: bool = False
     needs: str = ""
     task: str = "task1"
+    flagged: bool = False
 
 
 ATTACKS = [
     Attack("patch-checks", "monkeypatch gradcheck, torch/numpy allclose, the kit's checks and psnr, "
-           "and the grader's checks", "transposed_grad_weight", _new_cell("setup", PATCH_CHECKS)),
+           "and the grader's checks", "transposed_grad_weight", _new_cell("setup", PATCH_CHECKS), flagged=True),
+    Attack("replace-harness", "one pasted cell replaces the grader's Task 1 harness (answers computed "
+           "with PyTorch) and the visible checks, on a blank notebook", "blank",
+           _new_cell("setup", REPLACE_HARNESS), flagged=True),
+    Attack("autograd-backward", "LinearFunction.backward computed with torch.autograd.grad instead of "
+           "the formula (right answers: judged by them, flagged)", "solution",
+           _new_cell("linear_function", AUTOGRAD_BACKWARD), flagged=True),
     Attack("always-true", "backward returns tensors whose comparisons are always true",
            "transposed_grad_weight", _new_cell("linear_function", ALWAYS_TRUE)),
     Attack("forged-answers", "print fake PASSED lines; forge answer records (right nonce) in its own "

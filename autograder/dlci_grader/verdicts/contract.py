@@ -60,10 +60,15 @@ class JudgedTest:
         judge: ``(cases, answers) -> summary``: raises ``AssertionError`` naming the mistake
             when the student's answers (one dict of arrays per case) are wrong; may return a
             short summary of a pass for the feedback (e.g. the loss reached), else None.
+        definitions_only: the test calls only functions and classes the notebook defines
+            (not what its top-level code built or trained): the grader also runs it on the
+            notebook's definitions alone, apart from the kernel
+            (:mod:`dlci_grader.verdicts.rebuild`), and it passes only when both runs do.
     """
 
     make: Callable[[np.random.Generator, Context], list[Case]]
     judge: Callable[[list[Case], list[Case]], str | None]
+    definitions_only: bool = False
 
 
 def each_case(cases: list[Case], answers: list[Case], check: Callable[[int, Case, Case], None]) -> None:

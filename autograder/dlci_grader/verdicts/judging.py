@@ -127,8 +127,14 @@ def judge_cell(channel: Channel, test: str, cell: NotebookNode) -> Verdict:
         return Verdict(False, "the answer in this cell is not this test's")
     if record.get("nonce") != channel.nonce:
         return Verdict(False, "the answer was not made in this grading run (wrong nonce)")
+    return judge_answer(channel, test, record.get("npz"))
+
+
+def judge_answer(channel: Channel, test: str, npz: object) -> Verdict:
+    """Decode one answer (base64 ``.npz`` text, :func:`~dlci_grader.kernel.answers.encode`)
+    and judge it with the task's check against the channel's cases."""
     try:
-        answers = decode(record.get("npz"))
+        answers = decode(npz)
     except Exception as error:  # noqa: BLE001 - any malformed answer is the student's 0
         return Verdict(False, f"the answer could not be read ({type(error).__name__}: {first_line(error, 400)})")
     try:
@@ -150,9 +156,16 @@ def verify(channel: Channel, notebook: NotebookNode) -> dict[str, Verdict]:
     return verdicts
 
 
-def judge_executed(channel: Channel, notebook: NotebookNode, path: str | Path) -> dict[str, Verdict]:
-    """:func:`verify` the executed ``notebook``, :func:`annotate` it, and save it to ``path``."""
+def judge_executed(
+    channel: Channel, notebook: NotebookNode, path: str | Path, alone: Mapping[str, Verdict] | None = None
+) -> dict[str, Verdict]:
+    """:func:`verify` the executed ``notebook``, fail the tests whose run on the definitions
+    alone (``alone``, :mod:`dlci_grader.verdicts.rebuild`) failed, :func:`annotate` it, and
+    save it to ``path``."""
     verdicts = verify(channel, notebook)
+    for test, verdict in (alone or {}).items():
+        if test in verdicts and verdicts[test].passed and not verdict.passed:
+            verdicts[test] = verdict
     annotate(notebook, verdicts)
     nbformat.write(notebook, str(path))
     return verdicts

@@ -550,11 +550,11 @@ def _inpainting_judge(threshold: float) -> Callable[[list[Case], list[Case]], st
     return judge
 
 
-_LINEAR = JudgedTest(_linear_make, _linear_judge)
-_RELU = JudgedTest(_relu_make, _relu_judge)
-_NETWORK = JudgedTest(_network_make, _network_judge)
-_ANALYTIC = JudgedTest(_analytic_make, _analytic_judge)
-_SGD = JudgedTest(_sgd_make, _sgd_judge)
+_LINEAR = JudgedTest(_linear_make, _linear_judge, definitions_only=True)
+_RELU = JudgedTest(_relu_make, _relu_judge, definitions_only=True)
+_NETWORK = JudgedTest(_network_make, _network_judge, definitions_only=True)
+_ANALYTIC = JudgedTest(_analytic_make, _analytic_judge, definitions_only=True)
+_SGD = JudgedTest(_sgd_make, _sgd_judge, definitions_only=True)
 JUDGED: dict[str, JudgedTest] = {
     "test_linear": _LINEAR, "test_linear_hidden": _LINEAR,
     "test_relu": _RELU, "test_relu_hidden": _RELU,

@@ -682,8 +682,8 @@ def _table_layout_judge(cases: list[Case], answers: list[Case]) -> None:
             raise AssertionError(f"{method}: PSNR should fall as σ grows, got {values}")
 
 
-_SIMULATE = JudgedTest(_simulate_make, _simulate_judge)
-_WIENER = JudgedTest(_wiener_make, _wiener_judge)
+_SIMULATE = JudgedTest(_simulate_make, _simulate_judge, definitions_only=True)
+_WIENER = JudgedTest(_wiener_make, _wiener_judge, definitions_only=True)
 JUDGED: dict[str, JudgedTest] = {
     "test_simulate": _SIMULATE,
     "test_simulate_hidden": _SIMULATE,
@@ -693,7 +693,7 @@ JUDGED: dict[str, JudgedTest] = {
     "test_unet_hidden": JudgedTest(_network_make(0.015), _network_judge("method_unet")),
     "test_wiener_unet_hidden": JudgedTest(_network_make(0.008), _network_judge("method_wiener_unet")),
     "test_table": JudgedTest(no_inputs, _table_layout_judge),
-    "test_table_function_hidden": JudgedTest(_table_function_make, _table_function_judge),
+    "test_table_function_hidden": JudgedTest(_table_function_make, _table_function_judge, definitions_only=True),
     "test_table_hidden": JudgedTest(_notebook_table_make, _notebook_table_judge("wiener")),
     "test_table_unet_hidden": JudgedTest(_notebook_table_make, _notebook_table_judge("unet")),
     "test_table_wiener_unet_hidden": JudgedTest(_notebook_table_make, _notebook_table_judge("wiener_unet")),

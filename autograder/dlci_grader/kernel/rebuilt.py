@@ -1,0 +1,245 @@
+"""The student's graded functions run from their definitions alone, apart from the notebook.
+
+``python -m dlci_grader.kernel.rebuilt`` (started by :mod:`dlci_grader.verdicts.rebuild`, in
+the same sandbox and under the same limits as the student's kernel) reads a JSON spec on stdin:
+the notebook's code cells and, for each test judged this way, how many cells precede it and the
+test's own hidden-test source (the instructor's, a call into :mod:`dlci_grader.kernel`). For each
+test it forks a fresh child that runs only the definitions of the cells above the test
+(:func:`starter.definitions.kept_module`: imports, ``def``, ``class``, constants; no top-level
+call, no assignment of a computed value) and then the test's source. So a harness the notebook
+replaced, a check it turned into a no-op, or a patch of PyTorch made by top-level code is not
+there: what comes back is what the graded functions compute.
+
+Each child hands its answers back through a pipe of its own (:data:`answers.FD_ENV`); its
+standard streams are closed and this process is not dumpable, so a child can neither write to
+this process's output nor answer for another test. This process writes one JSON line per test
+to stdout: ``{"test", "npz"}`` (base64, the format of :func:`answers.encode`) or
+``{"test", "error"}``. Nothing here judges: the grader does, in its own process.
+"""
+
+from __future__ import annotations
+
+import builtins
+import ctypes
+import json
+import os
+import select
+import signal
+import sys
+import time
+import traceback
+from types import CodeType, TracebackType
+from typing import Any
+
+from dlci_grader.kernel import answers
+
+_PR_SET_DUMPABLE, _PR_SET_NO_NEW_PRIVS = 4, 38
+_CAP_VERSION_3 = 0x20080522
+MAX_MESSAGE_BYTES = 2 * answers.MAX_ANSWER_BYTES
+"""Most bytes one test's child may send back."""
+
+
+def _not_dumpable() -> None:
+    """Make /proc/<this process> unreadable to the children (no access to its stdout)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the sandbox is rlimits only there anyway
+        pass
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def _drop_privileges() -> None:
+    """In a child: no capabilities, and none to regain (``no_new_privs``). A child of a grader
+    that runs as root could otherwise still open this process's /proc entries, which
+    :func:`_not_dumpable` closes only to processes without ``CAP_SYS_PTRACE``."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    if os.geteuid() != 0:
+        return
+    header, data = _CapHeader(_CAP_VERSION_3, 0), (_CapData * 2)()
+    if libc.capset(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capset: could not drop the capabilities of a test's child")
+
+
+def _compile_cells(cells: list[dict[str, str]]) -> list[list[CodeType]]:
+    """Each cell's kept statements, one code object per statement (a failing statement then
+    costs only itself, as a failing cell does in the notebook)."""
+    import ast
+
+    from starter.definitions import kept_module
+
+    compiled = []
+    for cell in cells:
+        module = kept_module(cell["source"])
+        compiled.append([
+            compile(ast.Module(body=[node], type_ignores=[]), cell["label"], "exec") for node in module.body
+        ])
+    return compiled
+
+
+def _preimport(cells: list[list[CodeType]]) -> None:
+    """Import, once and before any child forks, the modules the kept import statements name
+    (library code only: the children then start in milliseconds instead of each importing
+    matplotlib and the kit again). A module that fails to import fails again in the child."""
+    import importlib
+
+    for statements in cells:
+        for code in statements:
+            for module in _imported_modules(code):
+                try:
+                    importlib.import_module(module)
+                except Exception:  # noqa: BLE001, S112 - the child meets the same error in its cell
+                    continue
+
+
+def _warm_up() -> None:
+    """One tiny autograd pass before the children fork, so that each does not pay PyTorch's
+    first-use set-up again (single-threaded: nothing here starts a thread pool)."""
+    import torch
+
+    x = torch.ones(2, 2, dtype=torch.float64, requires_grad=True)
+    (x @ x).sum().backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
+
+
+def _imported_modules(code: CodeType) -> list[str]:
+    """The modules an ``import`` statement compiled into ``code`` names (from its bytecode)."""
+    import dis
+
+    return [str(i.argval) for i in dis.get_instructions(code) if i.opname == "IMPORT_NAME"]
+
+
+def _where(tb: TracebackType | None) -> str:
+    """``cell 4 (linear_function), line 12``: the innermost frame in the notebook's cells."""
+    last = ""
+    for frame, line in traceback.walk_tb(tb):
+        if frame.f_code.co_filename.startswith("cell "):
+            last = f"{frame.f_code.co_filename}, line {line}"
+    return last
+
+
+def _send(fd: int, message: dict[str, Any]) -> None:
+    data = (json.dumps(message) + "\n").encode()
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _child(prelude: list[list[CodeType]], test: CodeType, fd: int) -> None:
+    """Run in the forked child: definitions, then the test; never returns."""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for std in (0, 1, 2):
+        os.dup2(devnull, std)
+    try:
+        _drop_privileges()
+    except OSError as error:  # then this test fails; nothing of the notebook has run
+        _send(fd, {"error": f"the grader could not isolate this test ({error})"})
+        os._exit(0)
+    os.environ[answers.FD_ENV] = str(fd)
+    failures: list[str] = []
+    namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
+    try:
+        for statements in prelude:
+            for code in statements:
+                try:
+                    exec(code, namespace)  # noqa: S102 - the notebook's definitions, checked statically
+                except Exception as error:  # noqa: BLE001 - as a failing cell: noted, the rest goes on
+                    failures.append(f"{type(error).__name__}: {error} ({code.co_filename})")
+        exec(test, namespace)  # noqa: S102 - the instructor's test source
+    except BaseException as error:  # noqa: BLE001 - whatever the graded function raised
+        where = _where(error.__traceback__)
+        message = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        message += f" at {where}" if where else ""
+        if failures and isinstance(error, NameError):
+            message += f"; earlier, a definition failed: {failures[0]}"
+        try:
+            _send(fd, {"error": message})
+        except OSError:
+            pass
+    os._exit(0)
+
+
+def _collect(pid: int, fd: int, timeout: float) -> tuple[bytes, bool]:
+    """What the child sent (at most :data:`MAX_MESSAGE_BYTES`), and whether it finished in time."""
+    chunks: list[bytes] = []
+    size, deadline, finished = 0, time.monotonic() + timeout, False
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready:
+            continue
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            finished = True
+            break
+        size += len(chunk)
+        if size > MAX_MESSAGE_BYTES:
+            break
+        chunks.append(chunk)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    os.waitpid(pid, 0)
+    os.close(fd)
+    return b"".join(chunks), finished
+
+
+def run_test(prelude: list[list[CodeType]], test: str, source: CodeType, timeout: float) -> dict[str, Any]:
+    """One test in a fresh child: ``{"test", "npz"}`` or ``{"test", "error"}``."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child keeps only its own pipe
+        os.closerange(3, write)
+        os.closerange(write + 1, 1 << 16)
+        _child(prelude, source, write)
+    os.close(write)
+    raw, finished = _collect(pid, read, timeout)
+    if not finished and len(raw) > MAX_MESSAGE_BYTES:
+        return {"test": test, "error": f"the answer exceeds {MAX_MESSAGE_BYTES} bytes"}
+    if not finished:
+        return {"test": test, "error": f"did not finish within {timeout:g} s"}
+    messages = []
+    for line in raw.splitlines():
+        try:
+            messages.append(json.loads(line))
+        except ValueError:
+            return {"test": test, "error": "an unreadable answer came back"}
+    answers_sent = [m for m in messages if isinstance(m, dict) and m.get("test") == test and "npz" in m]
+    errors = [m["error"] for m in messages if isinstance(m, dict) and "error" in m]
+    if errors:
+        return {"test": test, "error": str(errors[0])}
+    if len(answers_sent) != 1:
+        return {"test": test, "error": f"{len(answers_sent)} answers came back; the test hands back exactly one"}
+    return {"test": test, "npz": answers_sent[0]["npz"]}
+
+
+def main() -> int:
+    spec = json.loads(sys.stdin.read())
+    import numpy  # noqa: F401 - imported once here, before the children fork
+    import torch  # noqa: F401
+
+    cells = _compile_cells(spec["cells"])
+    tests = [(t["test"], int(t["before"]), compile(t["source"], f"<test {t['test']}>", "exec")) for t in spec["tests"]]
+    _preimport([*cells, [code for _, _, code in tests]])
+    _warm_up()
+    out = os.fdopen(os.dup(1), "w")
+    os.dup2(os.open(os.devnull, os.O_RDWR), 1)  # the children inherit no way to this output
+    _not_dumpable()
+    for test, before, code in tests:
+        record = run_test(cells[:before], test, code, float(spec["timeout"]))
+        out.write(json.dumps(record) + "\n")
+        out.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,172 @@
+"""Tests judged on the notebook's definitions alone: what the graded functions themselves compute.
+
+A hidden test cell runs in the student's kernel, after whatever the notebook's top-level code
+did: a pasted cell could replace the grader's harness, turn the visible checks into no-ops or
+patch PyTorch, and every answer would come back right while the graded functions still raise
+``NotImplementedError``. So for each test whose :class:`~dlci_grader.verdicts.contract.JudgedTest`
+is ``definitions_only`` (it calls only functions and classes the notebook defines), the grader
+runs it a second time in a fresh process (:mod:`dlci_grader.kernel.rebuilt`), in the kernel's
+sandbox and under its limits, holding only the definitions of the cells above the test
+(:mod:`starter.definitions`), and judges those answers here too. The test passes only when both
+runs pass; a failure of the second run names the error and the cell and line it came from.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from nbformat import NotebookNode
+
+from dlci_grader.isolation import sandbox
+from dlci_grader.isolation.limits import Limits, wrap
+from dlci_grader.tasks import judged_tests
+from dlci_grader.verdicts.judging import Channel, Verdict, first_line, judge_answer
+from starter.definitions import GRADED_ALONE_KEY
+
+HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+METADATA_KEY = GRADED_ALONE_KEY
+"""Key, under the release notebook's ``metadata.dlci``, of :func:`graded_alone`'s names."""
+STARTUP_S = 60
+"""Seconds the run may take beyond one cell timeout per test (Python and PyTorch starting)."""
+WHY = (
+    "run on your definitions alone (the imports, def, class and constants of the cells above, "
+    "no other top-level code)"
+)
+
+
+def alone_tests(task: str) -> list[str]:
+    """The task's tests judged on the definitions alone, in registry order."""
+    return [name for name, judged in judged_tests(task).items() if judged.definitions_only]
+
+
+def hidden_source(cell_source: str) -> str:
+    """The hidden-test block of an instructor's test cell (the harness call), as code."""
+    lines, inside = [], False
+    for line in cell_source.splitlines():
+        if line.strip() == HIDDEN_BEGIN:
+            inside = True
+        elif line.strip() == HIDDEN_END:
+            inside = False
+        elif inside:
+            lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def graded_alone(source: NotebookNode, task: str) -> list[str]:
+    """The names the definitions-only tests of ``task`` call (``LinearFunction``, ``wiener``):
+    the functions and classes a student must define self-contained. The release records them
+    in its metadata (:data:`METADATA_KEY`) for ``dlci check``'s warning; nothing secret."""
+    import ast
+
+    tests = set(alone_tests(task))
+    names: set[str] = set()
+    for cell in source.cells:
+        if _grade_id(cell) in tests:
+            tree = ast.parse(hidden_source(str(cell.source)))
+            imported = {a.asname or a.name for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
+            names |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id not in imported}
+    return sorted(names)
+
+
+def _grade_id(cell: NotebookNode) -> str | None:
+    value = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+    return str(value) if value else None
+
+
+def cell_label(index: int, cell: NotebookNode) -> str:
+    """``cell 5 (linear_function)``: 1-based position among all cells, and the grade id."""
+    grade_id = _grade_id(cell)
+    return f"cell {index + 1}" + (f" ({grade_id})" if grade_id else "")
+
+
+def spec(executed: NotebookNode, source: NotebookNode, tests: Sequence[str], timeout: float) -> dict[str, object]:
+    """What :mod:`dlci_grader.kernel.rebuilt` reads: the student's code cells (not the
+    instructor's test cells) and, per test present, how many of them precede it and its hidden
+    source, taken from the instructor's notebook ``source``."""
+    instructor = {
+        _grade_id(c): c for c in source.cells
+        if c.cell_type == "code" and c.get("metadata", {}).get("nbgrader", {}).get("grade")
+        and not c.get("metadata", {}).get("nbgrader", {}).get("solution")
+    }
+    cells: list[dict[str, str]] = []
+    before: dict[str, int] = {}
+    for index, cell in enumerate(executed.cells):
+        if cell.cell_type != "code":
+            continue
+        grade_id = _grade_id(cell)
+        if grade_id is not None and grade_id in instructor:
+            if grade_id in tests and grade_id not in before:
+                before[grade_id] = len(cells)
+            continue
+        cells.append({"label": cell_label(index, cell), "source": str(cell.source)})
+    entries = [
+        {"test": t, "before": before[t], "source": hidden_source(str(instructor[t].source))}
+        for t in tests if t in before
+    ]
+    return {"cells": cells, "tests": entries, "timeout": timeout}
+
+
+def run_alone(
+    channel: Channel, executed: NotebookNode, source: NotebookNode, folder: Path, limits: Limits,
+    env: Mapping[str, str], read: Sequence[str],
+) -> dict[str, Verdict]:
+    """Run the task's definitions-only tests on ``executed``'s definitions; test -> verdict.
+
+    Args:
+        channel: the grading run's inputs (the same cases as the kernel's).
+        executed: the autograded notebook (the student's cells).
+        source: the instructor's notebook (the tests' hidden source).
+        folder: a new folder for the run's scratch (its home and temporary folder).
+        limits: the kernel's limits: its sandbox, memory cap and cell timeout per test.
+        env: the kernel's environment (``DLCI_ANSWERS``, ``DLCI_DATA``, grading mode).
+        read: what the kernel may read (the run may read the same, and write only ``folder``).
+    """
+    tests = alone_tests(channel.task)
+    payload = spec(executed, source, tests, float(limits.cell_timeout))
+    entries = payload["tests"]
+    assert isinstance(entries, list)
+    if not entries:
+        return {}
+    folder.mkdir(parents=True, exist_ok=True)
+    program = [sys.executable, "-m", "dlci_grader.kernel.rebuilt"]
+    if limits.sandbox:
+        program = sandbox.command(read, [str(folder)], limits.processes, limits.file_bytes, program)
+    command = wrap(program, limits.memory_bytes, limits.processes if limits.sandbox else None)
+    run_env = {**env, "HOME": str(folder), "TMPDIR": str(folder), "MPLCONFIGDIR": str(folder)}
+    timeout = STARTUP_S + limits.cell_timeout * len(entries)
+    try:
+        done = subprocess.run(
+            command, input=json.dumps(payload).encode(), capture_output=True,
+            cwd=folder, env=run_env, timeout=timeout, check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return {str(e["test"]): Verdict(False, f"{WHY}: the run took longer than {timeout} s") for e in entries}
+    records: dict[str, dict[str, str]] = {}
+    for line in done.stdout.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("test"), str):
+            records.setdefault(record["test"], record)
+    stopped = first_line(done.stderr.decode(errors="replace").strip().splitlines()[-1:] or [f"exit {done.returncode}"])
+    verdicts = {}
+    for entry in entries:
+        test = str(entry["test"])
+        record = records.get(test)
+        if record is None:
+            verdicts[test] = Verdict(False, f"{WHY}: the run stopped before this test ({stopped})")
+        elif "error" in record:
+            verdicts[test] = Verdict(False, f"{WHY}: {first_line(record['error'], 400)}")
+        else:
+            verdicts[test] = _judge(channel, test, record.get("npz"))
+    return verdicts
+
+
+def _judge(channel: Channel, test: str, npz: object) -> Verdict:
+    verdict = judge_answer(channel, test, npz)
+    return verdict if verdict.passed else Verdict(False, f"{WHY}: {verdict.reason}")

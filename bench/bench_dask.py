@@ -1,0 +1,155 @@
+"""Cluster grading throughput: the same Task 1 notebooks graded on this machine
+(``LocalExecutor``, 1 worker) and on a real Dask scheduler with 1 and 2 ``dask worker``
+processes on 127.0.0.1, in one run; and a projection for a class on N workers.
+
+Each case grades ``--students`` copies of the Task 1 solution into a fresh course folder (its
+one-off set-up, ``generate_assignment``, before the clock starts). Reported: notebooks per minute
+and the ratio to the local run measured in the same run. The Dask cases include what the cluster
+adds: connecting, checking the workers, building and shipping the template once. Every kernel
+gets the cores of its worker (``cores // nthreads``): on one machine the 2-worker case shares
+the cores the 1-worker cases have alone, so it measures the overhead, not a cluster's speed-up.
+
+Usage::
+
+    python -m bench.bench_dask [--root DATA] [--students 4] [--class-size 500] [--nodes 10 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from dlci_grader.isolation.limits import Limits
+from dlci_grader.nbgrader.course import Course
+from dlci_grader.run.class_run import grade_class, resolve_data_root
+from dlci_grader.run.dask_executor import DaskExecutor
+from dlci_grader.run.executor import Executor, LocalExecutor
+from dlci_grader.samples.sample_class import sample_class, write_class
+from dlci_grader.tasks import load_tasks
+
+ROOT = Path(__file__).resolve().parents[1]
+DASK = str(Path(sys.executable).parent / "dask")
+NOTEBOOKS_PER_STUDENT = 3
+
+
+def _class(out: Path, students: int) -> None:
+    subs = [s for s in sample_class(ROOT / "solutions", ROOT / "notebooks", ["task1"]) if s.student == "solution"]
+    write_class(out, subs, load_tasks(ROOT / "solutions", ["task1"]))
+    for i in range(1, students):
+        shutil.copytree(out / "solution", out / f"solution{i + 1}")
+
+
+def _grade(submissions: Path, course: Path, executor: Executor, data_root: Path) -> tuple[float, int, list[str]]:
+    Course(course).prepare(load_tasks(ROOT / "solutions", ["task1"]))  # set-up outside the clock
+    start = time.perf_counter()
+    run = grade_class(
+        submissions, course, ROOT / "solutions", ["task1"], 1, Limits(threads=os.cpu_count() or 1),
+        data_root=data_root, executor=executor,
+    )
+    return time.perf_counter() - start, len(run.graded), [r.student for r in run.graded if not r.ok]
+
+
+def _start(command: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    with open(log, "wb") as out:
+        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL)
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in reversed(procs):
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def _dask(tmp: Path, workers: int, data_root: Path) -> tuple[str, list[subprocess.Popen[bytes]]]:
+    """A scheduler and ``workers`` workers (``--nthreads 1 --resources notebook=1``) on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    env = {**os.environ, "DLCI_DATA": str(data_root)}
+    procs = [_start([DASK, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
+                     "--no-dashboard"], tmp / "scheduler.log", env)]
+    for i in range(workers):
+        procs.append(_start([DASK, "worker", address, "--nthreads", "1", "--resources", "notebook=1",
+                             "--name", f"w{i + 1}", "--local-directory", str(tmp / f"w{i + 1}"),
+                             "--no-dashboard"], tmp / f"w{i + 1}.log", env))
+    return address, procs
+
+
+def run(data_root: str | None = None, students: int = 4, class_size: int = 500,
+        nodes: tuple[int, ...] = (10, 50)) -> list[dict]:
+    """Rows: one per executor (notebooks per minute, ratio to local) and one projection per N."""
+    root = resolve_data_root(data_root)
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="dlci-bench-dask-") as tmp_name:
+        tmp = Path(tmp_name)
+        _class(tmp / "class", students)
+        cases: list[tuple[str, int]] = [("local", 1), ("dask", 1), ("dask", 2)]
+        rate: dict[tuple[str, int], float] = {}
+        for kind, workers in cases:
+            folder = tmp / f"{kind}{workers}"
+            folder.mkdir()
+            procs: list[subprocess.Popen[bytes]] = []
+            try:
+                if kind == "local":
+                    executor: Executor = LocalExecutor(1, folder)
+                else:
+                    address, procs = _dask(folder, workers, root)
+                    executor = DaskExecutor(address, wait_s=60)
+                    _wait_workers(address, workers)
+                seconds, graded, bad = _grade(tmp / "class", folder / "course", executor, root)
+            finally:
+                _stop(procs)
+            rate[kind, workers] = graded / seconds * 60
+            rows.append({
+                "executor": f"{kind}, {workers} worker{'s' if workers > 1 else ''}",
+                "notebooks": graded, "wall s": seconds, "notebooks/min": rate[kind, workers],
+                "ratio to local": rate[kind, workers] / rate["local", 1],
+                "problems": ", ".join(bad) or "none",
+            })
+        per_worker = rate["dask", 1]
+        total = class_size * NOTEBOOKS_PER_STUDENT
+        for n in nodes:
+            rows.append({
+                "executor": f"projection: {class_size} students x {NOTEBOOKS_PER_STUDENT} notebooks on {n} workers",
+                "notebooks": total, "wall s": total / (per_worker * n) * 60,
+                "notebooks/min": per_worker * n, "ratio to local": per_worker * n / rate["local", 1],
+                "problems": "Task 1 speed per notebook; Tasks 2-3 take 1-2x longer",
+            })
+    return rows
+
+
+def _wait_workers(address: str, workers: int) -> None:
+    from distributed import Client
+
+    with Client(address, timeout="30s", set_as_default=False) as client:
+        client.wait_for_workers(workers, timeout=60)
+
+
+def main() -> int:
+    from bench.__main__ import markdown
+
+    parser = argparse.ArgumentParser(prog="python -m bench.bench_dask", description=__doc__)
+    parser.add_argument("--root", default=os.environ.get("DLCI_DATA"), help="data root")
+    parser.add_argument("--students", type=int, default=4, help="copies of the Task 1 solution")
+    parser.add_argument("--class-size", type=int, default=500, help="students in the projection")
+    parser.add_argument("--nodes", type=int, nargs="*", default=[10, 50], help="workers in the projection")
+    args = parser.parse_args()
+    print(markdown(run(args.root, args.students, args.class_size, tuple(args.nodes))))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

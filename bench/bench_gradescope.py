@@ -1,0 +1,133 @@
+"""Gradescope runner against ``dlci grade``: seconds per submission, and peak memory against
+Gradescope's default container.
+
+For each task (default Task 1), the solution is graded ``--repeats`` times by ``dlci grade``'s
+path (:func:`~dlci_grader.run.class_run.grade_class`, one worker, a fresh course each time,
+set-up outside the clock) and as many times by the task's built autograder zip run as Gradescope
+runs it (:func:`~dlci_grader.gradescope.local.run_local`: Gradescope's folder layout, the zip's
+own ``run_autograder``, this Python). Reported: median wall seconds of each, their ratio
+(Gradescope runner / ``dlci grade``, measured in the same run), and the peak memory of the
+runner's whole process tree (sampled) against Gradescope's default 768 MB and the 3 GB tier.
+
+Usage::
+
+    python -m bench.bench_gradescope [--root DATA] [--tasks task1] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+from dlci_grader.gradescope.build import build_zips
+from dlci_grader.gradescope.local import run_local
+from dlci_grader.gradescope.settings import GRADESCOPE_MEMORY_BYTES, Settings
+from dlci_grader.isolation.limits import Limits
+from dlci_grader.nbgrader.course import Course
+from dlci_grader.run.class_run import grade_class, resolve_data_root
+from dlci_grader.samples.sample_class import sample_class, write_class
+from dlci_grader.tasks import load_tasks
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class _PeakTree:
+    """Peak summed RSS of this process's descendants, sampled every ``interval`` seconds."""
+
+    def __init__(self, interval: float = 0.2) -> None:
+        self.interval, self.peak = interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        me = psutil.Process()
+        while not self._stop.wait(self.interval):
+            total = 0
+            for proc in me.children(recursive=True):
+                try:
+                    total += proc.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, total)
+
+    def __enter__(self) -> _PeakTree:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def run(data_root: str | None = None, tasks: list[str] | None = None, repeats: int = 3) -> list[dict]:
+    """One row per task: median seconds of each grader, their ratio, the runner's peak memory."""
+    root = resolve_data_root(data_root)
+    tasks = tasks or ["task1"]
+    loaded = load_tasks(ROOT / "solutions", tasks)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-gradescope-") as tmp_name:
+        tmp = Path(tmp_name)
+        subs = [s for s in sample_class(ROOT / "solutions", ROOT / "notebooks", tasks) if s.student == "solution"]
+        write_class(tmp / "class", subs, loaded)
+        zips = build_zips(tmp / "zips", ROOT / "solutions", tasks, Settings(task="", notebook="", user=""))
+        cores = os.cpu_count() or 1
+        for key, task in loaded.items():
+            zip_path = next(z for z in zips if z.stem == task.notebook)
+            notebook = tmp / "class" / "solution" / f"{task.notebook}.ipynb"
+            local, gradescope, peaks, scores = [], [], [], set()
+            for i in range(repeats):
+                course = tmp / f"course-{key}-{i}"
+                Course(course).prepare({key: task})  # set-up outside the clock
+                start = time.perf_counter()
+                graded = grade_class(tmp / "class", course, ROOT / "solutions", [key], workers=1,
+                                     limits=Limits(threads=cores), data_root=root)
+                local.append(time.perf_counter() - start)
+                scores.add(("dlci grade", sum(r.points for r in graded.graded)))
+                with _PeakTree() as peak:
+                    done = run_local(zip_path, [notebook], data_root=root)
+                gradescope.append(done.seconds)
+                peaks.append(peak.peak)
+                scores.add(("gradescope", done.results["score"]))
+            rows.append({
+                "task": key, "dlci_grade_s": statistics.median(local), "gradescope_s": statistics.median(gradescope),
+                "ratio": statistics.median(gradescope) / statistics.median(local),
+                "peak_gib": max(peaks) / 2**30, "default_limit_gib": GRADESCOPE_MEMORY_BYTES / 2**30,
+                "scores": sorted(scores), "repeats": repeats,
+            })
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    lines = [
+        "| task | `dlci grade` s/notebook (median) | Gradescope runner s/submission (median) | ratio | runner peak memory | Gradescope default |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['task']} | {r['dlci_grade_s']:.1f} | {r['gradescope_s']:.1f} | {r['ratio']:.2f} | "
+            f"{r['peak_gib']:.2f} GiB | {r['default_limit_gib']:.2f} GiB |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", help="course data (default: $DLCI_DATA)")
+    parser.add_argument("--tasks", nargs="*", default=["task1"])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    rows = run(args.root, args.tasks, args.repeats)
+    print(table(rows))
+    for r in rows:
+        print(f"{r['task']}: scores {r['scores']} over {r['repeats']} repeats")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,240 @@
+"""``dlci grade --cluster`` on a real Dask scheduler and two real workers on 127.0.0.1.
+
+A small Task 1 class (the solution, the blank release, a wrong variant, an attack that reads
+secrets, and a notebook that is not JSON) is graded locally and on the cluster: every score and
+status is the same, both workers graded. Then the client is killed mid-run and started again
+(nothing graded twice), and a worker is killed mid-run (the run completes, same scores). The
+template a worker holds is checked for the instructor's paths and other tasks' hidden tests.
+Every process the tests start is stopped by its pid.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import pickle
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tarfile
+import time
+from collections.abc import Iterator
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("distributed")
+pytest.importorskip("dlci_grader")
+from dlci_grader.isolation.limits import Limits  # noqa: E402
+from dlci_grader.nbgrader.course import Course  # noqa: E402
+from dlci_grader.run.dask_executor import remote_job, template_payload  # noqa: E402
+from dlci_grader.run.executor import Job  # noqa: E402
+from dlci_grader.samples.sample_class import sample_class, write_class  # noqa: E402
+from dlci_grader.tasks import load_tasks  # noqa: E402
+from starter.env_vars import DATA_ENV_VAR  # noqa: E402
+from starter.hashing import sha256_file  # noqa: E402
+
+pytestmark = [pytest.mark.grader, pytest.mark.task1, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[1]
+DLCI = [sys.executable, "-m", "starter.cli"]
+DASK = str(Path(sys.executable).parent / "dask")
+STUDENTS = ("solution", "blank", "task1-update_wrong_sign", "attack-read-secrets", "broken-invalid-json")
+GRADED = len(STUDENTS) - 1  # the notebook that is not JSON is rejected by intake, not run
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop one process this module started, by its pid: SIGTERM, then SIGKILL."""
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+class Cluster:
+    """A ``dask scheduler`` and ``dask worker`` processes on 127.0.0.1 (free ports)."""
+
+    def __init__(self, folder: Path, data_root: Path) -> None:
+        self.folder = folder
+        self.env = {**os.environ, DATA_ENV_VAR: str(data_root)}
+        self.address = f"tcp://127.0.0.1:{_free_port()}"
+        self.procs: list[subprocess.Popen] = []
+        self.workers: dict[str, subprocess.Popen] = {}
+        self.scheduler = self._start(
+            "scheduler", [DASK, "scheduler", "--host", "127.0.0.1", "--port", self.address.rsplit(":", 1)[1],
+                          "--no-dashboard"])
+
+    def _start(self, name: str, command: list[str]) -> subprocess.Popen:
+        log = open(self.folder / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, cwd=self.folder)
+        log.close()
+        self.procs.append(proc)
+        return proc
+
+    def add_worker(self, name: str) -> None:
+        """Start ``dask worker ... --nthreads 1 --resources notebook=1`` named ``name`` (no nanny,
+        so that SIGKILL of its pid is the death of the worker) and wait until it registered."""
+        local = self.folder / name
+        self.workers[name] = self._start(name, [
+            DASK, "worker", self.address, "--name", name, "--nthreads", "1", "--no-nanny",
+            "--resources", "notebook=1", "--local-directory", str(local), "--no-dashboard",
+        ])
+        deadline = time.monotonic() + 60
+        while "Registered to" not in (self.folder / f"{name}.log").read_text(errors="replace"):
+            assert time.monotonic() < deadline and self.workers[name].poll() is None, (
+                self.folder / f"{name}.log").read_text(errors="replace")
+            time.sleep(0.2)
+
+    def working(self, name: str) -> bool:
+        """True while worker ``name`` grades a notebook (its private folder exists)."""
+        return any(p.is_dir() for p in (self.folder / name).glob("*/*/dlci-work/*"))
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            _stop(proc)
+
+
+@pytest.fixture
+def cluster(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Iterator[Cluster]:
+    """A fresh scheduler and workers per test (workers started just before the client they
+    serve: they load the grader code the client runs, so an edited checkout is no skew)."""
+    made = Cluster(tmp_path_factory.mktemp("dask"), data_root)
+    try:
+        for name in ("w1", "w2"):
+            made.add_worker(name)
+        yield made
+    finally:
+        made.stop()
+
+
+@pytest.fixture(scope="module")
+def small_class(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    subs = [s for s in sample_class(ROOT / "solutions", ROOT / "notebooks", ["task1"], attacks=True)
+            if s.student in STUDENTS]
+    assert {s.student for s in subs} == set(STUDENTS)
+    return write_class(tmp_path_factory.mktemp("class") / "class", subs, load_tasks(ROOT / "solutions", ["task1"]))
+
+
+def _grade(folder: Path, course: Path, *extra: str) -> list[str]:
+    return [*DLCI, "grade", str(folder), "--course", str(course), "--tasks", "task1", "--quiet", *extra]
+
+
+def _scores(course: Path) -> dict[tuple[str, str, str], tuple[str, str]]:
+    """(student, task, question) -> (points, status) from the course's grades.csv."""
+    with open(course / "grades.csv", newline="") as f:
+        return {(r["student"], r["task"], r["question"]): (r["points"], r["status"]) for r in csv.DictReader(f)}
+
+
+@pytest.fixture(scope="module")
+def local_scores(small_class: Path, tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> dict:
+    course = tmp_path_factory.mktemp("local") / "course"
+    run = subprocess.run(_grade(small_class, course, "--workers", "2"), cwd=ROOT, capture_output=True,
+                         text=True, env={**os.environ, DATA_ENV_VAR: str(data_root)})
+    assert run.returncode == 0, run.stdout + run.stderr
+    return _scores(course)
+
+
+def test_cluster_grades_exactly_as_a_local_run_on_both_workers(cluster, small_class, local_scores, tmp_path):
+    course = tmp_path / "course"
+    run = subprocess.run(_grade(small_class, course, "--cluster", cluster.address,
+                                "--expected", str(small_class / "expected.csv")),
+                         cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert _scores(course) == local_scores
+    used = re.search(r"graded by: (.*)", run.stderr)
+    assert used and "/w1 " in used.group(1) and "/w2 " in used.group(1), run.stderr
+    hosts = {r.student: r.host for r in Course(course).results()}
+    assert all(re.fullmatch(r".+/w[12]", hosts[s]) for s in STUDENTS if s != "broken-invalid-json"), hosts
+    # what the workers were sent: one assignment's template, no path of the instructor's machine
+    for name in ("w1", "w2"):
+        cached = list((cluster.folder / name).glob("*/*/dlci-templates/*"))
+        assert len(cached) == 1, cached
+        files = sorted(p.relative_to(cached[0]).as_posix() for p in cached[0].rglob("*") if p.is_file())
+        assert files == ["gradebook.db", "source/task1_backprop_inpainting/task1_backprop_inpainting.ipynb"]
+        for path in cached[0].rglob("*"):
+            if path.is_file():
+                assert str(course).encode() not in path.read_bytes()
+                assert str(ROOT).encode() not in path.read_bytes()
+
+
+def test_client_killed_mid_run_resumes_and_grades_nothing_twice(cluster, small_class, local_scores, tmp_path):
+    course = tmp_path / "course"
+    args = _grade(small_class, course, "--cluster", cluster.address)
+    log = tmp_path / "first.log"
+    with open(log, "wb") as out:
+        first = subprocess.Popen(args, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    markers = course / ".dlci" / "done"
+    deadline = time.monotonic() + 300
+    # the rejected notebook is marked at once: wait for one that a worker graded
+    while len(list(markers.glob("*/*.json"))) < 2 and time.monotonic() < deadline and first.poll() is None:
+        time.sleep(0.2)
+    assert first.poll() is None, log.read_text(errors="replace")
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    done_before = {p.parent.name for p in markers.glob("*/*.json")}
+    assert 2 <= len(done_before) < len(STUDENTS), done_before
+    second = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
+    assert second.returncode == 0, second.stdout + second.stderr
+    m = re.search(r"graded (\d+) notebooks .* skipped (\d+) already graded", second.stdout)
+    assert m, second.stdout
+    assert (int(m.group(1)), int(m.group(2))) == (len(STUDENTS) - len(done_before), len(done_before))
+    assert _scores(course) == local_scores
+
+
+def test_worker_killed_mid_run_costs_only_time(cluster, small_class, local_scores, tmp_path):
+    """SIGKILL worker w2 while it grades a notebook: Dask gives the notebook to w1, the scores are
+    a local run's, each notebook once."""
+    course = tmp_path / "course"
+    run = subprocess.Popen(_grade(small_class, course, "--cluster", cluster.address), cwd=ROOT,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not cluster.working("w2") and time.monotonic() < deadline and run.poll() is None:
+        time.sleep(0.1)
+    assert cluster.working("w2"), "worker w2 never started a notebook"
+    os.kill(cluster.workers["w2"].pid, signal.SIGKILL)
+    cluster.workers["w2"].wait()
+    out, err = run.communicate(timeout=600)
+    assert run.returncode == 0, out + err
+    assert re.search(rf"graded {len(STUDENTS)} notebooks", out), out
+    assert _scores(course) == local_scores
+    assert len(Course(course).results()) == len(STUDENTS)
+
+
+def test_payload_holds_one_assignment_and_no_course_path(tmp_path):
+    """What a worker is sent for a course of two tasks: the task's source and a gradebook that
+    knows only its assignment; the job itself names no path of this machine."""
+    course = Course(tmp_path / "course")
+    tasks = load_tasks(ROOT / "solutions", ["task1", "task2"])
+    course.prepare(tasks)
+    notebook = tasks["task1"].notebook
+    payload = template_payload(course.template, notebook)
+    with tarfile.open(fileobj=BytesIO(payload)) as tar:
+        names = sorted(tar.getnames())
+        tar.extractall(tmp_path / "unpacked", filter="data")
+    assert names == ["gradebook.db", f"source/{notebook}/{notebook}.ipynb"]
+    db = sqlite3.connect(tmp_path / "unpacked" / "gradebook.db")
+    try:
+        assert db.execute("select name from assignment").fetchall() == [(notebook,)]
+    finally:
+        db.close()
+    other = (course.template / "source" / tasks["task2"].notebook / f"{tasks['task2'].notebook}.ipynb").read_bytes()
+    assert other[-2000:] not in payload and str(tmp_path).encode() not in payload
+    digest = sha256_file(course.source_path(notebook))
+    assert sha256_file(tmp_path / "unpacked" / "source" / notebook / f"{notebook}.ipynb") == digest
+    job = Job("jane", "task1", notebook, b"{}", course.template, digest, Limits(), Path("/data/secret-root"))
+    sent = pickle.dumps(remote_job(job))
+    assert str(tmp_path).encode() not in sent and b"secret-root" not in sent

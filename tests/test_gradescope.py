@@ -1,0 +1,328 @@
+"""Gradescope: the task's autograder zip, run as Gradescope runs it, grades as ``dlci grade`` does.
+
+The zip is built with ``dlci gradescope build``, laid out as Gradescope lays it out (``source/``,
+``submission/``, ``results/``, ``submission_metadata.json``) and its own ``run_autograder`` is run
+with this environment's Python (``setup.sh``'s installs are not run; the script is checked). Every
+``results.json`` is checked against Gradescope's specification (transcribed below), and every
+score against a ``dlci grade`` of the same notebooks: solution, blank, a wrong variant, a kernel
+death, an endless loop (short cell limit), an attack on ``results/`` and one on ``source/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import jsonschema
+import nbformat
+import pytest
+
+pytest.importorskip("dlci_grader")
+from test_grader_class import CELL_TIMEOUT, ROOT, _csv, dlci  # noqa: E402
+
+from dlci_grader.gradescope.local import layout, run_local  # noqa: E402
+from dlci_grader.gradescope.results import ERROR_TEST  # noqa: E402
+from dlci_grader.nbgrader.release import _REGION  # noqa: E402
+
+pytestmark = [pytest.mark.grader, pytest.mark.task1]
+
+NB = "task1_backprop_inpainting"
+
+VISIBILITY = {"enum": ["hidden", "after_due_date", "after_published", "visible"]}
+FORMAT = {"enum": ["text", "html", "simple_format", "md", "ansi"]}
+RESULTS_SCHEMA = {
+    # Gradescope's autograder specification, "Output format" (results.json): either a top-level
+    # score or a score on every test; the other keys optional.
+    "type": "object",
+    "properties": {
+        "score": {"type": "number"},
+        "execution_time": {"type": "number"},
+        "output": {"type": "string"},
+        "output_format": FORMAT,
+        "test_output_format": FORMAT,
+        "test_name_format": FORMAT,
+        "visibility": VISIBILITY,
+        "stdout_visibility": VISIBILITY,
+        "extra_data": {"type": "object"},
+        "tests": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "score": {"type": "number"},
+                    "max_score": {"type": "number"},
+                    "status": {"enum": ["passed", "failed"]},
+                    "name": {"type": "string"},
+                    "name_format": FORMAT,
+                    "number": {"type": "string"},
+                    "output": {"type": "string"},
+                    "output_format": FORMAT,
+                    "tags": {"type": "array", "items": {"type": "string"}},
+                    "visibility": VISIBILITY,
+                    "extra_data": {"type": "object"},
+                },
+                "additionalProperties": False,
+            },
+        },
+        "leaderboard": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "value": {}, "order": {"enum": ["asc", "desc"]}},
+                "required": ["name", "value"],
+            },
+        },
+    },
+    "additionalProperties": False,
+    "anyOf": [
+        {"required": ["score"]},
+        {"required": ["tests"], "properties": {"tests": {"items": {"required": ["score"]}}}},
+    ],
+}
+
+RESULTS_ATTACK = '''
+import json, os, pathlib
+AG = pathlib.Path({ag!r})
+real = [AG / "results" / "results.json", pathlib.Path("/autograder/results/results.json")]
+print(json.dumps({{"score": 100, "tests": [{{"name": "test_linear", "score": 100, "max_score": 2}}]}}))
+targets = list(real)
+for parent in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents]:
+    targets += [parent / ".." / "results" / "results.json", parent / "results" / "results.json"]
+written = []
+for target in targets:
+    try:
+        target.write_text(json.dumps({{"score": 100, "tests": []}}))
+    except OSError:
+        continue
+    if any(target.resolve() == r.resolve() for r in real):
+        written.append(str(target))
+if written:
+    print("ATTACK wrote", written)
+    os._exit(1)  # makes a successful write visible in the score
+'''
+
+SOURCE_ATTACK = '''
+import os, pathlib
+AG = pathlib.Path({ag!r})
+found = []
+tries = [AG / "source" / "template" / "source" / {nb!r} / ({nb!r} + ".ipynb"), AG / "source" / "dlci_gradescope.json",
+         AG / "source" / "kit" / "autograder" / "dlci_grader" / "tasks" / "task1" / "checks.py"]
+for parent in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents]:
+    tries.append(parent / ".." / "source" / "template" / "source" / {nb!r} / ({nb!r} + ".ipynb"))
+for path in tries:
+    try:
+        found.append(path.read_text()[:200])
+    except OSError:
+        pass
+try:
+    found += os.listdir(AG / "source")
+except OSError:
+    pass
+if found:
+    print("ATTACK read", found)
+    os._exit(1)  # makes a successful read visible in the score
+'''
+
+
+def _with_cell(notebook: Path, code: str, out: Path) -> Path:
+    """The notebook with an extra (ungraded) code cell after its setup cell."""
+    nb = nbformat.read(str(notebook), 4)
+    nb.cells.insert(2, nbformat.v4.new_code_cell(code))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(out))
+    return out
+
+
+def _hidden_lines() -> set[str]:
+    """Lines of the hidden tests that the released notebook does not show anyway."""
+    source = nbformat.read(str(ROOT / "solutions" / f"{NB}.ipynb"), 4)
+    released = nbformat.read(str(ROOT / "notebooks" / f"{NB}.ipynb"), 4)
+    shown = {line.strip() for cell in released.cells for line in cell.source.splitlines()}
+    hidden = {
+        line.strip()
+        for cell in source.cells
+        for m in _REGION.finditer(cell.source)
+        if m.group(1) == "HIDDEN TESTS"
+        for line in m.group(2).splitlines()
+        if len(line.strip()) > 12
+    }
+    return hidden - shown
+
+
+@pytest.fixture(scope="module")
+def autograder_zip(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("zips")
+    built = dlci(
+        "gradescope", "build", "--tasks", "task1", "--out", str(out), "--cell-timeout", str(CELL_TIMEOUT),
+        "--user", "",  # the test machine's Python lives under /root: no other user may run it
+    )
+    assert built.returncode == 0, built.stderr
+    return out / f"{NB}.zip"
+
+
+@pytest.fixture(scope="module")
+def submissions(tmp_path_factory) -> dict[str, Path]:
+    """student -> notebook: sample-class ones and the two attacks (each on the solution)."""
+    tmp = tmp_path_factory.mktemp("gs-class")
+    made = dlci("sample-class", str(tmp / "class"), "--tasks", "task1")
+    assert made.returncode == 0, made.stderr
+    chosen = ["solution", "blank", "task1-transposed_grad_weight", "broken-kernel-dies", "broken-infinite-loop"]
+    subs = {s: tmp / "class" / s / f"{NB}.ipynb" for s in chosen}
+    solution = subs["solution"]
+    # the attacks name Gradescope's folder of their own run: filled in by _grade_on_gradescope
+    subs["attack-results"] = solution
+    subs["attack-source"] = solution
+    return subs
+
+
+def _grade_on_gradescope(autograder_zip: Path, student: str, notebook: Path, tmp: Path) -> tuple[dict, str]:
+    root = tmp / student
+    if student.startswith("attack-"):
+        # lay the folder out first, to aim the attack at it, then run exactly as run_local does
+        ag = layout(root, autograder_zip, [])
+        attack = RESULTS_ATTACK if student == "attack-results" else SOURCE_ATTACK
+        _with_cell(notebook, attack.format(ag=str(ag), nb=NB), ag / "submission" / f"{NB}.ipynb")
+        env = {**os.environ, "DLCI_AUTOGRADER_DIR": str(ag), "DLCI_PYTHON": sys.executable}
+        proc = subprocess.run(["bash", str(ag / "source" / "run_autograder")], env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads((ag / "results" / "results.json").read_text()), proc.stdout + proc.stderr
+    done = run_local(autograder_zip, [notebook])
+    assert done.returncode == 0, done.stdout
+    return done.results, done.stdout
+
+
+@pytest.fixture(scope="module")
+def gradescope_results(autograder_zip, submissions, tmp_path_factory) -> dict[str, tuple[dict, str]]:
+    tmp = tmp_path_factory.mktemp("gs-runs")
+    with ThreadPoolExecutor(2) as pool:  # two at a time, as `dlci grade --workers 2`
+        futures = {s: pool.submit(_grade_on_gradescope, autograder_zip, s, nb, tmp) for s, nb in submissions.items()}
+        return {s: f.result() for s, f in futures.items()}
+
+
+@pytest.fixture(scope="module")
+def dlci_grade_scores(submissions, tmp_path_factory) -> dict[str, dict[str, float]]:
+    """student -> grade id -> points, from `dlci grade` of the same notebooks (the attacks'
+    base is the solution, graded as `solution`)."""
+    tmp = tmp_path_factory.mktemp("gs-dlci")
+    for student, notebook in submissions.items():
+        if student.startswith("attack-"):
+            continue
+        (tmp / "class" / student).mkdir(parents=True)
+        (tmp / "class" / student / f"{NB}.ipynb").write_bytes(notebook.read_bytes())
+    run = dlci(
+        "grade", str(tmp / "class"), "--course", str(tmp / "course"), "--tasks", "task1", "--workers", "2",
+        "--cell-timeout", str(CELL_TIMEOUT), "--quiet",
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    scores: dict[str, dict[str, float]] = {}
+    for row in _csv(tmp / "course"):
+        if row["kind"] == "auto":
+            scores.setdefault(row["student"], {})[row["question"]] = float(row["points"])
+    print(run.stdout)  # the reasons, shown when a comparison fails
+    return scores
+
+
+@pytest.mark.slow
+def test_results_follow_gradescopes_specification(gradescope_results):
+    for student, (results, _) in gradescope_results.items():
+        jsonschema.validate(results, RESULTS_SCHEMA)
+        names = [t["name"] for t in results["tests"]]
+        assert len(names) == len(set(names)), student
+
+
+@pytest.mark.slow
+def test_scores_equal_dlci_grade(gradescope_results, dlci_grade_scores):
+    assert dlci_grade_scores["solution"] and sum(dlci_grade_scores["solution"].values()) == 23
+    for student, (results, _) in gradescope_results.items():
+        expected = dlci_grade_scores["solution" if student.startswith("attack-") else student]
+        got = {t["name"]: t["score"] for t in results["tests"] if "manual" not in t.get("tags", [])}
+        assert got == expected, (student, results["output"], [t["output"] for t in results["tests"]])
+        assert results["score"] == sum(expected.values()), student
+    assert gradescope_results["blank"][0]["score"] == 0
+    assert 0 < gradescope_results["task1-transposed_grad_weight"][0]["score"] < 23
+    assert gradescope_results["broken-kernel-dies"][0]["score"] < 23
+    loop = gradescope_results["broken-infinite-loop"][0]
+    assert any(f"timed out after {CELL_TIMEOUT} s" in t["output"] for t in loop["tests"]), loop
+
+
+@pytest.mark.slow
+def test_attacks_on_results_and_source_are_refused(gradescope_results):
+    for student in ("attack-results", "attack-source"):
+        results, output = gradescope_results[student]
+        assert results["score"] == 23, (student, results)
+        assert "ATTACK" not in json.dumps(results) and "ATTACK" not in output
+        assert not any(t["name"] == ERROR_TEST for t in results["tests"])
+
+
+@pytest.mark.slow
+def test_no_output_shows_hidden_test_code(gradescope_results):
+    hidden = _hidden_lines()
+    assert hidden
+    for student, (results, output) in gradescope_results.items():
+        text = json.dumps(results) + output
+        leaked = [line for line in hidden if line in text]
+        assert not leaked, (student, leaked[:3])
+
+
+@pytest.mark.slow
+def test_visibility_and_written_answers(gradescope_results):
+    results, _ = gradescope_results["solution"]
+    by_name = {t["name"]: t for t in results["tests"]}
+    assert by_name["test_linear"]["visibility"] == "visible"
+    assert by_name["test_linear_hidden"]["visibility"] == "after_published"
+    manual = [t for t in results["tests"] if "manual" in t.get("tags", [])]
+    assert len(manual) == 3 and all(t["max_score"] == 0 and "graded by hand" in t["output"] for t in manual)
+    assert results["stdout_visibility"] == "hidden"
+
+
+def test_zip_holds_the_kit_template_and_a_sound_setup(autograder_zip, tmp_path):
+    with zipfile.ZipFile(autograder_zip) as archive:
+        names = set(archive.namelist())
+        info = {i.filename: i for i in archive.infolist()}
+        archive.extractall(tmp_path)
+    assert {"run_autograder", "setup.sh", "requirements.txt", "requirements-torch.txt", "dlci_gradescope.json",
+            f"template/source/{NB}/{NB}.ipynb", "template/gradebook.db"} <= names
+    assert (info["run_autograder"].external_attr >> 16) & 0o111
+    for name in ("starter/imaging.py", "autograder/dlci_grader/run/worker.py", "autograder/dlci_grader/gradescope/run.py"):
+        assert (tmp_path / "kit" / name).read_bytes() == (ROOT / name).read_bytes(), name
+    for script in ("setup.sh", "run_autograder"):
+        checked = subprocess.run(["bash", "-n", str(tmp_path / script)], capture_output=True, text=True)
+        assert checked.returncode == 0, (script, checked.stderr)
+    setup = (tmp_path / "setup.sh").read_text()
+    environment = (ROOT / "environment.yml").read_text()
+    for pin in re.findall(r"(torch(?:vision)?==[\w.]+)", environment):
+        assert pin in (tmp_path / "requirements-torch.txt").read_text()
+    assert "download.pytorch.org/whl/cpu" in setup and "useradd" in setup and "--only mnist" in setup
+    settings = json.loads((tmp_path / "dlci_gradescope.json").read_text())
+    assert settings["task"] == "task1" and settings["hidden"] == "after_published"
+    assert set(settings["release_ids"]) == {"task1", "task2", "task3"}
+
+
+def test_results_are_written_when_the_grader_fails(autograder_zip, tmp_path):
+    """A broken zip (no gradebook), no notebook handed in, and a Python that does not start:
+    each still gives a valid results.json that says why."""
+    ag = layout(tmp_path / "broken", autograder_zip, [ROOT / "notebooks" / f"{NB}.ipynb"])
+    (ag / "source" / "template" / "gradebook.db").unlink()
+    proc = subprocess.run(["bash", str(ag / "source" / "run_autograder")], capture_output=True, text=True,
+                          env={**os.environ, "DLCI_AUTOGRADER_DIR": str(ag), "DLCI_PYTHON": sys.executable})
+    results = json.loads((ag / "results" / "results.json").read_text())
+    jsonschema.validate(results, RESULTS_SCHEMA)
+    error = next(t for t in results["tests"] if t["name"] == ERROR_TEST)
+    assert results["score"] == 0 and "gradebook.db" in error["output"], proc.stdout
+
+    empty = run_local(autograder_zip, [])
+    jsonschema.validate(empty.results, RESULTS_SCHEMA)
+    assert empty.results["score"] == 0 and "no notebook" in json.dumps(empty.results)
+
+    ag = layout(tmp_path / "nopython", autograder_zip, [])
+    subprocess.run(["bash", str(ag / "source" / "run_autograder")], check=True, capture_output=True,
+                   env={**os.environ, "DLCI_AUTOGRADER_DIR": str(ag), "DLCI_PYTHON": "/bin/false"})
+    results = json.loads((ag / "results" / "results.json").read_text())
+    jsonschema.validate(results, RESULTS_SCHEMA)
+    assert results["tests"][0]["name"] == ERROR_TEST and "did not start" in results["tests"][0]["output"]
