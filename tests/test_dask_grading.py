@@ -238,3 +238,32 @@ def test_payload_holds_one_assignment_and_no_course_path(tmp_path):
     job = Job("jane", "task1", notebook, b"{}", course.template, digest, Limits(), Path("/data/secret-root"))
     sent = pickle.dumps(remote_job(job))
     assert str(tmp_path).encode() not in sent and b"secret-root" not in sent
+
+
+def test_a_worker_refuses_another_kit_and_a_template_that_is_not_the_digest_s(cluster, tmp_path):
+    """Version skew, on a real worker: a job from another kit version is refused before anything
+    is graded, naming the worker; a template whose notebook is not the digest's is refused."""
+    from distributed import Client
+
+    from dlci_grader.run.dask_executor import (
+        RemoteJob,
+        VersionSkew,
+        cached_template,
+        grade_remote,
+        grader_digest,
+    )
+
+    course = Course(tmp_path / "course")
+    tasks = load_tasks(ROOT / "solutions", ["task1"])
+    course.prepare(tasks)
+    notebook = tasks["task1"].notebook
+    payload = template_payload(course.template, notebook)
+    digest = sha256_file(course.source_path(notebook))
+    job = RemoteJob("jane", "task1", notebook, b"{}", digest, Limits(), True, (), "0.0.0-other", grader_digest())
+    with Client(cluster.address, timeout=60) as client:
+        future = client.submit(grade_remote, job, payload, pure=False)
+        with pytest.raises(VersionSkew, match=r"version skew: worker .+/w[12] runs dlci-autograder"):
+            future.result(timeout=120)
+    assert not list(cluster.folder.glob("w*/*/dlci-work/*")), "a refused job must not be graded"
+    with pytest.raises(VersionSkew, match="template skew"):
+        cached_template(tmp_path / "cache", "0" * 64, notebook, payload)
