@@ -81,8 +81,8 @@ def python_source(cell_source: str) -> str:
     return str(TransformerManager().transform_cell(cell_source))
 
 
-def _dotted(node: ast.expr) -> str | None:
-    """``a.b.c`` for a chain of names, else None."""
+def dotted_name(node: ast.AST) -> str | None:
+    """``a.b.c`` for a chain of names, else None (also used by the grader's flags)."""
     parts = []
     while isinstance(node, ast.Attribute):
         parts.append(node.attr)
@@ -98,7 +98,7 @@ def _static(node: ast.expr | None) -> bool:
     if node is None or isinstance(node, ast.Constant):
         return True
     if isinstance(node, (ast.Name, ast.Attribute)):
-        return _dotted(node) is not None
+        return dotted_name(node) is not None
     if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
         return all(_static(e) for e in node.elts)
     if isinstance(node, ast.Dict):
@@ -126,7 +126,7 @@ def _decorator_ok(node: ast.expr) -> bool:
         target, arguments = node.func, [*node.args, *(k.value for k in node.keywords)]
         if not all(isinstance(a, ast.Constant) for a in arguments):
             return False
-    name = _dotted(target)
+    name = dotted_name(target)
     if name is None:
         return False
     if name in DECORATORS:
@@ -192,7 +192,7 @@ def _keep(body: Sequence[ast.stmt], dropped: list[Dropped], in_class: bool) -> t
             if node.keywords:
                 dropped.append(Dropped(node.lineno, f"class {node.name}: keyword {node.keywords[0].arg}="))
                 continue
-            if not all(_dotted(b) is not None for b in node.bases) or not all(_decorator_ok(d) for d in node.decorator_list):
+            if not all(dotted_name(b) is not None for b in node.bases) or not all(_decorator_ok(d) for d in node.decorator_list):
                 dropped.append(Dropped(node.lineno, f"class {node.name}: a base or decorator that is computed"))
                 continue
             inner, _ = _keep(node.body, dropped, in_class=True)

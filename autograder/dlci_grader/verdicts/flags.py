@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from nbformat import NotebookNode
 
-from starter.definitions import python_source
+from starter.definitions import dotted_name, python_source
 
 PROTECTED = frozenset({
     "dlci_grader", "starter", "torch", "torchvision", "numpy", "builtins", "IPython", "nbgrader",
@@ -53,16 +53,6 @@ class Flag:
 
     def __str__(self) -> str:
         return f"{self.cell}, line {self.line}: {self.what}"
-
-
-def _dotted(node: ast.AST) -> str | None:
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        return ".".join([node.id, *reversed(parts)])
-    return None
 
 
 def _root(node: ast.AST) -> ast.AST:
@@ -112,7 +102,7 @@ class _Scanner(ast.NodeVisitor):
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         self._bind(node, node.name)
-        bases = [_dotted(b) or "" for b in node.bases]
+        bases = [dotted_name(b) or "" for b in node.bases]
         if any(b.endswith("Function") for b in bases):
             for item in node.body:
                 if isinstance(item, ast.FunctionDef) and item.name == "backward":
@@ -123,7 +113,7 @@ class _Scanner(ast.NodeVisitor):
 
     def _autograd_in_backward(self, owner: str, backward: ast.FunctionDef) -> None:
         for call in (n for n in ast.walk(backward) if isinstance(n, ast.Call)):
-            name = _dotted(call.func) or ""
+            name = dotted_name(call.func) or ""
             if isinstance(call.func, ast.Attribute) and call.func.attr == "backward" or name.startswith(AUTOGRAD_CALLS) \
                     or self.imported.get(name, "").startswith(AUTOGRAD_CALLS):
                 self._flag(call, f"{owner}.backward computes its gradient with PyTorch's autograd "
@@ -163,14 +153,14 @@ class _Scanner(ast.NodeVisitor):
             if root.id == "__builtins__" or module:
                 self._flag(target, f"rebinds {text}")
         elif isinstance(root, ast.Call):
-            called = _dotted(root.func) or ""
+            called = dotted_name(root.func) or ""
             if called in ("globals", "vars", "locals") or called in IMPORTERS or self._protected_module(called.split(".")[0]):
                 self._flag(target, f"rebinds {text}")
 
     def visit_Assign(self, node: ast.Assign) -> None:
         for target in node.targets:
             self._target(target)
-        if isinstance(node.value, ast.Call) and (_dotted(node.value.func) or "") in IMPORTERS:
+        if isinstance(node.value, ast.Call) and (dotted_name(node.value.func) or "") in IMPORTERS:
             for target in node.targets:  # m = importlib.import_module("torch"): m is a module
                 if isinstance(target, ast.Name) and node.value.args and isinstance(node.value.args[0], ast.Constant):
                     self.modules[target.id] = str(node.value.args[0].value)
@@ -189,7 +179,7 @@ class _Scanner(ast.NodeVisitor):
             self._target(target)
 
     def visit_Call(self, node: ast.Call) -> None:
-        name = _dotted(node.func) or ""
+        name = dotted_name(node.func) or ""
         if name in ("setattr", "delattr", "builtins.setattr") and node.args:
             root = _root(node.args[0])
             if isinstance(root, ast.Name) and (root.id == "__builtins__" or self._protected_module(root.id)):
