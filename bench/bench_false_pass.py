@@ -7,7 +7,7 @@ every mistake over at least 10,000 seeds.
 
 Usage::
 
-    python -m bench.bench_false_pass                 # 10,000 seeds (a few minutes)
+    OMP_NUM_THREADS=1 python -m bench.bench_false_pass   # 10,000 seeds, about 17 minutes on one core
     python -m bench.bench_false_pass --seeds 1000
 """
 

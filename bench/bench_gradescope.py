@@ -1,7 +1,7 @@
 """Gradescope runner against ``dlci grade``: seconds per submission, and peak memory against
 Gradescope's default container.
 
-For each task (default Task 1), the solution is graded ``--repeats`` times by ``dlci grade``'s
+For each task (default: all three), the solution is graded ``--repeats`` times by ``dlci grade``'s
 path (:func:`~dlci_grader.run.class_run.grade_class`, one worker, a fresh course each time,
 set-up outside the clock) and as many times by the task's built autograder zip run as Gradescope
 runs it (:func:`~dlci_grader.gradescope.local.run_local`: Gradescope's folder layout, the zip's
@@ -11,7 +11,7 @@ runner's whole process tree (sampled) against Gradescope's default 768 MB and th
 
 Usage::
 
-    python -m bench.bench_gradescope [--root DATA] [--tasks task1] [--repeats 3]
+    python -m bench.bench_gradescope [--root DATA] [--tasks task1 ...] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -69,8 +69,8 @@ class _PeakTree:
 def run(data_root: str | None = None, tasks: list[str] | None = None, repeats: int = 3) -> list[dict]:
     """One row per task: median seconds of each grader, their ratio, the runner's peak memory."""
     root = resolve_data_root(data_root)
-    tasks = tasks or ["task1"]
-    loaded = load_tasks(ROOT / "solutions", tasks)
+    loaded = load_tasks(ROOT / "solutions", tasks or None)
+    tasks = list(loaded)
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-gradescope-") as tmp_name:
         tmp = Path(tmp_name)
@@ -120,7 +120,7 @@ def table(rows: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", help="course data (default: $DLCI_DATA)")
-    parser.add_argument("--tasks", nargs="*", default=["task1"])
+    parser.add_argument("--tasks", nargs="*", help="task keys (default: every task)")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     rows = run(args.root, args.tasks, args.repeats)

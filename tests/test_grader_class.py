@@ -25,11 +25,11 @@ import pytest
 
 pytest.importorskip("dlci_grader")
 from dlci_grader.nbgrader.course import Course  # noqa: E402
-from dlci_grader.nbgrader.release import _REGION  # noqa: E402
 from dlci_grader.run import report  # noqa: E402
 from dlci_grader.run.intake import check_notebook, collect, opened, student_id  # noqa: E402
 from dlci_grader.samples.sample_class import sample_class, write_class  # noqa: E402
 from dlci_grader.tasks import load_tasks  # noqa: E402
+from dlci_grader.verdicts.rebuild import hidden_source  # noqa: E402
 
 pytestmark = [pytest.mark.grader, pytest.mark.task1]
 
@@ -56,6 +56,17 @@ def graded(tmp_path_factory):
     )
     print(run.stdout, f"\n{time.perf_counter() - start:.0f} s")
     return tmp / "class", tmp / "course", run
+
+
+def hidden_lines(notebook: str) -> set[str]:
+    """Lines of the hidden tests of ``notebook`` that its released version does not show anyway
+    (lines such as ``with torch.no_grad():`` prove nothing when they leak)."""
+    source = nbformat.read(str(ROOT / "solutions" / f"{notebook}.ipynb"), 4)
+    released = nbformat.read(str(ROOT / "notebooks" / f"{notebook}.ipynb"), 4)
+    shown = {line.strip() for cell in released.cells for line in cell.source.splitlines()}
+    hidden = {line.strip() for cell in source.cells for line in hidden_source(str(cell.source)).splitlines()
+              if len(line.strip()) > 12}
+    return hidden - shown
 
 
 def _csv(course: Path) -> list[dict]:
@@ -147,18 +158,7 @@ def test_feedback_shows_visible_tests_and_scores_not_hidden_code(graded):
     assert done.returncode == 0, done.stderr
     name = "task1_backprop_inpainting"
     html = (course / "feedback" / "task1-update_wrong_sign" / name / f"{name}.html").read_text()
-    source = nbformat.read(str(ROOT / "solutions" / f"{name}.ipynb"), 4)
-    hidden = {
-        line.strip()
-        for cell in source.cells
-        for match in _REGION.finditer(cell.source)
-        if match.group(1) == "HIDDEN TESTS"
-        for line in match.group(2).splitlines()
-        if len(line.strip()) > 12
-    }
-    # lines that the student's own notebook shows anyway (e.g. `with torch.no_grad():`) prove nothing
-    released = nbformat.read(str(ROOT / "notebooks" / f"{name}.ipynb"), 4)
-    hidden -= {line.strip() for cell in released.cells for line in cell.source.splitlines()}
+    hidden = hidden_lines(name)
     import html as html_lib
 
     text = html_lib.unescape(re.sub(r"<[^>]+>", "", html))

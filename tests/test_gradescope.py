@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,11 +25,10 @@ import nbformat
 import pytest
 
 pytest.importorskip("dlci_grader")
-from test_grader_class import CELL_TIMEOUT, ROOT, _csv, dlci  # noqa: E402
+from test_grader_class import CELL_TIMEOUT, ROOT, _csv, dlci, hidden_lines  # noqa: E402
 
 from dlci_grader.gradescope.local import layout, run_local  # noqa: E402
 from dlci_grader.gradescope.results import ERROR_TEST  # noqa: E402
-from dlci_grader.nbgrader.release import _REGION  # noqa: E402
 
 pytestmark = [pytest.mark.grader, pytest.mark.task1]
 
@@ -139,22 +139,6 @@ def _with_cell(notebook: Path, code: str, out: Path) -> Path:
     return out
 
 
-def _hidden_lines() -> set[str]:
-    """Lines of the hidden tests that the released notebook does not show anyway."""
-    source = nbformat.read(str(ROOT / "solutions" / f"{NB}.ipynb"), 4)
-    released = nbformat.read(str(ROOT / "notebooks" / f"{NB}.ipynb"), 4)
-    shown = {line.strip() for cell in released.cells for line in cell.source.splitlines()}
-    hidden = {
-        line.strip()
-        for cell in source.cells
-        for m in _REGION.finditer(cell.source)
-        if m.group(1) == "HIDDEN TESTS"
-        for line in m.group(2).splitlines()
-        if len(line.strip()) > 12
-    }
-    return hidden - shown
-
-
 @pytest.fixture(scope="module")
 def autograder_zip(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("zips")
@@ -262,7 +246,7 @@ def test_attacks_on_results_and_source_are_refused(gradescope_results):
 
 @pytest.mark.slow
 def test_no_output_shows_hidden_test_code(gradescope_results):
-    hidden = _hidden_lines()
+    hidden = hidden_lines(NB)
     assert hidden
     for student, (results, output) in gradescope_results.items():
         text = json.dumps(results) + output
@@ -326,3 +310,56 @@ def test_results_are_written_when_the_grader_fails(autograder_zip, tmp_path):
     results = json.loads((ag / "results" / "results.json").read_text())
     jsonschema.validate(results, RESULTS_SCHEMA)
     assert results["tests"][0]["name"] == ERROR_TEST and "did not start" in results["tests"][0]["output"]
+
+
+USER = "dlci-student"
+
+
+def _reachable_by_others(path: Path) -> bool:
+    """Whether a user other than root can reach ``path`` (every folder above it searchable)."""
+    return all(os.stat(p).st_mode & 0o001 for p in [*reversed(path.parents)] if p != Path("/"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="Gradescope's runner is root; grading as another user needs root")
+@pytest.mark.skipif(
+    not _reachable_by_others(Path(sys.executable)) or not _reachable_by_others(Path(os.path.realpath(sys.executable))),
+    reason=f"this Python ({os.path.realpath(sys.executable)}) is in a folder no other user may enter, so the "
+    f"unprivileged user cannot run it (on Gradescope setup.sh installs the kit in /opt/dlci-venv)",
+)
+def test_the_unprivileged_user_grades_and_reaches_neither_results_nor_source(tmp_path, submissions):
+    """The zip as built by default (``--user dlci-student``), its folders as setup.sh leaves them
+    (``source/`` root-only, ``results/`` root's): the solution gets 23, the kernel, the worker and
+    the definitions-alone runner run as that user, and the results and source attacks change nothing."""
+    if subprocess.run(["id", "-u", USER], capture_output=True).returncode != 0:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", USER], check=True)
+    built = dlci("gradescope", "build", "--tasks", "task1", "--out", str(tmp_path / "zips"),
+                 "--cell-timeout", str(CELL_TIMEOUT))
+    assert built.returncode == 0, built.stderr
+    os.chmod(tmp_path, 0o755)
+    solution = submissions["solution"]
+    for name, attack in (("solution", None), ("attack-results", RESULTS_ATTACK), ("attack-source", SOURCE_ATTACK)):
+        ag = layout(tmp_path / name, tmp_path / "zips" / f"{NB}.zip", [] if attack else [solution])
+        for folder in (ag.parent, ag, ag / "submission", ag / "results"):
+            os.chmod(folder, 0o755)
+        subprocess.run(["chmod", "-R", "go-rwx", str(ag / "source")], check=True)
+        if attack:
+            _with_cell(solution, attack.format(ag=str(ag), nb=NB), ag / "submission" / f"{NB}.ipynb")
+        env = {**os.environ, "DLCI_AUTOGRADER_DIR": str(ag), "DLCI_PYTHON": sys.executable}
+        runner = subprocess.Popen(["bash", str(ag / "source" / "run_autograder")], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        owners: set[tuple[str, str]] = set()
+        while runner.poll() is None:
+            ps = subprocess.run(["ps", "-ww", "-eo", "user:32,args"], capture_output=True, text=True).stdout
+            for line in ps.splitlines():
+                for role in ("ipykernel", "gradescope.run --worker", "kernel.rebuilt"):
+                    if role in line:
+                        owners.add((role, line.split()[0]))
+            time.sleep(0.3)
+        output = runner.stdout.read() if runner.stdout else ""
+        results = json.loads((ag / "results" / "results.json").read_text())
+        assert results["score"] == 23, (name, results.get("output"), output[-2000:])
+        assert "graded as root" not in json.dumps(results), name
+        assert "ATTACK" not in json.dumps(results) + output, name
+        assert {role for role, _ in owners} >= {"ipykernel", "gradescope.run --worker"}, (name, owners)
+        assert all(user == USER for _, user in owners), (name, owners)

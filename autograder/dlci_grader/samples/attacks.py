@@ -166,8 +166,9 @@ ATTACKS = [
            fails=frozenset({"test_methods", "test_unet_hidden", "test_table", "test_table_unet_hidden"}),
            task="task3"),
     Attack("lookup-shifted-images", "Task 3: a 'U-Net' that searches every flip and circular shift of "
-           "the test images on disk with an FFT and fits a gain and an offset (the grader's images "
-           "come from test images the kernel's data lacks)", "solution",
+           "the test images on disk with an FFT and fits a gain and an offset, returning the image "
+           "itself when the fit says it was found (the table then shows PSNR inf; the grader's "
+           "images come from test images the kernel's data lacks)", "solution",
            _new_cell("methods", LOOKUP_SHIFTED_IMAGES),
            fails=frozenset({"test_methods", "test_unet_hidden", "test_table", "test_table_unet_hidden"}),
            task="task3"),

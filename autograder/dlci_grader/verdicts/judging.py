@@ -32,6 +32,7 @@ import numpy as np
 from nbformat import NotebookNode
 
 from dlci_grader.kernel.answers import MIME, decode, write_cases
+from dlci_grader.nbgrader.course import atomic_write
 from dlci_grader.tasks import judged_tests, kernel_data
 from dlci_grader.verdicts.contract import Case, Context, public
 
@@ -161,13 +162,14 @@ def judge_executed(
 ) -> dict[str, Verdict]:
     """:func:`verify` the executed ``notebook``, fail the tests whose run on the definitions
     alone (``alone``, :mod:`dlci_grader.verdicts.rebuild`) failed, :func:`annotate` it, and
-    save it to ``path``."""
+    save it to ``path``: as a new file, since nbgrader leaves the autograded notebook read-only
+    (0444), which only root writes through (the Gradescope worker runs unprivileged)."""
     verdicts = verify(channel, notebook)
     for test, verdict in (alone or {}).items():
         if test in verdicts and verdicts[test].passed and not verdict.passed:
             verdicts[test] = verdict
     annotate(notebook, verdicts)
-    nbformat.write(notebook, str(path))
+    atomic_write(Path(path), nbformat.writes(notebook).encode())
     return verdicts
 
 
