@@ -34,6 +34,7 @@ from dlci_grader.run.dask_executor import DaskExecutor
 from dlci_grader.run.executor import Executor, LocalExecutor
 from dlci_grader.samples.sample_class import sample_class, write_class
 from dlci_grader.tasks import load_tasks
+from starter.env_vars import DATA_ENV_VAR
 
 ROOT = Path(__file__).resolve().parents[1]
 DASK = str(Path(sys.executable).parent / "dask")
@@ -57,35 +58,59 @@ def _grade(submissions: Path, course: Path, executor: Executor, data_root: Path)
     return time.perf_counter() - start, len(run.graded), [r.student for r in run.graded if not r.ok]
 
 
-def _start(command: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    with open(log, "wb") as out:
-        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL)
+class LoopbackCluster:
+    """A ``dask scheduler`` and ``dask worker`` processes on 127.0.0.1 (a free port), each one
+    logging to ``folder/<name>.log``, with ``data_root`` as the workers' course data; every
+    process is stopped by its pid (SIGTERM, then SIGKILL). Also used by ``tests/test_dask_grading.py``."""
 
+    def __init__(self, folder: Path, data_root: Path) -> None:
+        self.folder = folder
+        self.env = {**os.environ, DATA_ENV_VAR: str(data_root)}
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.address = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.workers: dict[str, subprocess.Popen[bytes]] = {}
+        self._start("scheduler", [DASK, "scheduler", "--host", "127.0.0.1", "--port", self.address.rsplit(":", 1)[1],
+                                  "--no-dashboard"])
 
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for proc in reversed(procs):
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
+    def _start(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
+        with open(self.folder / f"{name}.log", "wb") as log:
+            proc = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, cwd=self.folder)
+        self.procs.append(proc)
+        return proc
 
+    def add_worker(self, name: str, nanny: bool = True) -> None:
+        """Start ``dask worker ... --nthreads 1 --resources notebook=1`` named ``name``, its
+        private folder ``folder/name``, and wait until it registered. ``nanny=False``: no nanny,
+        so that SIGKILL of its pid is the death of the worker."""
+        self.workers[name] = self._start(name, [
+            DASK, "worker", self.address, "--name", name, "--nthreads", "1", *([] if nanny else ["--no-nanny"]),
+            "--resources", "notebook=1", "--local-directory", str(self.folder / name), "--no-dashboard",
+        ])
+        log = self.folder / f"{name}.log"
+        deadline = time.monotonic() + 60
+        while "Registered to" not in log.read_text(errors="replace"):
+            if time.monotonic() > deadline or self.workers[name].poll() is not None:
+                raise RuntimeError(f"dask worker {name} did not register:\n{log.read_text(errors='replace')}")
+            time.sleep(0.2)
 
-def _dask(tmp: Path, workers: int, data_root: Path) -> tuple[str, list[subprocess.Popen[bytes]]]:
-    """A scheduler and ``workers`` workers (``--nthreads 1 --resources notebook=1``) on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        address = f"tcp://127.0.0.1:{s.getsockname()[1]}"
-    env = {**os.environ, "DLCI_DATA": str(data_root)}
-    procs = [_start([DASK, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
-                     "--no-dashboard"], tmp / "scheduler.log", env)]
-    for i in range(workers):
-        procs.append(_start([DASK, "worker", address, "--nthreads", "1", "--resources", "notebook=1",
-                             "--name", f"w{i + 1}", "--local-directory", str(tmp / f"w{i + 1}"),
-                             "--no-dashboard"], tmp / f"w{i + 1}.log", env))
-    return address, procs
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    os.kill(proc.pid, signal.SIGKILL)
+                    proc.wait()
+
+    def __enter__(self) -> LoopbackCluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 def run(data_root: str | None = None, students: int = 4, class_size: int = 500,
@@ -101,17 +126,14 @@ def run(data_root: str | None = None, students: int = 4, class_size: int = 500,
         for kind, workers in cases:
             folder = tmp / f"{kind}{workers}"
             folder.mkdir()
-            procs: list[subprocess.Popen[bytes]] = []
-            try:
-                if kind == "local":
-                    executor: Executor = LocalExecutor(1, folder)
-                else:
-                    address, procs = _dask(folder, workers, root)
-                    executor = DaskExecutor(address, wait_s=60)
-                    _wait_workers(address, workers)
-                seconds, graded, bad = _grade(tmp / "class", folder / "course", executor, root)
-            finally:
-                _stop(procs)
+            if kind == "local":
+                seconds, graded, bad = _grade(tmp / "class", folder / "course", LocalExecutor(1, folder), root)
+            else:
+                with LoopbackCluster(folder, root) as cluster:
+                    for i in range(workers):
+                        cluster.add_worker(f"w{i + 1}")
+                    executor = DaskExecutor(cluster.address, wait_s=60)
+                    seconds, graded, bad = _grade(tmp / "class", folder / "course", executor, root)
             rate[kind, workers] = graded / seconds * 60
             rows.append({
                 "executor": f"{kind}, {workers} worker{'s' if workers > 1 else ''}",
@@ -129,13 +151,6 @@ def run(data_root: str | None = None, students: int = 4, class_size: int = 500,
                 "problems": "Task 1 speed per notebook; Tasks 2-3 take 1-2x longer",
             })
     return rows
-
-
-def _wait_workers(address: str, workers: int) -> None:
-    from distributed import Client
-
-    with Client(address, timeout="30s", set_as_default=False) as client:
-        client.wait_for_workers(workers, timeout=60)
 
 
 def main() -> int:

@@ -15,7 +15,6 @@ import os
 import pickle
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -29,6 +28,7 @@ import pytest
 
 pytest.importorskip("distributed")
 pytest.importorskip("dlci_grader")
+from bench.bench_dask import LoopbackCluster  # noqa: E402
 from dlci_grader.isolation.limits import Limits  # noqa: E402
 from dlci_grader.nbgrader.course import Course  # noqa: E402
 from dlci_grader.run.dask_executor import remote_job, template_payload  # noqa: E402
@@ -42,83 +42,23 @@ pytestmark = [pytest.mark.grader, pytest.mark.task1, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
 DLCI = [sys.executable, "-m", "starter.cli"]
-DASK = str(Path(sys.executable).parent / "dask")
 STUDENTS = ("solution", "blank", "task1-update_wrong_sign", "attack-read-secrets", "broken-invalid-json")
 GRADED = len(STUDENTS) - 1  # the notebook that is not JSON is rejected by intake, not run
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """Stop one process this module started, by its pid: SIGTERM, then SIGKILL."""
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
-class Cluster:
-    """A ``dask scheduler`` and ``dask worker`` processes on 127.0.0.1 (free ports)."""
-
-    def __init__(self, folder: Path, data_root: Path) -> None:
-        self.folder = folder
-        self.env = {**os.environ, DATA_ENV_VAR: str(data_root)}
-        self.address = f"tcp://127.0.0.1:{_free_port()}"
-        self.procs: list[subprocess.Popen] = []
-        self.workers: dict[str, subprocess.Popen] = {}
-        self.scheduler = self._start(
-            "scheduler", [DASK, "scheduler", "--host", "127.0.0.1", "--port", self.address.rsplit(":", 1)[1],
-                          "--no-dashboard"])
-
-    def _start(self, name: str, command: list[str]) -> subprocess.Popen:
-        log = open(self.folder / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, cwd=self.folder)
-        log.close()
-        self.procs.append(proc)
-        return proc
-
-    def add_worker(self, name: str) -> None:
-        """Start ``dask worker ... --nthreads 1 --resources notebook=1`` named ``name`` (no nanny,
-        so that SIGKILL of its pid is the death of the worker) and wait until it registered."""
-        local = self.folder / name
-        self.workers[name] = self._start(name, [
-            DASK, "worker", self.address, "--name", name, "--nthreads", "1", "--no-nanny",
-            "--resources", "notebook=1", "--local-directory", str(local), "--no-dashboard",
-        ])
-        deadline = time.monotonic() + 60
-        while "Registered to" not in (self.folder / f"{name}.log").read_text(errors="replace"):
-            assert time.monotonic() < deadline and self.workers[name].poll() is None, (
-                self.folder / f"{name}.log").read_text(errors="replace")
-            time.sleep(0.2)
-
-    def working(self, name: str) -> bool:
-        """True while worker ``name`` grades a notebook (its private folder exists)."""
-        return any(p.is_dir() for p in (self.folder / name).glob("*/*/dlci-work/*"))
-
-    def stop(self) -> None:
-        for proc in reversed(self.procs):
-            _stop(proc)
+def _working(cluster: LoopbackCluster, name: str) -> bool:
+    """True while worker ``name`` grades a notebook (its private folder exists)."""
+    return any(p.is_dir() for p in (cluster.folder / name).glob("*/*/dlci-work/*"))
 
 
 @pytest.fixture
-def cluster(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Iterator[Cluster]:
+def cluster(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Iterator[LoopbackCluster]:
     """A fresh scheduler and workers per test (workers started just before the client they
     serve: they load the grader code the client runs, so an edited checkout is no skew)."""
-    made = Cluster(tmp_path_factory.mktemp("dask"), data_root)
-    try:
+    with LoopbackCluster(tmp_path_factory.mktemp("dask"), data_root) as made:
         for name in ("w1", "w2"):
-            made.add_worker(name)
+            made.add_worker(name, nanny=False)  # SIGKILL of a worker's pid is its death
         yield made
-    finally:
-        made.stop()
 
 
 @pytest.fixture(scope="module")
@@ -202,9 +142,9 @@ def test_worker_killed_mid_run_costs_only_time(cluster, small_class, local_score
     run = subprocess.Popen(_grade(small_class, course, "--cluster", cluster.address), cwd=ROOT,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
-    while not cluster.working("w2") and time.monotonic() < deadline and run.poll() is None:
+    while not _working(cluster, "w2") and time.monotonic() < deadline and run.poll() is None:
         time.sleep(0.1)
-    assert cluster.working("w2"), "worker w2 never started a notebook"
+    assert _working(cluster, "w2"), "worker w2 never started a notebook"
     os.kill(cluster.workers["w2"].pid, signal.SIGKILL)
     cluster.workers["w2"].wait()
     out, err = run.communicate(timeout=600)
