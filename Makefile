@@ -1,7 +1,7 @@
 # Two commands do all set-up on a fresh machine:
 #   make demo   create .venv, install the kit, run its main job on the embedded default data
 #   make test   install if needed, run the whole test suite
-#   make lint   ruff and mypy (strict on starter/ and the grader), as CI runs them
+#   make lint   ruff, mypy (strict on starter/ and the grader), the grader's layers (tools/check_layers.py)
 # Real course data: point DLCI_DATA at a folder holding BSDS300/ and MNIST/ (see README).
 
 PYTHON ?= python3
@@ -46,6 +46,7 @@ test-hub: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(PY) tools/check_layers.py
 
 bench: install
 	$(PY) -m bench

@@ -1,7 +1,7 @@
 """False-pass rate of Task 1's judged tests: catalogued wrong answers over many secret seeds.
 
 For each test that checks a formula and each typical mistake the kit catalogues
-(:mod:`dlci_grader.tasks.task1.false_pass`), the grader draws the test's inputs with a secret
+(:mod:`dlci_grader.offline.false_pass`), the grader draws the test's inputs with a secret
 seed and judges the wrong answer with its own judge; a pass is a false pass. The goal is 0 of
 every mistake over at least 10,000 seeds.
 
@@ -17,7 +17,7 @@ import argparse
 import time
 from collections.abc import Sequence
 
-from dlci_grader.tasks.task1.false_pass import false_passes
+from dlci_grader.offline.false_pass import false_passes
 from starter.progress import progress_bar
 
 SEEDS = 10_000

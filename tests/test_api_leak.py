@@ -53,7 +53,7 @@ pytest.importorskip("dlci_grader")
 import starter  # noqa: E402
 from dlci_grader.kernel import answers  # noqa: E402
 from dlci_grader.tasks import judged_tests  # noqa: E402
-from dlci_grader.verdicts.contract import Context, public  # noqa: E402
+from dlci_grader.tasks.contract import Context, public  # noqa: E402
 
 pytestmark = pytest.mark.grader
 

@@ -32,7 +32,7 @@ from bench.bench_dask import LoopbackCluster  # noqa: E402
 from dlci_grader.isolation.limits import Limits  # noqa: E402
 from dlci_grader.nbgrader.course import Course  # noqa: E402
 from dlci_grader.run.dask_executor import remote_job, template_payload  # noqa: E402
-from dlci_grader.run.executor import Job  # noqa: E402
+from dlci_grader.run.job import Job  # noqa: E402
 from dlci_grader.samples.sample_class import sample_class, write_class  # noqa: E402
 from dlci_grader.tasks import load_tasks  # noqa: E402
 from starter.env_vars import DATA_ENV_VAR  # noqa: E402

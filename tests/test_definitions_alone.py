@@ -20,12 +20,12 @@ from starter.definitions import cell_definitions, top_level_only_names
 pytest.importorskip("dlci_grader")
 from dlci_grader.isolation.limits import Limits  # noqa: E402
 from dlci_grader.isolation.sandbox import default_read_paths, support  # noqa: E402
-from dlci_grader.run.results import graded_cells  # noqa: E402
 from dlci_grader.samples.attacks import AUTOGRAD_BACKWARD, REPLACE_HARNESS  # noqa: E402
 from dlci_grader.tasks import load_tasks  # noqa: E402
 from dlci_grader.verdicts import judging  # noqa: E402
 from dlci_grader.verdicts.flags import scan  # noqa: E402
 from dlci_grader.verdicts.rebuild import alone_tests, run_alone  # noqa: E402
+from dlci_grader.verdicts.results import graded_cells  # noqa: E402
 
 pytestmark = [pytest.mark.grader, pytest.mark.task1]
 ROOT = Path(__file__).resolve().parents[1]

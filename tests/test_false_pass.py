@@ -1,6 +1,6 @@
 """No catalogued wrong answer passes Task 1's judged tests, on any of many secret seeds.
 
-The grader's own drawing and judging code (:mod:`dlci_grader.tasks.task1.false_pass`); the
+The grader's own drawing and judging code (:mod:`dlci_grader.offline.false_pass`); the
 benchmark ``bench/bench_false_pass.py`` runs the same over 10,000 seeds.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from dlci_grader.tasks.task1.false_pass import WRONG_ANSWERS, false_passes
+from dlci_grader.offline.false_pass import WRONG_ANSWERS, false_passes
 
 pytestmark = [pytest.mark.grader, pytest.mark.task1]
 

@@ -23,9 +23,9 @@ pytest.importorskip("dlci_grader")
 from dlci_grader.isolation.sandbox import default_read_paths, support  # noqa: E402
 from dlci_grader.kernel import answers  # noqa: E402
 from dlci_grader.tasks import judged_tests  # noqa: E402
+from dlci_grader.tasks.contract import Context  # noqa: E402
 from dlci_grader.tasks.task1 import checks  # noqa: E402
 from dlci_grader.verdicts import judging as verify  # noqa: E402
-from dlci_grader.verdicts.contract import Context  # noqa: E402
 
 pytestmark = [pytest.mark.grader, pytest.mark.task1]
 

@@ -24,7 +24,7 @@ from test_gradescope import RESULTS_SCHEMA  # noqa: E402
 
 from dlci_grader.gradescope.local import LocalRun, run_local  # noqa: E402
 from dlci_grader.gradescope.results import ERROR_TEST  # noqa: E402
-from dlci_grader.samples.variants import grade_points, make_submission  # noqa: E402
+from dlci_grader.samples.variants import grade_points, make_submission, task_variants  # noqa: E402
 from dlci_grader.tasks import load_tasks  # noqa: E402
 
 pytestmark = [pytest.mark.grader, pytest.mark.slow, pytest.mark.realdata]
@@ -48,7 +48,7 @@ def test_the_sample_class_grades_as_dlci_grade_grades_it(task, zips, data_root, 
     auto, manual = grade_points(spec.source)
     release = spec.release(ROOT / "notebooks")
     notebooks = {}
-    for name, variant in spec.variants.items():
+    for name, variant in task_variants(task).items():
         path = tmp_path / name / f"{spec.notebook}.ipynb"
         path.parent.mkdir()
         nbformat.write(make_submission(variant, spec.source, release), str(path))

@@ -26,14 +26,14 @@ from starter.pretrained import (
 )
 
 pytest.importorskip("dlci_grader")
-from dlci_grader.tasks.task3.reference import evaluate_methods, wiener_deconv  # noqa: E402
-from dlci_grader.tasks.task3.train_pretrained import (  # noqa: E402
+from dlci_grader.offline.train_pretrained import (  # noqa: E402
     TrainConfig,
     half_spectrum_filters,
     install_weights,
     main,
     train_pretrained,
 )
+from dlci_grader.tasks.task3.reference import evaluate_methods, wiener_deconv  # noqa: E402
 
 pytestmark = pytest.mark.task3
 
@@ -101,14 +101,14 @@ def test_predict_runs_in_batches_and_matches_one_pass():
 
 
 def test_training_script_parses_every_config_option(monkeypatch, tmp_path):
-    """python -m dlci_grader.tasks.task3.train_pretrained passes every option on to TrainConfig."""
+    """python -m dlci_grader.offline.train_pretrained passes every option on to TrainConfig."""
     seen = {}
 
     def fake(config, out, **kwargs):
         seen["config"] = config
         return tmp_path / "w.pt"
 
-    monkeypatch.setattr("dlci_grader.tasks.task3.train_pretrained.train_pretrained", fake)
+    monkeypatch.setattr("dlci_grader.offline.train_pretrained.train_pretrained", fake)
     assert main(["--out", str(tmp_path), "--steps", "3", "--lr-min", "1e-6", "--warmup-steps", "7",
                  "--init-from", "w0.pt"]) == 0
     config = seen["config"]

@@ -17,8 +17,14 @@ import numpy as np
 import pytest
 import torch
 
-from dlci_grader.samples.variants import Edit, Variant, grade_points, make_submission, submissions
-from dlci_grader.tasks import task_variants
+from dlci_grader.samples.variants import (
+    Edit,
+    Variant,
+    grade_points,
+    make_submission,
+    submissions,
+    task_variants,
+)
 from dlci_grader.tasks.task1 import checks
 
 pytestmark = [pytest.mark.task1, pytest.mark.grader]

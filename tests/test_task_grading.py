@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from dlci_grader.run.class_run import grade_submissions
-from dlci_grader.samples.variants import grade_points, make_submission
+from dlci_grader.samples.variants import grade_points, make_submission, task_variants
 from dlci_grader.tasks import Task, load_tasks
 
 pytestmark = pytest.mark.grader
@@ -55,7 +55,7 @@ def test_points_add_up_to_the_header(task):
 @pytest.mark.parametrize("task", TASKS)
 def test_variants_apply_to_the_solution(task):
     """Every variant's edits match the current solution exactly once (fast, no grading)."""
-    for variant in _task(task).variants.values():
+    for variant in task_variants(task).values():
         make_submission(variant, _source(task), _release(task))
 
 
@@ -65,7 +65,7 @@ def test_variants_apply_to_the_solution(task):
 def test_variants_get_their_expected_scores(task, data_root):
     """Real nbgrader gives every variant exactly its expected score per cell."""
     auto, manual = grade_points(_source(task))
-    variants = _task(task).variants
+    variants = task_variants(task)
     submissions = {
         name: make_submission(v, _source(task), _release(task)) for name, v in variants.items()
     }

@@ -22,6 +22,7 @@ import pytest
 
 import dlci_grader
 from dlci_grader import tasks
+from dlci_grader.samples.variants import task_variants
 
 pytestmark = pytest.mark.grader
 
@@ -34,7 +35,7 @@ def test_the_registry_finds_every_task_folder_and_nothing_else():
     loaded = tasks.load_tasks(ROOT / "solutions")
     assert set(loaded) == set(tasks.registered()), "a notebook without a task folder, or the reverse"
     for key, task in loaded.items():
-        assert task.variants, f"{key} registers no sample variants"
+        assert task_variants(key), f"{key} registers no sample variants"
         assert tasks.judged_tests(key), f"{key} judges nothing outside the kernel"
         assert (PACKAGE / "kernel" / f"{key}.py").is_file(), f"{key} has no kernel-side module"
         assert task.release(ROOT / "notebooks").is_file()
@@ -42,7 +43,7 @@ def test_the_registry_finds_every_task_folder_and_nothing_else():
 
 def test_an_unknown_key_has_nothing_registered():
     assert tasks.judged_tests("task99") == {}
-    assert tasks.task_variants("task99") == {}
+    assert task_variants("task99") == {}
 
 
 # --- a new task, end to end ---------------------------------------------------------------
@@ -52,7 +53,7 @@ CHECKS = '''
 
 import numpy as np
 
-from dlci_grader.verdicts.contract import Case, Context, JudgedTest, each_case
+from dlci_grader.tasks.contract import Case, Context, JudgedTest, each_case
 
 
 def _make(rng: np.random.Generator, context: Context) -> list[Case]:
@@ -133,7 +134,7 @@ def test_a_new_task_is_one_folder_a_kernel_module_and_two_notebooks(tmp_path):
     (grader / "tasks" / "task9").mkdir()
     (grader / "tasks" / "task9" / "__init__.py").write_text('"""Task 9 (test-only)."""\n')
     (grader / "tasks" / "task9" / "checks.py").write_text(CHECKS)
-    (grader / "tasks" / "task9" / "variants.py").write_text(VARIANTS)
+    (grader / "samples" / "task_variants" / "task9.py").write_text(VARIANTS)
     (grader / "kernel" / "task9.py").write_text(KERNEL)
     solutions = tmp_path / "solutions"
     solutions.mkdir()

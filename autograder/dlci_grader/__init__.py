@@ -1,18 +1,25 @@
 """Instructor tools for the dlci course kit (never shipped to students).
 
-Its folders are its architecture:
+Its folders are its architecture, and its layers, top to bottom (a module imports only its own
+folder and the folders below it; ``tools/check_layers.py`` keeps it so, and
+docs/maintainers/architecture.md follows one verdict through them):
 
-- ``commands/``: the ``dlci`` verbs (release, grade, feedback, sample-class, demo): arguments
-  and printing only.
-- ``run/``: a class run: intake, the executor seam and its local executor, the one-notebook
-  worker, the one result model, the report.
+- ``commands/``: the ``dlci`` verbs (release, grade, feedback, sample-class, export, gradescope,
+  demo): arguments and printing only.
+- ``gradescope/``: the Gradescope zip, its runner and results; ``lms.py``: Canvas and Moodle
+  gradebook exports; ``samples/``: the sample class, each task's sample variants and the
+  adversarial suite; ``offline/``: the false-pass study and the U-Net training script.
+- ``run/``: a class run: intake, the job, the executor seam and its local and Dask executors, the
+  one-notebook worker, the report.
 - ``nbgrader/``: the adapter to nbgrader: course folders, their config, the gradebook,
   execution, release, feedback.
-- ``isolation/``: rlimits, the pids cgroup, the Landlock sandbox of the student's kernel.
-- ``verdicts/``: the contract between tasks' checks and the grader, secret inputs, judging.
+- ``verdicts/``: secret inputs, judging outside the kernel, the definitions-alone run, flags,
+  the one result model.
 - ``kernel/``: all of the grader the student's kernel may import (and the sandbox lets it read).
-- ``tasks/``: the registry and one folder per task (its checks and sample variants).
-- ``samples/``: the sample class and the adversarial suite.
+- ``tasks/``: the registry, the contract between a task's checks and the grader, and one folder
+  per task (what grading it needs).
+- ``isolation/``: rlimits, the pids cgroup, the Landlock sandbox of the student's kernel;
+  ``files.py``: atomic writes.
 
 The student's kernel may read this file; keep it free of anything but this text and the version.
 """

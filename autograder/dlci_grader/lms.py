@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dlci_grader.run.intake import student_id
 from dlci_grader.tasks import task_key
 
 CANVAS_KEYS = {"sis_user_id": "SIS User ID", "login_id": "SIS Login ID", "id": "ID"}
@@ -117,8 +118,6 @@ def _kit_id(row: Mapping[str, str]) -> str:
 
 def match(students: Sequence[str], roster: Sequence[Mapping[str, str]]) -> tuple[dict[str, int], list[str]]:
     """(kit student -> roster row index, kit students with no row)."""
-    from dlci_grader.run.intake import student_id
-
     by_id: dict[str, int] = {}
     for index, row in enumerate(roster):
         kit = _kit_id(row)

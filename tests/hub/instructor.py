@@ -22,7 +22,7 @@ import nbformat
 
 from dlci_grader.nbgrader.course import NbgraderCourse
 from dlci_grader.nbgrader.gradebook import read_submission
-from dlci_grader.run.results import graded_cells
+from dlci_grader.verdicts.results import graded_cells
 from starter.env_vars import GRADING_ENV_VAR
 
 

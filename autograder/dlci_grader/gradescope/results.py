@@ -20,8 +20,8 @@ from typing import Any
 
 import nbformat
 
-from dlci_grader.nbgrader.course import atomic_write
-from dlci_grader.run.results import CellStatus, NotebookResult, NotebookStatus
+from dlci_grader.files import atomic_write
+from dlci_grader.verdicts.results import CellStatus, NotebookResult, NotebookStatus
 
 _HIDDEN_REGION = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*", re.S | re.M)
 

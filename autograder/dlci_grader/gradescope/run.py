@@ -34,10 +34,14 @@ from typing import Any
 
 import nbformat
 
+from dlci_grader.files import atomic_write
 from dlci_grader.gradescope.results import error_results, hidden_cells, to_gradescope, write_results
 from dlci_grader.gradescope.settings import CONFIG_NAME, Settings
-from dlci_grader.nbgrader.course import atomic_write
-from dlci_grader.run.results import (
+from dlci_grader.run.intake import check_notebook
+from dlci_grader.run.job import Job
+from dlci_grader.run.worker import run_job
+from dlci_grader.tasks import Task
+from dlci_grader.verdicts.results import (
     CellStatus,
     NotebookResult,
     NotebookStatus,
@@ -135,9 +139,6 @@ def grade_submission(root: Path, data_root: Path | None = None) -> dict[str, Any
 
 def _grade(settings: Settings, layout: Layout, notebook: Path, data_root: Path | None) -> NotebookResult:
     """Check the notebook as intake does, then grade it in the worker child."""
-    from dlci_grader.run.intake import check_notebook
-    from dlci_grader.tasks import Task
-
     task = Task(settings.task, settings.notebook, layout.template / "source" / settings.notebook / f"{settings.notebook}.ipynb")
     content = notebook.read_bytes()
     problem, notes, repaired = check_notebook(content, task, settings.release_ids or {})
@@ -236,9 +237,6 @@ def run_worker(
 def worker(work: Path) -> int:
     """The child: grade ``work/submission.ipynb`` with :func:`~dlci_grader.run.worker.run_job`
     and write ``work/result.json``."""
-    from dlci_grader.run.executor import Job
-    from dlci_grader.run.worker import run_job
-
     job_data = json.loads((work / "job.json").read_text())
     settings = Settings(**job_data["settings"])
     template = work / "template"

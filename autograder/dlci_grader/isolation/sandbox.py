@@ -36,6 +36,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from dlci_grader.isolation.limits import pids_hierarchy
+
 # Linux syscall numbers (the same on x86_64 and aarch64) and Landlock constants (uapi/linux/landlock.h).
 _SYS_CREATE_RULESET, _SYS_ADD_RULE, _SYS_RESTRICT_SELF = 444, 445, 446
 _CREATE_RULESET_VERSION = 1
@@ -140,8 +142,6 @@ class Support:
 
 def support() -> Support:
     """What :func:`restrict` (and, for processes, :mod:`dlci_grader.isolation.limits`) can enforce here."""
-    from dlci_grader.isolation.limits import pids_hierarchy
-
     root = os.geteuid() == 0 if hasattr(os, "geteuid") else False
     return Support(landlock_abi(), root, pids_hierarchy() is not None)
 

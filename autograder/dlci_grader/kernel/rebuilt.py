@@ -124,13 +124,6 @@ def _where(tb: TracebackType | None) -> str:
     return last
 
 
-def _send(fd: int, message: dict[str, Any]) -> None:
-    data = (json.dumps(message) + "\n").encode()
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
 def _child(prelude: list[list[CodeType]], test: CodeType, fd: int) -> None:
     """Run in the forked child: definitions, then the test; never returns."""
     devnull = os.open(os.devnull, os.O_RDWR)
@@ -139,7 +132,7 @@ def _child(prelude: list[list[CodeType]], test: CodeType, fd: int) -> None:
     try:
         _drop_privileges()
     except OSError as error:  # then this test fails; nothing of the notebook has run
-        _send(fd, {"error": f"the grader could not isolate this test ({error})"})
+        answers.send(fd, {"error": f"the grader could not isolate this test ({error})"})
         os._exit(0)
     os.environ[answers.FD_ENV] = str(fd)
     failures: list[str] = []
@@ -159,7 +152,7 @@ def _child(prelude: list[list[CodeType]], test: CodeType, fd: int) -> None:
         if failures and isinstance(error, NameError):
             message += f"; earlier, a definition failed: {failures[0]}"
         try:
-            _send(fd, {"error": message})
+            answers.send(fd, {"error": message})
         except OSError:
             pass
     os._exit(0)

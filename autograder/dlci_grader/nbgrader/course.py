@@ -38,9 +38,10 @@ from typing import TYPE_CHECKING
 import nbformat
 from nbformat import NotebookNode
 
+from dlci_grader.files import atomic_write
 from dlci_grader.nbgrader.config import write_course_config
 from dlci_grader.nbgrader.gradebook import write_result
-from dlci_grader.run.results import NotebookResult
+from dlci_grader.verdicts.results import NotebookResult
 from starter.hashing import sha256_file
 
 if TYPE_CHECKING:
@@ -58,21 +59,6 @@ def read_notebook(notebook: str | os.PathLike[str] | NotebookNode) -> NotebookNo
     if isinstance(notebook, NotebookNode):
         return notebook
     return nbformat.read(str(notebook), as_version=NBFORMAT_VERSION)
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a reader sees the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class NbgraderCourse:

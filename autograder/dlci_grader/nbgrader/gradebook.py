@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from dlci_grader.nbgrader.config import COURSE_ID
 
 if TYPE_CHECKING:
-    from dlci_grader.run.results import NotebookResult
+    from dlci_grader.verdicts.results import NotebookResult
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def write_result(db: Path, result: NotebookResult) -> None:
 
     A manual score a grader already gave in formgrader is kept (nbgrader does the same when it
     autogrades again); the cell is then flagged for review if its automatic score changed. A
-    result with :attr:`~dlci_grader.run.results.NotebookResult.flags` sets formgrader's flag on
+    result with :attr:`~dlci_grader.verdicts.results.NotebookResult.flags` sets formgrader's flag on
     the submitted notebook (what was flagged, cell and line, is in ``grades.csv``; nbgrader's
     comments reach the student's feedback, so the flags stay out of them).
     """

@@ -39,16 +39,17 @@ from nbformat import NotebookNode
 
 from dlci_grader.isolation.limits import Limits, sweep_cgroups
 from dlci_grader.nbgrader.course import Course, read_notebook
-from dlci_grader.run.executor import Executor, Job, LocalExecutor
+from dlci_grader.run.executor import Executor, LocalExecutor
 from dlci_grader.run.intake import Submission, collect, opened
-from dlci_grader.run.results import (
+from dlci_grader.run.job import Job
+from dlci_grader.tasks import load_tasks, task_key
+from dlci_grader.verdicts.results import (
     CellStatus,
     NotebookResult,
     NotebookStatus,
     graded_cells,
     zero_result,
 )
-from dlci_grader.tasks import load_tasks, task_key
 from starter.data.root import locate_data_root
 from starter.hashing import sha256_file
 from starter.progress import progress_bar
@@ -82,7 +83,7 @@ def grade_submissions(
         keep_dir: copy the whole course folder (autograded notebooks, gradebook) here.
 
     Returns:
-        student id -> :class:`~dlci_grader.run.results.NotebookResult`.
+        student id -> :class:`~dlci_grader.verdicts.results.NotebookResult`.
     """
     bad = [s for s in submissions if not _STUDENT_ID.match(s)]
     if bad:

@@ -42,9 +42,12 @@ from typing import Any
 
 import dlci_grader
 from dlci_grader.isolation.limits import Limits
+from dlci_grader.isolation.sandbox import support
 from dlci_grader.nbgrader.course import NbgraderCourse
-from dlci_grader.run.executor import Job, JobResult
-from dlci_grader.run.results import NotebookResult, NotebookStatus, graded_cells, zero_result
+from dlci_grader.run.class_run import resolve_data_root
+from dlci_grader.run.job import Job, JobResult
+from dlci_grader.run.worker import run_job
+from dlci_grader.verdicts.results import NotebookResult, NotebookStatus, graded_cells, zero_result
 
 STARTED_TOPIC = "dlci-grade-started"
 """The Dask event topic a worker logs a job's task key to when it starts grading it."""
@@ -147,8 +150,6 @@ def remote_job(job: Job, data_root: str | None = None) -> RemoteJob:
 def describe_worker(dask_worker: Any) -> dict[str, str]:
     """What a Dask worker runs (for the client's check before a run, ``client.run`` passes the
     worker): host, kit version, grader digest, sandbox support."""
-    from dlci_grader.isolation.sandbox import support
-
     return {
         "host": f"{platform.node()}/{dask_worker.name}",
         "kit_version": dlci_grader.__version__,
@@ -194,9 +195,6 @@ def grade_remote(job: RemoteJob, template: bytes) -> RemoteResult:
     """
     from distributed import get_worker
 
-    from dlci_grader.isolation.sandbox import support
-    from dlci_grader.run.class_run import resolve_data_root
-    from dlci_grader.run.worker import run_job
 
     worker = get_worker()
     host = f"{platform.node()}/{worker.name}"

@@ -1,16 +1,16 @@
 """The executor seam: where a class run hands out notebooks to grade and gets results back.
 
 A class run (:mod:`dlci_grader.run.class_run`) turns each (student, task) submission into a
-:class:`Job`, plain data: the submission's bytes, the task's course template, the limits, the
-data root. An executor grades jobs somewhere and yields one :class:`JobResult` per job, plain
-data again: the :class:`~dlci_grader.run.results.NotebookResult` and the autograded notebook's
+:class:`~dlci_grader.run.job.Job`, plain data: the submission's bytes, the task's course template, the limits, the
+data root. An executor grades jobs somewhere and yields one :class:`~dlci_grader.run.job.JobResult` per job, plain
+data again: the :class:`~dlci_grader.verdicts.results.NotebookResult` and the autograded notebook's
 bytes. Only the class run's own process writes the course (gradebook, CSV, done markers), so an
 executor never needs the course folder.
 
 :class:`LocalExecutor` is this machine's: ``workers`` threads, each running one job at a time in
 its own process tree (:func:`dlci_grader.run.worker.run_job`). Another executor (a cluster, a
 one-submission runner) is a class with the same :meth:`~Executor.run`, shipping the template
-once by its :attr:`Job.template_digest`.
+once by its :attr:`~dlci_grader.run.job.Job.template_digest`.
 """
 
 from __future__ import annotations
@@ -20,57 +20,11 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from dlci_grader.isolation.limits import Limits
-from dlci_grader.run.results import NotebookResult
-
-
-@dataclass(frozen=True)
-class Job:
-    """One notebook to grade, as plain data.
-
-    Attributes:
-        student: nbgrader student id.
-        task: the task key (``task1``).
-        notebook: the task's notebook stem, also nbgrader's assignment and notebook id.
-        submission: the student's ``.ipynb`` bytes.
-        template: a course folder holding ``source/<notebook>/`` and a ``gradebook.db`` in
-            which the assignment was generated (:attr:`dlci_grader.nbgrader.course.Course.template`).
-        template_digest: sha256 of the template's source notebook: a remote executor ships the
-            template once per digest, and refuses a worker whose copy differs.
-        limits: what the notebook may use.
-        data_root: the course data the hidden tests are drawn from (resolved, absolute).
-        grading: run in grading mode (``DLCI_GRADING=1``), as the grader always does.
-        notes: what intake noticed, added to the result's reason.
-    """
-
-    student: str
-    task: str
-    notebook: str
-    submission: bytes
-    template: Path
-    template_digest: str
-    limits: Limits
-    data_root: Path
-    grading: bool = True
-    notes: tuple[str, ...] = field(default=())
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.student, self.task)
-
-
-@dataclass
-class JobResult:
-    """What grading one :class:`Job` gave: the result, and the autograded notebook (None when
-    nbgrader wrote none), both plain data."""
-
-    job: Job
-    result: NotebookResult
-    autograded: bytes | None
+from dlci_grader.run.job import Job, JobResult
+from dlci_grader.run.worker import run_job
 
 
 class Executor(Protocol):
@@ -98,8 +52,6 @@ class LocalExecutor:
     def run(
         self, jobs: Iterable[Job], started: Callable[[Job], None] | None = None
     ) -> Iterator[JobResult]:
-        from dlci_grader.run.worker import run_job
-
         def one(job: Job) -> JobResult:
             if started is not None:
                 started(job)

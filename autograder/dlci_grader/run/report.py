@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dlci_grader.nbgrader.gradebook import recorded_scores
-from dlci_grader.run.results import CellStatus, NotebookResult, NotebookStatus
+from dlci_grader.verdicts.results import CellStatus, NotebookResult, NotebookStatus
 
 COLUMNS = ("student", "task", "question", "points", "max_points", "status", "reason", "kind", "host", "flags")
 

@@ -10,7 +10,7 @@ hidden tests' inputs with a secret seed (:mod:`dlci_grader.verdicts.judging`), a
 cell may run ``cell_timeout`` seconds (nbgrader interrupts it and goes on); the whole process
 tree is killed after ``notebook_timeout`` seconds. The scores are then read from that private
 gradebook, the judged cells scored by the grader's verdicts, into a
-:class:`~dlci_grader.run.results.NotebookResult`. Nothing here shares state with another job.
+:class:`~dlci_grader.verdicts.results.NotebookResult`. Nothing here shares state with another job.
 """
 
 from __future__ import annotations
@@ -35,8 +35,10 @@ from dlci_grader.nbgrader.config import write_worker_config
 from dlci_grader.nbgrader.course import NbgraderCourse
 from dlci_grader.nbgrader.execute import KERNEL_DIED, KERNEL_STOPPED, NOT_RUN
 from dlci_grader.nbgrader.gradebook import read_submission
-from dlci_grader.run.executor import Job, JobResult
-from dlci_grader.run.results import (
+from dlci_grader.run.job import Job, JobResult
+from dlci_grader.verdicts import flags, judging, rebuild
+from dlci_grader.verdicts.judging import first_line
+from dlci_grader.verdicts.results import (
     CellResult,
     CellStatus,
     NotebookResult,
@@ -44,8 +46,6 @@ from dlci_grader.run.results import (
     graded_cells,
     zero_result,
 )
-from dlci_grader.verdicts import flags, judging, rebuild
-from dlci_grader.verdicts.judging import first_line
 from starter.env_vars import DATA_ENV_VAR, GRADING_ENV_VAR
 
 TIMEOUT_ENAMES = ("CellTimeoutError",)

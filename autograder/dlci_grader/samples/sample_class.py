@@ -5,7 +5,7 @@ Students (folder names):
 - ``solution``: every task's full solution;
 - ``blank``: every task's release, untouched;
 - ``<task>-<variant>``: one deliberately wrong notebook per variant the task registers
-  (``variants.py`` of each task folder, :mod:`dlci_grader.tasks`);
+  (:mod:`dlci_grader.samples.task_variants`, one module per task);
 - ``broken-*``: Task 1 handed in broken in the ways a grader must survive: ``invalid-json``
   (a truncated file), ``wrong-assignment`` (another task's notebook under Task 1's name),
   ``cells-deleted`` (a test and an answer cell deleted), ``infinite-loop`` (``while True``),
@@ -36,7 +36,13 @@ import nbformat
 from nbformat import NotebookNode
 
 from dlci_grader.samples.attacks import attack_submissions
-from dlci_grader.samples.variants import grade_points, make_submission, solved
+from dlci_grader.samples.variants import (
+    Variant,
+    grade_points,
+    make_submission,
+    solved,
+    task_variants,
+)
 from dlci_grader.tasks import Task, load_tasks
 
 BROKEN_TASK = "task1"
@@ -192,10 +198,8 @@ def sample_class(
         if not release.is_file():
             raise FileNotFoundError(f"{release} not found; run `dlci release` first")
         auto, _ = grade_points(task.source)
-        variants = dict(task.variants)
+        variants = task_variants(key)
         if not variants:  # a task without registered variants: its solution and blank release
-            from dlci_grader.samples.variants import Variant
-
             variants = {"solution": Variant("solution", "the solution"),
                         "blank": Variant("blank", "the release untouched", blank=True)}
         made = {}

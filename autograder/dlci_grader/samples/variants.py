@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import importlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ import nbformat
 from nbformat import NotebookNode
 
 from dlci_grader.nbgrader.course import NBFORMAT_VERSION
+from dlci_grader.tasks import load_tasks
 
 _MARKER_LINE = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.MULTILINE)
 
@@ -131,14 +133,29 @@ def make_submission(
 def submissions(
     task: str, solutions_dir: str | Path = "solutions", notebooks_dir: str | Path = "notebooks"
 ) -> dict[str, NotebookNode]:
-    """Every variant of ``task`` (its folder's ``variants.py``) as a notebook, by variant name."""
-    from dlci_grader.tasks import load_tasks
-
+    """Every variant of ``task`` (``samples/task_variants/<task>.py``) as a notebook, by variant
+    name."""
     found = load_tasks(solutions_dir, [task])[task]
-    if not found.variants:
-        raise ValueError(f"task {task!r} registers no sample variants (dlci_grader/tasks/{task}/variants.py)")
+    variants = task_variants(task)
+    if not variants:
+        raise ValueError(
+            f"task {task!r} registers no sample variants (dlci_grader/samples/task_variants/{task}.py)"
+        )
     source, release = _read(found.source), _read(found.release(notebooks_dir))
-    return {v.name: make_submission(v, source, release) for v in found.variants.values()}
+    return {v.name: make_submission(v, source, release) for v in variants.values()}
+
+
+def task_variants(key: str) -> dict[str, Variant]:
+    """The sample variants registered for task ``key`` (``samples/task_variants/<key>.py``'s
+    ``VARIANTS``; empty if none)."""
+    name = f"{__package__}.task_variants.{key}"
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        if error.name != name:
+            raise
+        return {}
+    return dict(getattr(module, "VARIANTS", {}))
 
 
 def grade_points(source: str | Path | NotebookNode) -> tuple[dict[str, float], dict[str, float]]:

@@ -1,21 +1,23 @@
 """The course's tasks: the one place the grader learns which tasks exist and what each brings.
 
 A task is a notebook pair (``solutions/<key>_<name>.ipynb``, its release in ``notebooks/``) and a
-folder here, ``tasks/<key>/``, with up to three modules:
+folder here, ``tasks/<key>/``, holding what grading needs and nothing else:
 
-- ``checks.py``: ``JUDGED`` (test cell id -> :class:`~dlci_grader.verdicts.contract.JudgedTest`,
+- ``checks.py``: ``JUDGED`` (test cell id -> :class:`~dlci_grader.tasks.contract.JudgedTest`,
   the hidden tests judged outside the student's kernel) and, optionally, ``kernel_data`` (the data
   root the kernel gets, held-out items removed);
-- ``variants.py``: ``VARIANTS`` (name -> :class:`~dlci_grader.samples.variants.Variant`, the
-  sample submissions and the cells each must fail);
-- anything else the task's checks need (Task 3's reference filter, the U-Net training script).
+- anything else the task's checks need (Task 3's reference filter).
+
+A task's sample variants live off the grading path, in ``samples/task_variants/<key>.py``
+(:mod:`dlci_grader.samples.task_variants`); so do the studies and scripts run about a task
+(:mod:`dlci_grader.offline`).
 
 What the task's test cells run in the student's kernel lives in ``kernel/<key>.py`` instead,
 because the sandbox lets the kernel read exactly one folder of the grader (:mod:`dlci_grader.kernel`).
 
 Tasks are discovered once, here, from the subpackages of this package
 (:func:`registered`); a notebook whose key has no folder is still graded (no hidden tests judged
-outside, no sample variants). A task's key is its notebook's name up to the first ``_``
+outside). A task's key is its notebook's name up to the first ``_``
 (``task1_backprop_inpainting`` is ``task1``).
 """
 
@@ -25,15 +27,14 @@ import importlib
 import os
 import pkgutil
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from dlci_grader.samples.variants import Variant
-    from dlci_grader.verdicts.contract import Context, JudgedTest
+    from dlci_grader.tasks.contract import Context, JudgedTest
 
 
 @dataclass(frozen=True)
@@ -44,13 +45,11 @@ class Task:
         key: short name, e.g. ``task1``.
         notebook: the notebook's stem, also nbgrader's assignment and notebook id.
         source: ``solutions/<notebook>.ipynb``.
-        variants: sample submissions by name (may be empty).
     """
 
     key: str
     notebook: str
     source: Path
-    variants: Mapping[str, Variant] = field(default_factory=dict)
 
     def release(self, notebooks_dir: str | Path = "notebooks") -> Path:
         """The student release of this task's notebook in ``notebooks_dir``."""
@@ -95,12 +94,6 @@ def kernel_data(key: str, context: Context, folder: Path) -> Path | None:
     return writer(context, folder) if writer is not None else None
 
 
-def task_variants(key: str) -> dict[str, Variant]:
-    """The sample variants registered for task ``key`` (empty if none)."""
-    variants = _part(key, "variants")
-    return dict(getattr(variants, "VARIANTS", {})) if variants is not None else {}
-
-
 def load_tasks(
     solutions_dir: str | os.PathLike[str] = "solutions", only: list[str] | None = None
 ) -> dict[str, Task]:
@@ -114,7 +107,7 @@ def load_tasks(
         key = task_key(source.stem)
         if key in tasks:
             raise ValueError(f"two source notebooks for {key}: {tasks[key].source} and {source}")
-        tasks[key] = Task(key, source.stem, source, task_variants(key))
+        tasks[key] = Task(key, source.stem, source)
     if only:
         unknown = set(only) - set(tasks)
         if unknown:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from nbformat import NotebookNode
 
+from dlci_grader.verdicts.rebuild import cell_label
 from starter.definitions import dotted_name, python_source
 
 PROTECTED = frozenset({
@@ -196,8 +197,6 @@ def _skip(cell: NotebookNode, instructor: set[str]) -> bool:
 def scan(notebook: NotebookNode, instructor: Iterable[str] = ()) -> list[str]:
     """Flags of every code cell of ``notebook`` but the instructor's test cells (grade ids in
     ``instructor``), in notebook order, as ``"cell 5 (linear_function), line 12: ..."``."""
-    from dlci_grader.verdicts.rebuild import cell_label
-
     skip = set(instructor)
     modules: dict[str, str] = {}
     imported: dict[str, str] = {}

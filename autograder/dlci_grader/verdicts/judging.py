@@ -31,10 +31,10 @@ import nbformat
 import numpy as np
 from nbformat import NotebookNode
 
+from dlci_grader.files import atomic_write
 from dlci_grader.kernel.answers import MIME, decode, write_cases
-from dlci_grader.nbgrader.course import atomic_write
 from dlci_grader.tasks import judged_tests, kernel_data
-from dlci_grader.verdicts.contract import Case, Context, public
+from dlci_grader.tasks.contract import Case, Context, public
 
 VERDICT_NAME = "GraderVerdict"
 """``ename`` of the error output :func:`annotate` writes for a failed hidden test."""

@@ -3,7 +3,7 @@
 A hidden test cell runs in the student's kernel, after whatever the notebook's top-level code
 did: a pasted cell could replace the grader's harness, turn the visible checks into no-ops or
 patch PyTorch, and every answer would come back right while the graded functions still raise
-``NotImplementedError``. So for each test whose :class:`~dlci_grader.verdicts.contract.JudgedTest`
+``NotImplementedError``. So for each test whose :class:`~dlci_grader.tasks.contract.JudgedTest`
 is ``definitions_only`` (it calls only functions and classes the notebook defines), the grader
 runs it a second time in a fresh process (:mod:`dlci_grader.kernel.rebuilt`), in the kernel's
 sandbox and under its limits, holding only the definitions of the cells above the test

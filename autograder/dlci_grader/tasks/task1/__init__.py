@@ -1,1 +1,1 @@
-"""Task 1, backprop and inpainting: its hidden-test checks and sample variants."""
+"""Task 1, backprop and inpainting: its hidden-test checks."""

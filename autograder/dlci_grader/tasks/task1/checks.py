@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from dlci_grader.verdicts.contract import Case, Context, JudgedTest, each_case
+from dlci_grader.tasks.contract import Case, Context, JudgedTest, each_case
 from starter.autograd_checks import (
     LINEAR_VARIABLES,
     Suspect,

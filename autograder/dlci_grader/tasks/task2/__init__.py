@@ -1,1 +1,1 @@
-"""Task 2, the DnCNN ablation: its hidden-test checks and sample variants."""
+"""Task 2, the DnCNN ablation: its hidden-test checks."""

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from dlci_grader.verdicts.contract import Case, Context, JudgedTest, no_inputs
+from dlci_grader.tasks.contract import Case, Context, JudgedTest, no_inputs
 
 CONFIGS: dict[str, tuple[bool, int]] = {
     "bias, 32 ch": (True, 32),

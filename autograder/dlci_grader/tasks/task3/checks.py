@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from dlci_grader.verdicts.contract import Case, Context, JudgedTest, each_case, no_inputs
+from dlci_grader.tasks.contract import Case, Context, JudgedTest, each_case, no_inputs
 
 NOISE_STD_RTOL = 0.03
 """Relative tolerance on the standard deviation of the simulated noise."""

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from dlci_grader.tasks.contract import Case, Context
 from dlci_grader.tasks.task1 import checks
-from dlci_grader.verdicts.contract import Case, Context
 from starter.autograd_checks import analytic_suspects, linear_suspects, relu_suspects
 
 Answer = dict[str, Any]

@@ -24,8 +24,8 @@ step, so ``--resume`` continues the very same run.
 
 Usage::
 
-    python -m dlci_grader.tasks.task3.train_pretrained --model deblur_denoise --minutes 55 --out runs/dd
-    python -m dlci_grader.tasks.task3.train_pretrained --model deblur_denoise --out runs/dd --resume
+    python -m dlci_grader.offline.train_pretrained --model deblur_denoise --minutes 55 --out runs/dd
+    python -m dlci_grader.offline.train_pretrained --model deblur_denoise --out runs/dd --resume
 
 ``--minutes`` fixes the number of steps from the speed measured over the first steps (the
 number is stored in the checkpoint and in ``config.json``; ``--steps`` fixes it directly).
@@ -375,7 +375,7 @@ def train_pretrained(
             "torch": torch.__version__,
             "python": platform.python_version(),
             "machine": platform.processor() or platform.machine(),
-            "command": "python -m dlci_grader.tasks.task3.train_pretrained " + " ".join(sys.argv[1:]),
+            "command": "python -m dlci_grader.offline.train_pretrained " + " ".join(sys.argv[1:]),
         },
     }
     (out / f"{config.model}.json").write_text(json.dumps(info, indent=2) + "\n")
@@ -416,7 +416,7 @@ def install_weights(
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point (see the module docstring)."""
     p = argparse.ArgumentParser(
-        prog="python -m dlci_grader.tasks.task3.train_pretrained", description=__doc__.split("\n")[0]
+        prog="python -m dlci_grader.offline.train_pretrained", description=__doc__.split("\n")[0]
     )
     p.add_argument("--model", choices=MODEL_NAMES, default="deblur_denoise")
     p.add_argument("--out", help="run folder (checkpoint, config, results); required to train")

@@ -1,0 +1,6 @@
+"""Scripts an instructor runs by hand about a task, off the grading path (grading never imports
+this folder):
+
+- :mod:`~dlci_grader.offline.false_pass`: the false-pass study of Task 1's formula tests;
+- :mod:`~dlci_grader.offline.train_pretrained`: the training of Task 3's pretrained U-Nets.
+"""

@@ -1,0 +1,56 @@
+r"""One notebook to grade and what grading it gave, as plain data (:mod:`dlci_grader.run.executor`
+hands out :class:`Job`\ s; a worker, :mod:`dlci_grader.run.worker`, turns each into a
+:class:`JobResult`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dlci_grader.isolation.limits import Limits
+from dlci_grader.verdicts.results import NotebookResult
+
+
+@dataclass(frozen=True)
+class Job:
+    """One notebook to grade, as plain data.
+
+    Attributes:
+        student: nbgrader student id.
+        task: the task key (``task1``).
+        notebook: the task's notebook stem, also nbgrader's assignment and notebook id.
+        submission: the student's ``.ipynb`` bytes.
+        template: a course folder holding ``source/<notebook>/`` and a ``gradebook.db`` in
+            which the assignment was generated (:attr:`dlci_grader.nbgrader.course.Course.template`).
+        template_digest: sha256 of the template's source notebook: a remote executor ships the
+            template once per digest, and refuses a worker whose copy differs.
+        limits: what the notebook may use.
+        data_root: the course data the hidden tests are drawn from (resolved, absolute).
+        grading: run in grading mode (``DLCI_GRADING=1``), as the grader always does.
+        notes: what intake noticed, added to the result's reason.
+    """
+
+    student: str
+    task: str
+    notebook: str
+    submission: bytes
+    template: Path
+    template_digest: str
+    limits: Limits
+    data_root: Path
+    grading: bool = True
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.student, self.task)
+
+
+@dataclass
+class JobResult:
+    """What grading one :class:`Job` gave: the result, and the autograded notebook (None when
+    nbgrader wrote none), both plain data."""
+
+    job: Job
+    result: NotebookResult
+    autograded: bytes | None
