@@ -8,7 +8,7 @@ import os
 import sys
 from collections import Counter
 
-from dlci_grader.isolation.limits import Limits
+from dlci_grader.isolation.limits import CELL_TIMEOUT, Limits
 from dlci_grader.nbgrader.course import Course
 from dlci_grader.run import report
 from dlci_grader.run.class_run import grade_class, resolve_data_root
@@ -108,7 +108,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="notebooks at once (default: cores); with --cluster, notebooks handed to the cluster "
         "at once (default: twice its worker threads)",
     )
-    p.add_argument("--cell-timeout", type=int, default=300, help="seconds per cell (default 300)")
+    p.add_argument("--cell-timeout", type=int, default=CELL_TIMEOUT,
+                   help=f"seconds per cell (default {CELL_TIMEOUT})")
     p.add_argument(
         "--notebook-timeout", type=int, default=1200,
         help="seconds per notebook before its processes are killed (default 1200)",

@@ -7,6 +7,7 @@ import argparse
 import json
 
 from dlci_grader.gradescope.settings import VISIBILITIES, Settings
+from dlci_grader.isolation.limits import CELL_TIMEOUT
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -50,7 +51,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     b.add_argument("--out", default="gradescope", help="folder for the zips (default: gradescope)")
     b.add_argument("--solutions", default="solutions", help="source notebooks (default: solutions)")
     b.add_argument("--tasks", nargs="*", metavar="TASK", help="only these tasks, e.g. task1")
-    b.add_argument("--cell-timeout", type=int, default=300, help="seconds per cell (default 300)")
+    b.add_argument("--cell-timeout", type=int, default=CELL_TIMEOUT,
+                   help=f"seconds per cell (default {CELL_TIMEOUT})")
     b.add_argument(
         "--timeout-minutes", type=float, default=40,
         help="the assignment's Gradescope autograder timeout; the notebook limit is 2 min less (default 40)",

@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from dlci_grader.isolation.limits import Limits
+from dlci_grader.isolation.limits import CELL_TIMEOUT, Limits
 
 CONFIG_NAME = "dlci_gradescope.json"
 """The settings file at the root of the zip (``/autograder/source/`` on Gradescope)."""
@@ -44,7 +44,7 @@ class Settings:
     task: str
     notebook: str
     release_ids: dict[str, dict[str, str]] = field(default_factory=dict)
-    cell_timeout: int = 300
+    cell_timeout: int = CELL_TIMEOUT
     notebook_timeout: int = 1200
     memory_gb: float = 4.0
     threads: int = 2

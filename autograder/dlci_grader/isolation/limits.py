@@ -38,6 +38,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+CELL_TIMEOUT = 300
+"""Seconds a cell may run unless told otherwise (every default of the grader's cell timeout)."""
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -60,7 +63,7 @@ class Limits:
             the worker's disk poll), so later cells score 0 and earlier ones keep their points.
     """
 
-    cell_timeout: int = 300
+    cell_timeout: int = CELL_TIMEOUT
     notebook_timeout: int = 1200
     memory_bytes: int | None = 6 * 2**30
     threads: int = 1

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dlci_grader.isolation.limits import CELL_TIMEOUT
+
 COURSE_ID = "dlci"
 """nbgrader's course id in every gradebook the kit writes."""
 
@@ -50,7 +52,7 @@ c.Autograde.autograde_preprocessors = [
 """
 
 
-def write_course_config(root: Path, cell_timeout: int = 300) -> Path:
+def write_course_config(root: Path, cell_timeout: int = CELL_TIMEOUT) -> Path:
     """The instructor's (or a throw-away) course: root, id, feedback without hidden tests."""
     text = _HEADER.format(what="a course folder", root=str(root), course_id=COURSE_ID,
                           cell_timeout=int(cell_timeout))

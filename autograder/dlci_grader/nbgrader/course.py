@@ -39,6 +39,7 @@ import nbformat
 from nbformat import NotebookNode
 
 from dlci_grader.files import atomic_write
+from dlci_grader.isolation.limits import CELL_TIMEOUT
 from dlci_grader.nbgrader.config import write_course_config
 from dlci_grader.nbgrader.gradebook import write_result
 from dlci_grader.verdicts.results import NotebookResult
@@ -71,7 +72,7 @@ class NbgraderCourse:
             config someone else writes).
     """
 
-    def __init__(self, root: str | os.PathLike[str], cell_timeout: int = 300, create: bool = True) -> None:
+    def __init__(self, root: str | os.PathLike[str], cell_timeout: int = CELL_TIMEOUT, create: bool = True) -> None:
         self.root = Path(root).resolve()
         if create:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -79,7 +80,7 @@ class NbgraderCourse:
 
     @classmethod
     @contextmanager
-    def temporary(cls, keep: bool = False, cell_timeout: int = 300) -> Iterator[NbgraderCourse]:
+    def temporary(cls, keep: bool = False, cell_timeout: int = CELL_TIMEOUT) -> Iterator[NbgraderCourse]:
         """A course in a fresh temporary folder, removed afterwards unless ``keep``."""
         path = Path(tempfile.mkdtemp(prefix="dlci-nbgrader-"))
         try:

@@ -182,16 +182,13 @@ def _kill_kernels(pid: int) -> None:
 
 
 def run_job(job: Job, workdir: Path) -> JobResult:
-    """Grade one :class:`~dlci_grader.run.executor.Job` in ``workdir`` (an empty folder the
+    """Grade one :class:`~dlci_grader.run.job.Job` in ``workdir`` (an empty folder the
     caller removes afterwards); the result and the autograded notebook's bytes."""
     workdir.mkdir(parents=True, exist_ok=True)
     submission = workdir / "submission.ipynb"
     submission.write_bytes(job.submission)
     env = {GRADING_ENV_VAR: "1"} if job.grading else {}
-    result, autograded = grade_isolated(
-        job.template, job.notebook, job.student, job.task, submission, workdir / "course",
-        job.limits, job.data_root, env,
-    )
+    result, autograded = grade_isolated(job, submission, workdir / "course", env)
     for note in job.notes:
         if note not in result.reason:
             result.reason = "; ".join(filter(None, [note, result.reason]))
@@ -200,35 +197,25 @@ def run_job(job: Job, workdir: Path) -> JobResult:
 
 
 def grade_isolated(
-    template: Path,
-    notebook: str,
-    student: str,
-    task: str,
-    submission: Path,
-    workdir: Path,
-    limits: Limits,
-    data_root: Path,
-    env: Mapping[str, str] | None = None,
+    job: Job, submission: Path, workdir: Path, env: Mapping[str, str] | None = None
 ) -> tuple[NotebookResult, Path | None]:
     """Autograde one notebook in a private nbgrader course under ``workdir``.
 
     Args:
-        template: a course folder holding ``source/<notebook>/`` and a ``gradebook.db`` in which
-            ``nbgrader generate_assignment <notebook>`` was run.
-        notebook: the assignment and notebook id.
-        student: nbgrader student id.
-        task: the task key, stored in the result.
-        submission: the student's ``.ipynb``.
+        job: what to grade: the student and task, the template course (``source/<notebook>/``
+            and a ``gradebook.db`` in which ``nbgrader generate_assignment <notebook>`` was run),
+            the limits, and the course data (resolved): the hidden tests' inputs are drawn from
+            it, and the kernel reads it, or the task's copy without held-out items.
+        submission: the student's ``.ipynb`` (the job's bytes, written to a file).
         workdir: an empty folder for the private course (the caller removes it).
-        limits: time, memory and sandbox limits.
-        data_root: the course data (resolved): the hidden tests' inputs are drawn from it, and
-            the kernel reads it, or the task's copy without held-out items.
         env: extra environment for nbgrader and the kernel (e.g. ``DLCI_GRADING=1``).
 
     Returns:
         (the result, the autograded notebook's path inside ``workdir``, or None when nbgrader
         wrote none).
     """
+    template, notebook, student, task = job.template, job.notebook, job.student, job.task
+    limits, data_root = job.limits, job.data_root
     course = NbgraderCourse(workdir, create=False)
     source_nb = nbformat.read(str(template / "source" / notebook / f"{notebook}.ipynb"), 4)
     points = graded_cells(source_nb)
