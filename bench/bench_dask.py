@@ -29,9 +29,10 @@ from pathlib import Path
 
 from dlci_grader.isolation.limits import Limits
 from dlci_grader.nbgrader.course import Course
-from dlci_grader.run.class_run import grade_class, resolve_data_root
+from dlci_grader.run.class_run import grade_class
 from dlci_grader.run.dask_executor import DaskExecutor
 from dlci_grader.run.executor import Executor, LocalExecutor
+from dlci_grader.run.job import resolve_data_root
 from dlci_grader.samples.sample_class import sample_class, write_class
 from dlci_grader.tasks import load_tasks
 from starter.env_vars import DATA_ENV_VAR

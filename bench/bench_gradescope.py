@@ -31,7 +31,8 @@ from dlci_grader.gradescope.local import run_local
 from dlci_grader.gradescope.settings import GRADESCOPE_MEMORY_BYTES, Settings
 from dlci_grader.isolation.limits import Limits
 from dlci_grader.nbgrader.course import Course
-from dlci_grader.run.class_run import grade_class, resolve_data_root
+from dlci_grader.run.class_run import grade_class
+from dlci_grader.run.job import resolve_data_root
 from dlci_grader.samples.sample_class import sample_class, write_class
 from dlci_grader.tasks import load_tasks
 

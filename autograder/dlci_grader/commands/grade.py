@@ -11,8 +11,9 @@ from collections import Counter
 from dlci_grader.isolation.limits import CELL_TIMEOUT, Limits
 from dlci_grader.nbgrader.course import Course
 from dlci_grader.run import report
-from dlci_grader.run.class_run import grade_class, resolve_data_root
+from dlci_grader.run.class_run import grade_class
 from dlci_grader.run.dask_executor import DaskExecutor
+from dlci_grader.run.job import resolve_data_root
 
 
 def _cluster(args: argparse.Namespace) -> DaskExecutor | None:

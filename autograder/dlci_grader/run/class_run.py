@@ -41,7 +41,7 @@ from dlci_grader.isolation.limits import Limits, sweep_cgroups
 from dlci_grader.nbgrader.course import Course, read_notebook
 from dlci_grader.run.executor import Executor, LocalExecutor
 from dlci_grader.run.intake import Submission, collect, opened
-from dlci_grader.run.job import Job
+from dlci_grader.run.job import Job, resolve_data_root
 from dlci_grader.tasks import load_tasks, task_key
 from dlci_grader.verdicts.results import (
     CellStatus,
@@ -50,17 +50,10 @@ from dlci_grader.verdicts.results import (
     graded_cells,
     zero_result,
 )
-from starter.data.root import locate_data_root
 from starter.hashing import sha256_file
 from starter.progress import progress_bar
 
 _STUDENT_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
-
-
-def resolve_data_root(root: str | os.PathLike[str] | None) -> Path:
-    """The course data root a grading run uses, resolved once: ``root``, else ``$DLCI_DATA``,
-    else the kit's default (:func:`starter.data.root.locate_data_root`)."""
-    return locate_data_root(None if root is None else str(root)).path.resolve()
 
 
 def grade_submissions(

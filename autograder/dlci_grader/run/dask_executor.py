@@ -44,8 +44,7 @@ import dlci_grader
 from dlci_grader.isolation.limits import Limits
 from dlci_grader.isolation.sandbox import support
 from dlci_grader.nbgrader.course import NbgraderCourse
-from dlci_grader.run.class_run import resolve_data_root
-from dlci_grader.run.job import Job, JobResult
+from dlci_grader.run.job import Job, JobResult, resolve_data_root
 from dlci_grader.run.worker import run_job
 from dlci_grader.verdicts.results import NotebookResult, NotebookStatus, graded_cells, zero_result
 

@@ -4,11 +4,13 @@ hands out :class:`Job`\ s; a worker, :mod:`dlci_grader.run.worker`, turns each i
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dlci_grader.isolation.limits import Limits
 from dlci_grader.verdicts.results import NotebookResult
+from starter.data.root import locate_data_root
 
 
 @dataclass(frozen=True)
@@ -54,3 +56,10 @@ class JobResult:
     job: Job
     result: NotebookResult
     autograded: bytes | None
+
+
+def resolve_data_root(root: str | os.PathLike[str] | None) -> Path:
+    """The course data root a grading run uses, resolved once (what :attr:`Job.data_root`
+    holds): ``root``, else ``$DLCI_DATA``, else the kit's default
+    (:func:`starter.data.root.locate_data_root`)."""
+    return locate_data_root(None if root is None else str(root)).path.resolve()
