@@ -8,9 +8,9 @@ long as grading does; ``--full`` runs the notebook's full schedule instead. Hidd
 in your notebook, so they are not run: the autograder adds them when grading, and the
 points they are worth are not counted here.
 
-Example::
+Example, in the folder that holds the notebook (on the hub, the assignment's folder)::
 
-    dlci check notebooks/task1_backprop_inpainting.ipynb
+    dlci check task1_backprop_inpainting.ipynb
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from nbclient.exceptions import DeadKernelError
 
 from starter.definitions import self_contained_warnings
 from starter.env_vars import GRADING_ENV_VAR
+from starter.nbgrader_cells import grade_id, is_test
 
 
 @dataclass(frozen=True)
@@ -129,8 +130,7 @@ def run_tests(path: str | Path, grading: bool = True, timeout: int = 600) -> lis
         raise ValueError(f"{path} is not a readable notebook: {exc}") from exc
     tests = [
         c for c in notebook.cells
-        if c.get("metadata", {}).get("nbgrader", {}).get("grade")
-        and not c.metadata["nbgrader"].get("solution")
+        if is_test(c)
         and not _only_docstring(c.source)  # a hidden test's cell: its code is added when grading
     ]
     if not tests:
@@ -165,10 +165,10 @@ def duplicated_cells(path: str | Path) -> dict[str, int]:
     duplicated or copied and pasted in JupyterLab keeps the original's grading marks."""
     counts: dict[str, int] = {}
     for cell in nbformat.read(str(path), as_version=4).cells:
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if grade_id:
-            counts[grade_id] = counts.get(grade_id, 0) + 1
-    return {grade_id: n for grade_id, n in counts.items() if n > 1}
+        name = grade_id(cell)
+        if name:
+            counts[name] = counts.get(name, 0) + 1
+    return {name: n for name, n in counts.items() if n > 1}
 
 
 def run_check(path: str | Path, grading: bool = True, timeout: int = 600) -> int:
@@ -182,9 +182,9 @@ def run_check(path: str | Path, grading: bool = True, timeout: int = 600) -> int
     results = run_tests(path, grading=grading, timeout=timeout)
     for warning in self_contained_warnings(nbformat.read(str(path), as_version=4)):
         print(f"  warning: {warning}")
-    for grade_id, count in duplicated_cells(path).items():
+    for name, count in duplicated_cells(path).items():
         print(
-            f"  warning: cell {grade_id} is in the notebook {count} times (a duplicated or pasted "
+            f"  warning: cell {name} is in the notebook {count} times (a duplicated or pasted "
             "cell copies its grading marks); the grader grades the original and runs the copies "
             "as ordinary cells: delete the copies you do not need"
         )

@@ -21,6 +21,8 @@ import torch
 from torch.utils.data import Dataset
 
 from starter.data.bsds300 import load_bsds300
+from starter.env_vars import grading_mode
+from starter.grading_budget import deblurring_subset
 from starter.imaging import blur
 from starter.kernels import task3_kernel
 
@@ -93,6 +95,15 @@ class BlurredBSDS300(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
         """All clean images stacked on ``device``, float32 ``(N, 3, 320, 480)`` in [0, 1] (the
         second half of :meth:`as_tensors`, without computing the blur)."""
         return self._clean(self.images.to(device))
+
+    def table_images(self, device: torch.device | str | None = None) -> torch.Tensor:
+        """The clean images Task 3's table averages over: all of :meth:`clean_images`.
+
+        When the grader runs the notebook (``starter.env_vars.grading_mode``), a few of them
+        (``starter.grading_budget.deblurring_subset``), so that grading stays short.
+        """
+        clean = self.clean_images(device)
+        return deblurring_subset(clean) if grading_mode() else clean
 
     def __repr__(self) -> str:
         return (

@@ -2,7 +2,9 @@
 
 Built like Task 1's (see :mod:`dlci_grader.samples.variants`): the solution with one exact text edit
 per mistake. Scores out of the 15 autograded points (the 6 hand-graded points aside), in the
-grading mode (``DLCI_GRADING=1``: 5 training steps per model, four 128×128 test crops):
+grading mode (``DLCI_GRADING=1``: the kit's ``train`` stops after
+``starter.grading_budget.TRAIN_STEPS`` steps per model, and the test set is
+``starter.grading_budget.denoising_subset`` of the test images):
 
 | variant | what the student did | autograded score |
 |---|---|---|
@@ -23,7 +25,7 @@ AUTOGRADED_POINTS = 15
 MANUAL_POINTS = 6
 
 _EVALUATE = """evaluate_model(
-            model, images, SIGMAS_TEST, seed=EVAL_SEED, device=device, progress=not GRADING
+            model, images, SIGMAS_TEST, seed=EVAL_SEED, device=device, progress=True
         )"""
 
 VARIANTS: dict[str, Variant] = by_name(

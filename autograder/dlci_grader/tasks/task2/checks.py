@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from dlci_grader.tasks.contract import Case, Context, JudgedTest, no_inputs
+from starter.grading_budget import TRAIN_STEPS, denoising_subset
 
 CONFIGS: dict[str, tuple[bool, int]] = {
     "bias, 32 ch": (True, 32),
@@ -141,7 +142,8 @@ def check_training(
         )
     if max_steps != expected_max_steps:
         raise AssertionError(
-            f"{name}: max_steps={max_steps}, expected {expected_max_steps} (use MAX_STEPS)"
+            f"{name}: trained with max_steps={max_steps}, expected {expected_max_steps}: train "
+            "every model for the whole schedule (do not pass max_steps)"
         )
     steps = expected_steps(expected_num_patches, BATCH_SIZE, EPOCHS, expected_max_steps)
     losses = np.asarray(step_loss, dtype=float)
@@ -226,8 +228,8 @@ def check_table(
 # settings, the trained weights, the results and the table); the grader rebuilds each model from
 # its weights with its own copy of the kit's DnCNN and re-evaluates it itself.
 
-GRADING_MAX_STEPS = 5
-"""The notebook's ``MAX_STEPS`` in grading mode (the first 5 steps of the course schedule)."""
+GRADING_MAX_STEPS = TRAIN_STEPS
+"""The steps the kit's ``train`` stops after in grading mode (``starter.grading_budget``)."""
 EVAL_SEED = 0
 """The notebook's ``EVAL_SEED``: the test noise of ``evaluate_model``."""
 
@@ -241,7 +243,7 @@ def _data(data_root: Path | str | None, grading: bool) -> tuple[int, Any]:
         warnings.simplefilter("ignore")
         patches = len(bsds300_patches(data_root, split="train"))
         test_all = bsds300_images(data_root, split="test")
-    test_images = test_all[::25, :, :128, :128].contiguous() if grading else test_all
+    test_images = denoising_subset(test_all) if grading else test_all
     return patches, test_images
 
 

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from dlci_grader.tasks.contract import Case, Context, JudgedTest, each_case, no_inputs
+from starter.grading_budget import DEBLURRING_TEST_IMAGES
 
 NOISE_STD_RTOL = 0.03
 """Relative tolerance on the standard deviation of the simulated noise."""
@@ -250,9 +251,9 @@ TABLE_SEED = 3501
 """Noise seed of the grader's reference for the notebook's table (other noise than the notebook's)."""
 TABLE_SIGMAS = (0.005, 0.01, 0.02)
 """The notebook's noise levels (``SIGMAS``)."""
-GRADING_IMAGES = slice(None, None, 17)
-"""The test images the notebook's table averages over in grading mode (``DLCI_GRADING=1``): every
-17th of those the kernel has (five of the 80 it gets under the grader, six of 100 outside it,
+GRADING_IMAGES = DEBLURRING_TEST_IMAGES
+"""The test images the notebook's table averages over in grading mode (``DLCI_GRADING=1``,
+``starter.grading_budget``, where ``BlurredBSDS300.table_images`` picks them): every 17th of those the kernel has (five of the 80 it gets under the grader, six of 100 outside it,
 one of the embedded stand-in's 3). Otherwise it uses all of them."""
 WIENER_SNR = 100.0
 """The SNR of the methods (``method_wiener`` and the input of ``method_wiener_unet``)."""
