@@ -22,6 +22,7 @@ LAYERS: list[list[str]] = [
     ["gradescope", "lms", "samples", "offline"],
     ["run"],
     ["nbgrader"],
+    ["ledger"],
     ["verdicts"],
     ["kernel"],
     ["tasks"],

@@ -11,8 +11,9 @@ docs/maintainers/architecture.md follows one verdict through them):
   adversarial suite; ``offline/``: the false-pass study and the U-Net training script.
 - ``run/``: a class run: intake, the job, the executor seam and its local and Dask executors, the
   one-notebook worker, the report.
-- ``nbgrader/``: the adapter to nbgrader: course folders, their config, the gradebook,
-  execution, release, feedback.
+- ``nbgrader/``: the adapter to nbgrader: course folders, a task's template, their config, the
+  gradebook, execution, release, feedback.
+- ``ledger.py``: the course's ledger: done markers, recorded results, template digests.
 - ``verdicts/``: secret inputs, judging outside the kernel, the definitions-alone run, flags,
   the one result model.
 - ``kernel/``: all of the grader the student's kernel may import (and the sandbox lets it read).

@@ -180,10 +180,9 @@ def build_zips(
                 _add(archive, "requirements-torch.txt", torch_reqs.encode())
                 _add(archive, "requirements.txt", reqs.encode())
                 _add(archive, CONFIG_NAME, zip_settings.to_json().encode())
-                nb = task.notebook
-                source = course.template / "source" / nb / f"{nb}.ipynb"
-                _add(archive, f"template/source/{nb}/{nb}.ipynb", source.read_bytes())
-                _add(archive, "template/gradebook.db", (course.template / "gradebook.db").read_bytes())
+                template = course.task_template(task.notebook)
+                for file in (template.source, template.db):
+                    _add(archive, f"template/{file.relative_to(course.template).as_posix()}", file.read_bytes())
                 for file, name in kit:
                     _add(archive, name, file.read_bytes())
             partial.replace(path)

@@ -22,6 +22,7 @@ import nbformat
 
 from dlci_grader.files import atomic_write
 from dlci_grader.verdicts.results import CellStatus, NotebookResult, NotebookStatus
+from starter.nbgrader_cells import nbgrader_meta
 
 _HIDDEN_REGION = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*", re.S | re.M)
 
@@ -35,7 +36,7 @@ def hidden_cells(source: nbformat.NotebookNode) -> set[str]:
     with a visible part is a visible test: the student runs that part in the notebook."""
     hidden = set()
     for cell in source.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
+        meta = nbgrader_meta(cell)
         if not meta.get("grade") or meta.get("solution") or "BEGIN HIDDEN TESTS" not in cell.get("source", ""):
             continue
         shown = _HIDDEN_REGION.sub("", cell.source)

@@ -32,11 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import nbformat
-
 from dlci_grader.files import atomic_write
 from dlci_grader.gradescope.results import error_results, hidden_cells, to_gradescope, write_results
 from dlci_grader.gradescope.settings import CONFIG_NAME, Settings
+from dlci_grader.nbgrader.template import Template
 from dlci_grader.run.intake import check_notebook
 from dlci_grader.run.job import Job
 from dlci_grader.run.worker import run_job
@@ -49,7 +48,6 @@ from dlci_grader.verdicts.results import (
     zero_result,
 )
 from starter.env_vars import DATA_ENV_VAR
-from starter.hashing import sha256_file
 
 STUDENT = "submission"
 """The nbgrader student id of the one submission an autograder run grades."""
@@ -113,10 +111,10 @@ def grade_submission(root: Path, data_root: Path | None = None) -> dict[str, Any
     points: dict[str, tuple[float, bool]] | None = None
     try:
         settings = Settings.read(layout.source / CONFIG_NAME)
-        source = layout.template / "source" / settings.notebook / f"{settings.notebook}.ipynb"
-        if not source.is_file():
-            raise FileNotFoundError(f"{source}: the task's source notebook is missing from the zip")
-        source_nb = nbformat.read(str(source), 4)
+        template = Template(layout.template, settings.notebook)
+        if not template.source.is_file():
+            raise FileNotFoundError(f"{template.source}: the task's source notebook is missing from the zip")
+        source_nb = template.read_source()
         points = graded_cells(source_nb)
         try:
             path = find_notebook(layout.submission, settings.notebook)
@@ -139,15 +137,18 @@ def grade_submission(root: Path, data_root: Path | None = None) -> dict[str, Any
 
 def _grade(settings: Settings, layout: Layout, notebook: Path, data_root: Path | None) -> NotebookResult:
     """Check the notebook as intake does, then grade it in the worker child."""
-    task = Task(settings.task, settings.notebook, layout.template / "source" / settings.notebook / f"{settings.notebook}.ipynb")
+    template = Template(layout.template, settings.notebook)
+    task = Task(settings.task, settings.notebook, template.source)
     content = notebook.read_bytes()
     problem, notes, repaired = check_notebook(content, task, settings.release_ids or {})
-    source_nb = nbformat.read(str(task.source), 4)
     if problem is not None:
         return zero_result(
-            STUDENT, settings.task, settings.notebook, graded_cells(source_nb), NotebookStatus.REJECTED,
+            STUDENT, settings.task, settings.notebook, template.points(), NotebookStatus.REJECTED,
             problem, cell_status=CellStatus.REJECTED,
         )
+    # Not run/job.resolve_data_root: here the fallback is the zip's data root (where setup.sh
+    # fetched the data), not the kit's default, and neither a "~" nor a blank $DLCI_DATA is
+    # read the way starter.data.root reads them; routing it there would change where a zip looks.
     root = data_root or Path(os.environ.get(DATA_ENV_VAR) or settings.data_root)
     return run_worker(settings, layout.template, repaired or content, tuple(notes), root.resolve())
 
@@ -181,8 +182,7 @@ def run_worker(
     user = _user(settings.user)
     work = Path(tempfile.mkdtemp(prefix="dlci-gradescope-"))
     try:
-        shutil.copytree(template / "source" / settings.notebook, work / "template" / "source" / settings.notebook)
-        shutil.copyfile(template / "gradebook.db", work / "template" / "gradebook.db")
+        Template(template, settings.notebook).copy_into(work / "template")
         (work / "submission.ipynb").write_bytes(submission)
         (work / "home").mkdir()
         job = {"settings": json.loads(settings.to_json()), "notes": list(notes), "data_root": str(data_root)}
@@ -221,7 +221,7 @@ def run_worker(
         else:
             tail = (work / "worker.log").read_text(errors="replace").strip().splitlines()[-3:]
             why = "did not finish in time" if code is None else f"exited with {code}"
-            points = graded_cells(nbformat.read(str(template / "source" / settings.notebook / f"{settings.notebook}.ipynb"), 4))
+            points = Template(template, settings.notebook).points()
             result = zero_result(
                 STUDENT, settings.task, settings.notebook, points, NotebookStatus.ERROR,
                 f"the grading process {why}: {' | '.join(tail)[-600:]}",
@@ -242,7 +242,7 @@ def worker(work: Path) -> int:
     template = work / "template"
     job = Job(
         STUDENT, settings.task, settings.notebook, (work / "submission.ipynb").read_bytes(), template,
-        sha256_file(template / "source" / settings.notebook / f"{settings.notebook}.ipynb"),
+        Template(template, settings.notebook).digest(),
         settings.limits(), Path(job_data["data_root"]), notes=tuple(job_data["notes"]),
     )
     done = run_job(job, work / "job")

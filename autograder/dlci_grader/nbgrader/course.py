@@ -10,21 +10,19 @@ nbgrader works on a course folder (``--course DIR``, default ``./course``)::
     DIR/submitted/<student>/<nb>/<nb>.ipynb    what they handed in
     DIR/autograded/<student>/<nb>/<nb>.ipynb   executed and scored
     DIR/feedback/<student>/<nb>/<nb>.html      (dlci feedback)
-    DIR/.dlci/template/           a clean course with only the assignments (copied per worker)
-    DIR/.dlci/done/<student>/<task>.json       one marker per graded notebook (resume)
+    DIR/.dlci/template/           a clean course with only the assignments (copied per worker;
+                                  :mod:`~dlci_grader.nbgrader.template`)
+    DIR/.dlci/done/, sources.json the ledger (:mod:`dlci_grader.ledger`)
 
 :class:`NbgraderCourse` lays that out and runs ``nbgrader`` as a subprocess (its own process, so
 the kernel inherits exactly the environment given). :class:`Course` is the instructor's: workers
 never touch its ``gradebook.db``; each grades in a private copy of the template, and
-:meth:`Course.record` merges its result, one at a time (:mod:`~dlci_grader.nbgrader.gradebook`);
-the marker is written (atomically) only after the scores are committed. A grading run that is
-killed therefore loses at most the notebooks that were running, and a re-run skips every
-notebook that has a marker for the same file (same sha256).
+:meth:`Course.store` merges its result, one at a time (:mod:`~dlci_grader.nbgrader.gradebook`).
+What was graded, from which file, is the ledger's (:attr:`Course.ledger`), written after.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -40,15 +38,15 @@ from nbformat import NotebookNode
 
 from dlci_grader.files import atomic_write
 from dlci_grader.isolation.limits import CELL_TIMEOUT
+from dlci_grader.ledger import Ledger
 from dlci_grader.nbgrader.config import write_course_config
 from dlci_grader.nbgrader.gradebook import write_result
+from dlci_grader.nbgrader.template import NBFORMAT_VERSION, Template
 from dlci_grader.verdicts.results import NotebookResult
 from starter.hashing import sha256_file
 
 if TYPE_CHECKING:
     from dlci_grader.tasks import Task
-
-NBFORMAT_VERSION = 4
 
 
 class NbgraderError(RuntimeError):
@@ -193,17 +191,21 @@ class Course(NbgraderCourse):
         super().__init__(root, create=False)
         self.state = self.root / ".dlci"
         self.template = self.state / "template"
+        self.ledger = Ledger(self.state)
+
+    def task_template(self, notebook: str) -> Template:
+        """The task's assignment in the worker template (:attr:`template`)."""
+        return Template(self.template, notebook)
 
     def prepare(self, tasks: Mapping[str, Task]) -> None:
         """Make the course and the worker template know every task's current source notebook.
 
         Runs ``nbgrader generate_assignment`` only for sources that are new or changed since the
-        last run (their sha256 is kept in ``.dlci/sources.json``).
+        last run (their sha256 is kept in the ledger's template digests).
         """
         self.root.mkdir(parents=True, exist_ok=True)
         main = NbgraderCourse(self.root)  # writes nbgrader_config.py
-        known_path = self.state / "sources.json"
-        known = json.loads(known_path.read_text()) if known_path.is_file() else {}
+        known = self.ledger.template_digests()
         changed = [t for t in tasks.values() if known.get(t.notebook) != sha256_file(t.source)]
         if not (self.template / "gradebook.db").is_file():
             changed = list(tasks.values())
@@ -216,51 +218,26 @@ class Course(NbgraderCourse):
             for task in tasks.values():
                 main.add_source(task.source, assignment=task.notebook, name=task.notebook)
                 release = self.root / "release" / task.notebook
-                shutil.copytree(self.template / "release" / task.notebook, release, dirs_exist_ok=True)
+                shutil.copytree(self.task_template(task.notebook).release_folder, release, dirs_exist_ok=True)
             shutil.copyfile(self.template / "gradebook.db", self.root / "gradebook.db")
         else:
             for task in changed:
                 main.add_source(task.source, assignment=task.notebook, name=task.notebook)
                 main.generate_assignment(task.notebook)
-        atomic_write(known_path, json.dumps(known, indent=1).encode())
+        self.ledger.keep_template_digests(known)
 
     def release_ids(self, tasks: Mapping[str, Task]) -> dict[str, dict[str, str]]:
         """Task key -> its released notebook's nbgrader cells (tests, answers, locked): grade id
         -> cell id."""
-        ids = {}
-        for key, task in tasks.items():
-            release = read_notebook(self.template / "release" / task.notebook / f"{task.notebook}.ipynb")
-            ids[key] = {
-                c.metadata["nbgrader"]["grade_id"]: c.get("id", "")
-                for c in release.cells
-                if c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-            }
-        return ids
-
-    # --- resume markers --------------------------------------------------------------------
-
-    def marker(self, student: str, task: str) -> Path:
-        return self.state / "done" / student / f"{task}.json"
-
-    def done(self, student: str, task: str, digest: str) -> NotebookResult | None:
-        """The recorded result for this exact file (same sha256), or None if not graded yet."""
-        path = self.marker(student, task)
-        if not path.is_file():
-            return None
-        result = NotebookResult.from_json(path.read_text())
-        return result if result.digest == digest else None
+        return {key: self.task_template(task.notebook).release_ids() for key, task in tasks.items()}
 
     def results(self) -> list[NotebookResult]:
-        """Every recorded result, by student then task."""
-        return [
-            NotebookResult.from_json(p.read_text())
-            for p in sorted((self.state / "done").glob("*/*.json"))
-        ]
+        """Every result the ledger recorded, by student then task."""
+        return self.ledger.results()
 
-    # --- recording -------------------------------------------------------------------------
-
-    def record(self, result: NotebookResult, submission: bytes | None, autograded: bytes | None) -> None:
-        """Store the notebooks, commit the scores to the gradebook, then write the marker."""
+    def store(self, result: NotebookResult, submission: bytes | None, autograded: bytes | None) -> None:
+        """Store the notebooks and commit the scores to the gradebook (the caller marks the
+        result done in the :attr:`ledger` after, only then)."""
         if submission is not None:
             atomic_write(self.submitted_path(result.student, result.notebook), submission)
         if autograded is not None:
@@ -268,4 +245,3 @@ class Course(NbgraderCourse):
         else:
             self.autograded_path(result.student, result.notebook).unlink(missing_ok=True)
         write_result(self.db, result)
-        atomic_write(self.marker(result.student, result.task), result.to_json().encode())

@@ -25,9 +25,11 @@ from typing import Any
 import nbformat
 from nbformat import NotebookNode
 
-from dlci_grader.nbgrader.course import NBFORMAT_VERSION, NbgraderCourse
+from dlci_grader.nbgrader.course import NbgraderCourse
+from dlci_grader.nbgrader.template import NBFORMAT_VERSION
 from dlci_grader.tasks import task_key
 from dlci_grader.verdicts.rebuild import METADATA_KEY, graded_alone
+from starter.nbgrader_cells import nbgrader_meta
 
 LEAK_MARKERS = (
     "BEGIN SOLUTION",
@@ -57,7 +59,7 @@ def _secret_and_public_text(source: NotebookNode) -> tuple[list[str], str]:
     secret: list[str] = []
     public: list[str] = []
     for cell in source.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
+        meta = nbgrader_meta(cell)
         text = cell.source
         regions = list(_REGION.finditer(text))
         if meta.get("solution") and cell.cell_type == "markdown" and not regions:

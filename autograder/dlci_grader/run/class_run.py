@@ -47,10 +47,8 @@ from dlci_grader.verdicts.results import (
     CellStatus,
     NotebookResult,
     NotebookStatus,
-    graded_cells,
     zero_result,
 )
-from starter.hashing import sha256_file
 from starter.progress import progress_bar
 
 _STUDENT_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -209,19 +207,20 @@ def grade_class(
         shutil.rmtree(work_root, ignore_errors=True)  # left by a run that was killed
         work_root.mkdir(parents=True)
         executor = executor or LocalExecutor(workers, work_root)
-        points = {key: _points(state, task.notebook) for key, task in loaded.items()}
-        digests = {key: sha256_file(state.source_path(task.notebook)) for key, task in loaded.items()}
+        templates = {key: state.task_template(task.notebook) for key, task in loaded.items()}
+        points = {key: template.points() for key, template in templates.items()}
+        digests = {key: template.digest() for key, template in templates.items()}
         graded: list[NotebookResult] = []
         skipped: list[tuple[str, str]] = []
         with opened(submissions) as folder:
             found, warnings = collect(folder, loaded, release_ids)
             todo: list[Submission] = []
             for sub in found:
-                if not force and state.done(sub.student, sub.task, sub.digest) is not None:
+                if not force and state.ledger.done(sub.student, sub.task, sub.digest) is not None:
                     skipped.append((sub.student, sub.task))
                 elif sub.problem is not None:
                     result = _rejected(sub, loaded[sub.task].notebook, points[sub.task])
-                    state.record(result, None, None)
+                    _record(state, result, None, None)
                     graded.append(result)
                 else:
                     todo.append(sub)
@@ -240,12 +239,12 @@ def grade_class(
                     result = done.result
                     result.digest = digest_of[done.job.key]
                     handed_in = files[done.job.key].path.read_bytes()  # as handed in, unrepaired
-                    state.record(result, handed_in, done.autograded)  # one writer
+                    _record(state, result, handed_in, done.autograded)  # one writer
                     graded.append(result)
                     bar.finished(result)
             finally:
                 bar.close()
-        return ClassRun(state.results(), graded, skipped, warnings, time.perf_counter() - start)
+        return ClassRun(state.ledger.results(), graded, skipped, warnings, time.perf_counter() - start)
     finally:
         held.close()
 
@@ -259,5 +258,8 @@ def _rejected(sub: Submission, notebook: str, points: Mapping[str, tuple[float, 
     return result
 
 
-def _points(course: Course, notebook: str) -> dict[str, tuple[float, bool]]:
-    return graded_cells(nbformat.read(str(course.template / "source" / notebook / f"{notebook}.ipynb"), 4))
+def _record(state: Course, result: NotebookResult, submission: bytes | None, autograded: bytes | None) -> None:
+    """Store the notebooks, commit the scores to the gradebook, then mark the result done in
+    the ledger: only then, so that a run killed in between grades that notebook again."""
+    state.store(result, submission, autograded)
+    state.ledger.mark(result)

@@ -44,9 +44,10 @@ import dlci_grader
 from dlci_grader.isolation.limits import Limits
 from dlci_grader.isolation.sandbox import support
 from dlci_grader.nbgrader.course import NbgraderCourse
+from dlci_grader.nbgrader.template import Template
 from dlci_grader.run.job import Job, JobResult, resolve_data_root
 from dlci_grader.run.worker import run_job
-from dlci_grader.verdicts.results import NotebookResult, NotebookStatus, graded_cells, zero_result
+from dlci_grader.verdicts.results import NotebookResult, NotebookStatus, zero_result
 
 STARTED_TOPIC = "dlci-grade-started"
 """The Dask event topic a worker logs a job's task key to when it starts grading it."""
@@ -123,13 +124,13 @@ def template_payload(template: Path, notebook: str) -> bytes:
     and a ``gradebook.db`` in which only this assignment was generated (so a worker never gets
     another task's hidden tests). Built with ``nbgrader generate_assignment`` on a throw-away
     course: the same assignment, byte for byte the same source, as the local template's."""
-    source = template / "source" / notebook
     with NbgraderCourse.temporary() as course:
-        shutil.copytree(source, course.root / "source" / notebook)
+        copy = Template(course.root, notebook)
+        shutil.copytree(Template(template, notebook).source_folder, copy.source_folder)
         course.generate_assignment(notebook)
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w") as tar:
-            members = [course.db, *sorted(p for p in (course.root / "source" / notebook).rglob("*") if p.is_file())]
+            members = [course.db, *sorted(p for p in copy.source_folder.rglob("*") if p.is_file())]
             for path in members:
                 info = tar.gettarinfo(str(path), path.relative_to(course.root).as_posix())
                 info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
@@ -168,7 +169,7 @@ def cached_template(cache: Path, digest: str, notebook: str, payload: bytes) -> 
     """The template for ``digest`` unpacked under ``cache`` (once per worker; reused by later
     jobs and runs); :class:`VersionSkew` when its source notebook is not the one ``digest`` names."""
     folder = cache / digest
-    source = folder / "source" / notebook / f"{notebook}.ipynb"
+    source = Template(folder, notebook).source
     with _unpack_lock:
         if not source.is_file() or _sha256(source) != digest:
             cache.mkdir(parents=True, exist_ok=True)
@@ -403,10 +404,7 @@ class DaskExecutor:
 
 def _killed(job: Job, error: Exception) -> NotebookResult:
     """A zero for a job that took down the workers that ran it (Dask's ``KilledWorker``)."""
-    import nbformat
-
-    source = job.template / "source" / job.notebook / f"{job.notebook}.ipynb"
-    points = graded_cells(nbformat.read(str(source), 4))
+    points = job.task_template.points()
     result = zero_result(
         job.student, job.task, job.notebook, points, NotebookStatus.ERROR,
         f"every Dask worker that graded this notebook died (allowed-failures reached: killed for "

@@ -29,6 +29,7 @@ import nbformat
 
 from dlci_grader.tasks import Task
 from starter.hashing import sha256_bytes
+from starter.nbgrader_cells import grade_id, grade_ids
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _LMS_SUFFIX = re.compile(r"_assignsubmission_\w*$")
@@ -93,14 +94,6 @@ def opened(submissions: str | os.PathLike[str]) -> Iterator[Path]:
         yield root
 
 
-def _grade_ids(notebook: nbformat.NotebookNode) -> set[str]:
-    return {
-        c.metadata["nbgrader"]["grade_id"]
-        for c in notebook.cells
-        if c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-    }
-
-
 def _task_for(filename: str, tasks: Mapping[str, Task]) -> str | None:
     stem = Path(filename).stem.lower()
     for key, task in tasks.items():
@@ -121,19 +114,19 @@ def duplicated_cells(notebook: nbformat.NotebookNode, released: Mapping[str, str
     """
     copies: dict[str, list[nbformat.NotebookNode]] = {}
     for cell in notebook.cells:
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if grade_id:
-            copies.setdefault(grade_id, []).append(cell)
+        name = grade_id(cell)
+        if name:
+            copies.setdefault(name, []).append(cell)
     notes = []
-    for grade_id, cells in copies.items():
+    for name, cells in copies.items():
         if len(cells) < 2:
             continue
-        keep = next((c for c in cells if c.get("id") == released.get(grade_id)), cells[0])
+        keep = next((c for c in cells if c.get("id") == released.get(name)), cells[0])
         for cell in cells:
             if cell is not keep:
                 del cell.metadata["nbgrader"]
         notes.append(
-            f"cell {grade_id} was there {len(cells)} times (a duplicated or pasted cell): the "
+            f"cell {name} was there {len(cells)} times (a duplicated or pasted cell): the "
             f"released copy is graded, {len(cells) - 1} other ran as an ordinary cell"
         )
     return notes
@@ -152,7 +145,7 @@ def check_notebook(
     except Exception as exc:  # noqa: BLE001 - any parse failure is the student's file, not ours
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return f"not a valid notebook (not readable JSON: {first[:200]})", (), None
-    ids = _grade_ids(notebook)
+    ids = grade_ids(notebook.cells)
     released = {key: set(cells) for key, cells in release_ids.items()}
     expected = released[task.key]
 

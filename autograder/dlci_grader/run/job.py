@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dlci_grader.isolation.limits import Limits
+from dlci_grader.nbgrader.template import Template
 from dlci_grader.verdicts.results import NotebookResult
 from starter.data.root import locate_data_root
 
@@ -46,6 +47,11 @@ class Job:
     @property
     def key(self) -> tuple[str, str]:
         return (self.student, self.task)
+
+    @property
+    def task_template(self) -> Template:
+        """The task's assignment in :attr:`template`."""
+        return Template(self.template, self.notebook)
 
 
 @dataclass

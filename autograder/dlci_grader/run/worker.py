@@ -47,6 +47,7 @@ from dlci_grader.verdicts.results import (
     zero_result,
 )
 from starter.env_vars import DATA_ENV_VAR, GRADING_ENV_VAR
+from starter.nbgrader_cells import grade_id
 
 TIMEOUT_ENAMES = ("CellTimeoutError",)
 DISK_POLL_S = 1.0
@@ -57,7 +58,7 @@ def _cell_errors(notebook: nbformat.NotebookNode) -> dict[str, list[tuple[str, s
     """grade/cell id -> [(ename, evalue)] of its error outputs."""
     errors = {}
     for cell in notebook.cells:
-        name = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or cell.get("id")
+        name = grade_id(cell) or cell.get("id")
         errors[name] = [
             (o.get("ename", ""), o.get("evalue", ""))
             for o in cell.get("outputs", [])
@@ -214,14 +215,13 @@ def grade_isolated(
         (the result, the autograded notebook's path inside ``workdir``, or None when nbgrader
         wrote none).
     """
-    template, notebook, student, task = job.template, job.notebook, job.student, job.task
+    template, notebook, student, task = job.task_template, job.notebook, job.student, job.task
     limits, data_root = job.limits, job.data_root
     course = NbgraderCourse(workdir, create=False)
-    source_nb = nbformat.read(str(template / "source" / notebook / f"{notebook}.ipynb"), 4)
+    source_nb = template.read_source()
     points = graded_cells(source_nb)
     workdir.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(template / "source" / notebook, workdir / "source" / notebook)
-    shutil.copyfile(template / "gradebook.db", course.db)
+    template.copy_into(workdir)
     target = course.submitted_path(student, notebook)
     target.parent.mkdir(parents=True)
     shutil.copyfile(submission, target)
@@ -312,7 +312,7 @@ def _read_scores(
     """Scores from the private gradebook; tests judged outside the kernel (``channel``) score by
     the grader's verdict instead, whatever the kernel printed, and definitions-only tests only
     when their run on the definitions alone (``alone``) passed too."""
-    present = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in executed.cells}
+    present = {grade_id(c) for c in executed.cells}
     reasons, problems = explain(executed, limits)
     verdicts = judging.judge_executed(channel, executed, autograded, alone) if channel is not None else {}
     grades = read_submission(course.db, notebook, notebook, student)

@@ -22,6 +22,8 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
+from starter.nbgrader_cells import nbgrader_meta
+
 ATTACK_PREFIX = "ATTACK "
 """Start of each line an attack cell prints about one try."""
 
@@ -75,7 +77,7 @@ def _new_cell(after: str, code: str) -> Callable[[NotebookNode], NotebookNode]:
 def _edit_tests(nb: NotebookNode) -> NotebookNode:
     nb = copy.deepcopy(nb)
     for cell in nb.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
+        meta = nbgrader_meta(cell)
         if meta.get("grade") and not meta.get("solution"):
             cell.source = EDIT_TESTS_SOURCE
             meta["points"] = 100

@@ -28,8 +28,9 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
-from dlci_grader.nbgrader.course import NBFORMAT_VERSION
+from dlci_grader.nbgrader.template import NBFORMAT_VERSION
 from dlci_grader.tasks import load_tasks
+from starter.nbgrader_cells import is_answer, nbgrader_meta
 
 _MARKER_LINE = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.MULTILINE)
 
@@ -90,16 +91,12 @@ def _read(notebook: str | Path | NotebookNode) -> NotebookNode:
     return nbformat.read(str(notebook), as_version=NBFORMAT_VERSION)
 
 
-def _is_answer(cell: NotebookNode) -> bool:
-    return bool(cell.get("metadata", {}).get("nbgrader", {}).get("solution"))
-
-
 def solved(source: str | Path | NotebookNode, release: str | Path | NotebookNode) -> NotebookNode:
     """The release with every answer cell replaced by the solution's (markers removed)."""
     source, release = _read(source), copy.deepcopy(_read(release))
-    answers = {c.get("id"): c.source for c in source.cells if _is_answer(c)}
+    answers = {c.get("id"): c.source for c in source.cells if is_answer(c)}
     for cell in release.cells:
-        if _is_answer(cell):
+        if is_answer(cell):
             if cell.get("id") not in answers:
                 raise ValueError(
                     f"answer cell {cell.get('id')!r} of the release is not in the source"
@@ -118,7 +115,7 @@ def make_submission(
     cells = {c.get("id"): c for c in notebook.cells}
     for edit in variant.edits:
         cell = cells.get(edit.cell)
-        if cell is None or not _is_answer(cell):
+        if cell is None or not is_answer(cell):
             raise ValueError(f"variant {variant.name!r}: no answer cell {edit.cell!r}")
         count = cell.source.count(edit.old)
         if count != 1:
@@ -163,7 +160,7 @@ def grade_points(source: str | Path | NotebookNode) -> tuple[dict[str, float], d
     auto: dict[str, float] = {}
     manual: dict[str, float] = {}
     for cell in _read(source).cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
+        meta = nbgrader_meta(cell)
         if meta.get("grade"):
             (manual if meta.get("solution") else auto)[meta["grade_id"]] = float(meta["points"])
     return auto, manual

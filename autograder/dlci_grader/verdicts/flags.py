@@ -26,6 +26,7 @@ from nbformat import NotebookNode
 
 from dlci_grader.verdicts.rebuild import cell_label
 from starter.definitions import dotted_name, python_source
+from starter.nbgrader_cells import grade_id, is_test
 
 PROTECTED = frozenset({
     "dlci_grader", "starter", "torch", "torchvision", "numpy", "builtins", "IPython", "nbgrader",
@@ -189,9 +190,7 @@ class _Scanner(ast.NodeVisitor):
 
 
 def _skip(cell: NotebookNode, instructor: set[str]) -> bool:
-    grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return grade_id in instructor and bool(meta.get("grade")) and not meta.get("solution")
+    return grade_id(cell) in instructor and is_test(cell)
 
 
 def scan(notebook: NotebookNode, instructor: Iterable[str] = ()) -> list[str]:

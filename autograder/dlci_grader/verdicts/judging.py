@@ -35,6 +35,7 @@ from dlci_grader.files import atomic_write
 from dlci_grader.kernel.answers import MIME, decode, write_cases
 from dlci_grader.tasks import judged_tests, kernel_data
 from dlci_grader.tasks.contract import Case, Context, public
+from starter.nbgrader_cells import grade_id
 
 VERDICT_NAME = "GraderVerdict"
 """``ename`` of the error output :func:`annotate` writes for a failed hidden test."""
@@ -151,8 +152,8 @@ def verify(channel: Channel, notebook: NotebookNode) -> dict[str, Verdict]:
     """Grade id -> verdict for every judged test cell of the channel's task in ``notebook``."""
     verdicts = {}
     for cell in notebook.cells:
-        test = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if test in channel.cases and test not in verdicts:
+        test = grade_id(cell)
+        if test is not None and test in channel.cases and test not in verdicts:
             verdicts[test] = judge_cell(channel, test, cell)
     return verdicts
 
@@ -176,8 +177,8 @@ def judge_executed(
 def annotate(notebook: NotebookNode, verdicts: Mapping[str, Verdict]) -> None:
     """Replace each judged cell's answer outputs by the grader's verdict (in place)."""
     for cell in notebook.cells:
-        test = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if test not in verdicts:
+        test = grade_id(cell)
+        if test is None or test not in verdicts:
             continue
         verdict = verdicts[test]
         outputs = [o for o in cell.get("outputs", []) if MIME not in o.get("data", {})]

@@ -26,6 +26,7 @@ from dlci_grader.isolation.limits import Limits, wrap
 from dlci_grader.tasks import judged_tests
 from dlci_grader.verdicts.judging import Channel, Verdict, first_line, judge_answer
 from starter.definitions import GRADED_ALONE_KEY
+from starter.nbgrader_cells import grade_id, is_test
 
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 METADATA_KEY = GRADED_ALONE_KEY
@@ -73,14 +74,14 @@ def graded_alone(source: NotebookNode, task: str) -> list[str]:
 
 
 def _grade_id(cell: NotebookNode) -> str | None:
-    value = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+    value = grade_id(cell)
     return str(value) if value else None
 
 
 def cell_label(index: int, cell: NotebookNode) -> str:
     """``cell 5 (linear_function)``: 1-based position among all cells, and the grade id."""
-    grade_id = _grade_id(cell)
-    return f"cell {index + 1}" + (f" ({grade_id})" if grade_id else "")
+    name = _grade_id(cell)
+    return f"cell {index + 1}" + (f" ({name})" if name else "")
 
 
 def spec(executed: NotebookNode, source: NotebookNode, tests: Sequence[str], timeout: float) -> dict[str, object]:
@@ -89,18 +90,17 @@ def spec(executed: NotebookNode, source: NotebookNode, tests: Sequence[str], tim
     source, taken from the instructor's notebook ``source``."""
     instructor = {
         _grade_id(c): c for c in source.cells
-        if c.cell_type == "code" and c.get("metadata", {}).get("nbgrader", {}).get("grade")
-        and not c.get("metadata", {}).get("nbgrader", {}).get("solution")
+        if c.cell_type == "code" and is_test(c)
     }
     cells: list[dict[str, str]] = []
     before: dict[str, int] = {}
     for index, cell in enumerate(executed.cells):
         if cell.cell_type != "code":
             continue
-        grade_id = _grade_id(cell)
-        if grade_id is not None and grade_id in instructor:
-            if grade_id in tests and grade_id not in before:
-                before[grade_id] = len(cells)
+        name = _grade_id(cell)
+        if name is not None and name in instructor:
+            if name in tests and name not in before:
+                before[name] = len(cells)
             continue
         cells.append({"label": cell_label(index, cell), "source": str(cell.source)})
     entries = [

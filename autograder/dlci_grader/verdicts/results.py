@@ -14,6 +14,8 @@ from enum import Enum
 
 import nbformat
 
+from starter.nbgrader_cells import nbgrader_meta
+
 
 class _Status(str, Enum):
     def __str__(self) -> str:  # the value, as the CSV and the summary show it
@@ -126,7 +128,7 @@ def graded_cells(source: nbformat.NotebookNode) -> dict[str, tuple[float, bool]]
     """Graded cells of a source notebook -> (points, manually graded)."""
     points = {}
     for cell in source.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
+        meta = nbgrader_meta(cell)
         if meta.get("grade"):
             points[meta["grade_id"]] = (float(meta.get("points", 0)), bool(meta.get("solution")))
     return points
