@@ -8,7 +8,8 @@ docs/maintainers/architecture.md follows one verdict through them):
   demo): arguments and printing only.
 - ``gradescope/``: the Gradescope zip, its runner and results; ``lms.py``: Canvas and Moodle
   gradebook exports; ``samples/``: the sample class, each task's sample variants and the
-  adversarial suite; ``offline/``: the false-pass study and the U-Net training script.
+  adversarial suite; ``offline/``: ``dlci demo``'s imaging pipeline, the false-pass study and
+  the U-Net training script.
 - ``run/``: a class run: intake, the job, the executor seam and its local and Dask executors, the
   one-notebook worker, the report.
 - ``nbgrader/``: the adapter to nbgrader: course folders, a task's template, their config, the
