@@ -1,6 +1,6 @@
 """How often a catalogued wrong answer would pass Task 1's judged tests: the false-pass rate.
 
-Every typical mistake the visible checks diagnose (:func:`starter.autograd_checks.linear_suspects`,
+Every typical mistake the visible checks diagnose (:func:`starter.gradient_diagnosis.linear_suspects`,
 ``relu_suspects``, ``analytic_suspects``, and the Functions' mistakes as they show in the network,
 :data:`~dlci_grader.tasks.task1.checks._NETWORK_MISTAKES`) is computed on the inputs the grader
 draws for a secret seed and handed to the grader's own judge, exactly as a student's answer
@@ -20,7 +20,7 @@ import numpy as np
 
 from dlci_grader.tasks.contract import Case, Context
 from dlci_grader.tasks.task1 import checks
-from starter.autograd_checks import analytic_suspects, linear_suspects, relu_suspects
+from starter.gradient_diagnosis import analytic_suspects, linear_suspects, relu_suspects
 
 Answer = dict[str, Any]
 WrongAnswers = Callable[[Case], Iterator[tuple[str, Answer]]]

@@ -3,7 +3,7 @@
 Each check is a pure function of plain arrays: it recomputes the answer with the instructor's
 own numpy reference and raises ``AssertionError`` with a message that names the likely mistake
 in words, never the code (the words come from the visible checks' diagnosis,
-:func:`starter.autograd_checks.explain` and its suspects, so students read the same hint in
+:func:`starter.gradient_diagnosis.explain` and its suspects, so students read the same hint in
 ``dlci check`` and in their feedback). :data:`JUDGED` registers the test cells: ``make`` draws
 each test's inputs (with the grader's secret seed at grading time; sizes that differ from each
 other, so a transpose shows in a shape), ``judge`` checks the arrays the student's code returned
@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from dlci_grader.tasks.contract import Case, Context, JudgedTest, each_case
-from starter.autograd_checks import (
+from starter.gradient_diagnosis import (
     LINEAR_VARIABLES,
     Suspect,
     analytic_suspects,
@@ -78,7 +78,7 @@ def _check_close(
 ) -> None:
     """Assert ``got`` has the expected shape, dtype and values (within dtype tolerances).
 
-    A failure says what is wrong in words (:func:`starter.autograd_checks.explain`): the shape
+    A failure says what is wrong in words (:func:`starter.gradient_diagnosis.explain`): the shape
     against ``variable``'s layout, and which of ``suspects`` (typical mistakes) it equals.
     """
     rtol, atol = _tolerances(dtype)
