@@ -2,7 +2,7 @@
 
 Every typical mistake the visible checks diagnose (:func:`starter.gradient_diagnosis.linear_suspects`,
 ``relu_suspects``, ``analytic_suspects``, and the Functions' mistakes as they show in the network,
-:data:`~dlci_grader.tasks.task1.checks._NETWORK_MISTAKES`) is computed on the inputs the grader
+:data:`~dlci_grader.tasks.task1.reference._NETWORK_MISTAKES`) is computed on the inputs the grader
 draws for a secret seed and handed to the grader's own judge, exactly as a student's answer
 would be. A pass is a false pass: the hidden test gave points to a wrong answer. The inputs must
 expose every mistake on every draw (batches of two or more, sizes that differ, both signs at
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from dlci_grader.tasks.contract import Case, Context
-from dlci_grader.tasks.task1 import checks
+from dlci_grader.tasks.task1 import checks, reference
 from starter.gradient_diagnosis import analytic_suspects, linear_suspects, relu_suspects
 
 Answer = dict[str, Any]
@@ -33,7 +33,7 @@ def _numpy(value: Any) -> np.ndarray:
 
 def _linear(case: Case) -> Iterator[tuple[str, Answer]]:
     right = dict(zip(("grad_x", "grad_weight", "grad_bias"),
-                     checks.linear_backward(case["x"], case["weight"], case["grad_output"]), strict=True))
+                     reference.linear_backward(case["x"], case["weight"], case["grad_output"]), strict=True))
     names = {"grad_input": "grad_x", "grad_weight": "grad_weight", "grad_bias": "grad_bias"}
     for key, suspects in linear_suspects(case["x"], case["weight"], case["grad_output"]).items():
         for words, wrong in suspects:
@@ -49,13 +49,13 @@ def _relu(case: Case) -> Iterator[tuple[str, Answer]]:
 
 def _network(case: Case) -> Iterator[tuple[str, Answer]]:
     params = {k: v for k, v in case.items() if k not in ("x", "grad_y")}
-    for words, _test, layer, rule in checks._NETWORK_MISTAKES:
-        yield f"network: {words}", checks.network_backward(case["x"], params, case["grad_y"], **{layer: rule})
+    for words, _test, layer, rule in reference._NETWORK_MISTAKES:
+        yield f"network: {words}", reference.network_backward(case["x"], params, case["grad_y"], **{layer: rule})
 
 
 def _analytic(case: Case) -> Iterator[tuple[str, Answer]]:
     keys = ("y_hat", "y", "W3", "g2", "W2", "g1", "x")
-    right_w, right_b = checks.analytic_gradients(*(case[k] for k in keys))
+    right_w, right_b = reference.analytic_gradients(*(case[k] for k in keys))
     weight, bias = analytic_suspects(*(case[k] for k in keys))
     for words, wrong in weight:
         if _one_slip(words):
