@@ -54,7 +54,9 @@ class Ledger:
 
     def template_digests(self) -> dict[str, str]:
         """Notebook -> sha256 of the source notebook its template was last generated from."""
-        known: dict[str, str] = json.loads(self._sources.read_text()) if self._sources.is_file() else {}
+        if not self._sources.is_file():
+            return {}
+        known: dict[str, str] = json.loads(self._sources.read_text())
         return known
 
     def keep_template_digests(self, known: dict[str, str]) -> None:

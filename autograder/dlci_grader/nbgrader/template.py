@@ -3,7 +3,7 @@
 A template folder is an nbgrader course holding each task's source notebook and a
 ``gradebook.db`` in which its assignment was generated::
 
-    FOLDER/source/<notebook>/<notebook>.ipynb    the task's source notebook (solutions, hidden tests)
+    FOLDER/source/<notebook>/<notebook>.ipynb    the task's source notebook (solutions, tests)
     FOLDER/release/<notebook>/<notebook>.ipynb   what students got (in the class's template only)
     FOLDER/gradebook.db                          nbgrader's, with the assignment generated
 
