@@ -2,7 +2,7 @@
 
 Every attack of :mod:`dlci_grader.samples.attacks` is a submission (most of Task 1) that tries to cheat the
 grader or break out of its sandbox. One grading run of all of them (real nbgrader, sandboxed
-kernels) must give each exactly the score of the honest work it contains, say "refused" for
+kernels; ``conftest.attack_class``, shared with the Dask tests) must give each exactly the score of the honest work it contains, say "refused" for
 every try of the attacks that report them, and leave the grader running. An attack whose
 defence needs a sandbox feature this machine lacks (Landlock, see ``dlci_grader.isolation.sandbox``) is
 skipped with that reason.
@@ -11,45 +11,31 @@ skipped with that reason.
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import GradedClass, sandbox_features
 
 pytest.importorskip("dlci_grader")
 from dlci_grader.isolation.sandbox import support  # noqa: E402
 from dlci_grader.samples.attacks import ATTACK_PREFIX, ATTACKS  # noqa: E402
-from dlci_grader.samples.sample_class import sample_class, write_class  # noqa: E402
-from dlci_grader.tasks import load_tasks  # noqa: E402
 
 pytestmark = [pytest.mark.grader, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
 SUPPORT = support()
-FEATURES = {"": True, "files": SUPPORT.files, "network": SUPPORT.network, "signals": SUPPORT.signals,
-            "processes": SUPPORT.processes}
+FEATURES = sandbox_features(SUPPORT)
 
 
-@pytest.fixture(scope="module")
-def attacked(tmp_path_factory, data_root):
-    """Every attack this machine can defend against, graded once: (class folder, course)."""
-    tmp = tmp_path_factory.mktemp("attacks")
-    names = {f"attack-{a.name}" for a in ATTACKS if FEATURES[a.needs]}
-    subs = [s for s in sample_class(ROOT / "solutions", ROOT / "notebooks", attacks=True)
-            if s.student in names]
-    write_class(tmp / "class", subs, load_tasks(ROOT / "solutions"))
-    expected = {s.student: dict(s.auto_points) for s in subs}
-    run = subprocess.run(
-        [sys.executable, "-m", "starter.cli", "grade", str(tmp / "class"), "--course", str(tmp / "course"),
-         "--workers", "2", "--quiet", "--root", str(data_root),
-         "--expected", str(tmp / "class" / "expected.csv")],
-        cwd=ROOT, capture_output=True, text=True, timeout=1800,
-    )
+@pytest.fixture
+def attacked(attack_class: GradedClass):
+    """Every attack this machine can defend against, graded once for the session (the Dask tests
+    read it too): (expected points by student, course, the command's output)."""
+    run = attack_class.run
     print(run.stdout, run.stderr)
     assert "sandbox:" in run.stderr, "dlci grade must say what its sandbox enforces"
-    return expected, tmp / "course", run
+    return attack_class.expected, attack_class.course, run
 
 
 def _attack_lines(course: Path, student: str) -> list[str]:

@@ -1,8 +1,9 @@
 """``dlci grade --cluster`` on a real Dask scheduler and two real workers on 127.0.0.1.
 
 A small Task 1 class (the solution, the blank release, a wrong variant, an attack that reads
-secrets, and a notebook that is not JSON) is graded locally and on the cluster: every score and
-status is the same, both workers graded. Then the client is killed mid-run and started again
+secrets, and a notebook that is not JSON) is graded on the cluster and compared with the local
+``dlci grade`` of the same notebooks (the session's shared graded classes, conftest): every
+score and status is the same, both workers graded. Then the client is killed mid-run and started again
 (nothing graded twice), and a worker is killed mid-run (the run completes, same scores). The
 template a worker holds is checked for the instructor's paths and other tasks' hidden tests.
 Every process the tests start is stopped by its pid.
@@ -25,6 +26,7 @@ from io import BytesIO
 from pathlib import Path
 
 import pytest
+from conftest import GradedClass
 
 pytest.importorskip("distributed")
 pytest.importorskip("dlci_grader")
@@ -35,7 +37,6 @@ from dlci_grader.run.dask_executor import remote_job, template_payload  # noqa: 
 from dlci_grader.run.job import Job  # noqa: E402
 from dlci_grader.samples.sample_class import sample_class, write_class  # noqa: E402
 from dlci_grader.tasks import load_tasks  # noqa: E402
-from starter.env_vars import DATA_ENV_VAR  # noqa: E402
 from starter.hashing import sha256_file  # noqa: E402
 
 pytestmark = [pytest.mark.grader, pytest.mark.task1, pytest.mark.slow]
@@ -80,12 +81,15 @@ def _scores(course: Path) -> dict[tuple[str, str, str], tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def local_scores(small_class: Path, tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> dict:
-    course = tmp_path_factory.mktemp("local") / "course"
-    run = subprocess.run(_grade(small_class, course, "--workers", "2"), cwd=ROOT, capture_output=True,
-                         text=True, env={**os.environ, DATA_ENV_VAR: str(data_root)})
-    assert run.returncode == 0, run.stdout + run.stderr
-    return _scores(course)
+def local_scores(task1_class: GradedClass, attack_class: GradedClass) -> dict:
+    """The same notebooks as graded locally by ``dlci grade --workers 2``: the session's graded
+    Task 1 sample class and adversarial suite (conftest), which hold every one of STUDENTS."""
+    for graded in (task1_class, attack_class):
+        assert graded.run.returncode == 0, graded.run.stdout + graded.run.stderr
+    scores = {**_scores(task1_class.course), **_scores(attack_class.course)}
+    local = {key: value for key, value in scores.items() if key[0] in STUDENTS and key[1] == "task1"}
+    assert {student for student, _, _ in local} == set(STUDENTS)
+    return local
 
 
 def test_cluster_grades_exactly_as_a_local_run_on_both_workers(cluster, small_class, local_scores, tmp_path):

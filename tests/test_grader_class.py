@@ -1,15 +1,15 @@
 """``dlci grade`` / ``feedback`` / ``sample-class`` end to end, on the real nbgrader and kernels.
 
 One sample class (Task 1: the solution, the blank release, three wrong variants and nine broken
-submissions) is generated and graded once through the command line; the tests then check every
-score against its expectation, the CSV, the gradebook, the feedback, re-runs, a grader killed
-mid-run, and the pieces (intake, memory cap) on their own.
+submissions) is generated and graded once through the command line (``conftest.task1_class``,
+shared with the other modules that read its verdicts); the tests then check every score against
+its expectation, the CSV, the gradebook, the feedback, re-runs, a grader killed mid-run, and the
+pieces (intake, memory cap) on their own.
 """
 
 from __future__ import annotations
 
 import copy
-import csv
 import os
 import re
 import signal
@@ -22,6 +22,7 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
+from conftest import CELL_TIMEOUT, DLCI, KIT, GradedClass, course_copy, dlci, read_grades  # noqa: F401
 
 pytest.importorskip("dlci_grader")
 from dlci_grader.nbgrader.course import Course  # noqa: E402
@@ -33,29 +34,13 @@ from dlci_grader.verdicts.rebuild import hidden_source  # noqa: E402
 
 pytestmark = [pytest.mark.grader, pytest.mark.task1]
 
-ROOT = Path(__file__).resolve().parents[1]
-DLCI = [sys.executable, "-m", "starter.cli"]
-CELL_TIMEOUT = 40  # the infinite loop costs this much; grading-mode cells take a few seconds
+ROOT = KIT
 
 
-def dlci(*args: str, cwd: Path = ROOT, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([*DLCI, *args], cwd=cwd, capture_output=True, text=True, **kwargs)
-
-
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    """The Task 1 sample class, generated and graded with the CLI: (folder, course, output)."""
-    tmp = tmp_path_factory.mktemp("class")
-    made = dlci("sample-class", str(tmp / "class"), "--tasks", "task1")
-    assert made.returncode == 0, made.stderr
-    start = time.perf_counter()
-    run = dlci(
-        "grade", str(tmp / "class"), "--course", str(tmp / "course"), "--tasks", "task1",
-        "--workers", "2", "--cell-timeout", str(CELL_TIMEOUT), "--quiet",
-        "--expected", str(tmp / "class" / "expected.csv"),
-    )
-    print(run.stdout, f"\n{time.perf_counter() - start:.0f} s")
-    return tmp / "class", tmp / "course", run
+@pytest.fixture
+def graded(task1_class: GradedClass):
+    """The shared graded Task 1 sample class: (folder, course, output)."""
+    return task1_class.folder, task1_class.course, task1_class.run
 
 
 def hidden_lines(notebook: str) -> set[str]:
@@ -70,8 +55,7 @@ def hidden_lines(notebook: str) -> set[str]:
 
 
 def _csv(course: Path) -> list[dict]:
-    with open(course / "grades.csv", newline="") as f:
-        return list(csv.DictReader(f))
+    return read_grades(course)
 
 
 @pytest.mark.slow
@@ -128,7 +112,8 @@ def test_manual_grade_from_formgrader_counts_and_survives_a_regrade(graded, tmp_
     and grading again (forced) keeps it."""
     from nbgrader.api import Gradebook
 
-    folder, course, _ = graded
+    folder, shared, _ = graded
+    course = course_copy(shared, tmp_path)  # the shared course stays as graded
     name = "task1_backprop_inpainting"
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         grade = gb.find_grade("efficiency_answer", name, name, "solution")

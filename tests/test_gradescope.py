@@ -151,13 +151,10 @@ def autograder_zip(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def submissions(tmp_path_factory) -> dict[str, Path]:
+def submissions(task1_class) -> dict[str, Path]:
     """student -> notebook: sample-class ones and the two attacks (each on the solution)."""
-    tmp = tmp_path_factory.mktemp("gs-class")
-    made = dlci("sample-class", str(tmp / "class"), "--tasks", "task1")
-    assert made.returncode == 0, made.stderr
     chosen = ["solution", "blank", "task1-transposed_grad_weight", "broken-kernel-dies", "broken-infinite-loop"]
-    subs = {s: tmp / "class" / s / f"{NB}.ipynb" for s in chosen}
+    subs = {s: task1_class.folder / s / f"{NB}.ipynb" for s in chosen}
     solution = subs["solution"]
     # the attacks name Gradescope's folder of their own run: filled in by _grade_on_gradescope
     subs["attack-results"] = solution
@@ -190,25 +187,16 @@ def gradescope_results(autograder_zip, submissions, tmp_path_factory) -> dict[st
 
 
 @pytest.fixture(scope="module")
-def dlci_grade_scores(submissions, tmp_path_factory) -> dict[str, dict[str, float]]:
-    """student -> grade id -> points, from `dlci grade` of the same notebooks (the attacks'
-    base is the solution, graded as `solution`)."""
-    tmp = tmp_path_factory.mktemp("gs-dlci")
-    for student, notebook in submissions.items():
-        if student.startswith("attack-"):
-            continue
-        (tmp / "class" / student).mkdir(parents=True)
-        (tmp / "class" / student / f"{NB}.ipynb").write_bytes(notebook.read_bytes())
-    run = dlci(
-        "grade", str(tmp / "class"), "--course", str(tmp / "course"), "--tasks", "task1", "--workers", "2",
-        "--cell-timeout", str(CELL_TIMEOUT), "--quiet",
-    )
-    assert run.returncode == 0, run.stdout + run.stderr
+def dlci_grade_scores(submissions, task1_class) -> dict[str, dict[str, float]]:
+    """student -> grade id -> points, from `dlci grade` of the same notebooks (the session's graded
+    Task 1 sample class, with the same cell timeout; the attacks' base is the solution, graded as
+    `solution`)."""
+    assert task1_class.run.returncode == 0, task1_class.run.stdout + task1_class.run.stderr
     scores: dict[str, dict[str, float]] = {}
-    for row in _csv(tmp / "course"):
-        if row["kind"] == "auto":
+    for row in _csv(task1_class.course):
+        if row["kind"] == "auto" and row["student"] in submissions:
             scores.setdefault(row["student"], {})[row["question"]] = float(row["points"])
-    print(run.stdout)  # the reasons, shown when a comparison fails
+    print(task1_class.run.stdout)  # the reasons, shown when a comparison fails
     return scores
 
 

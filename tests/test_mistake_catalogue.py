@@ -1,7 +1,8 @@
 """Every catalogued student mistake gets a visible hint that names it, and never the solution.
 
 Each row of ``tests/mistakes/task*.py`` is applied to the full solution, the notebook is run by
-the real ``dlci check`` (a fresh kernel, grading mode, as a student runs it), and the failure
+the real ``dlci check`` (a fresh kernel, grading mode, as a student runs it; each distinct
+notebook once, two at a time), and the failure
 text of the row's visible test must match what the row ``says``; nothing in the output may
 contain the row's ``never`` fragments of solution code.
 """
@@ -9,9 +10,11 @@ contain the row's ``never`` fragments of solution code.
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -61,32 +64,42 @@ def failure_text(output: str, test: str) -> str:
     raise AssertionError(f"{test} did not fail:\n{output}")
 
 
-_RUNS: dict[tuple[str, tuple], subprocess.CompletedProcess] = {}
+def _check(notebook: Path) -> subprocess.CompletedProcess:
+    """``dlci check NOTEBOOK`` in the notebook's folder, as a student runs it (one torch thread:
+    two run at a time on the suite's cores)."""
+    return subprocess.run(
+        [sys.executable, "-m", "starter.cli", "check", str(notebook)],
+        capture_output=True, text=True, timeout=900, cwd=notebook.parent,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
 
 
-def checked(mistake: Mistake, folder: Path) -> subprocess.CompletedProcess:
-    """``dlci check`` of the solution with the mistake's edits (once per distinct notebook)."""
+@pytest.fixture(scope="module")
+def checked(tmp_path_factory) -> dict[tuple[str, tuple], subprocess.CompletedProcess]:
+    """(task, edits) -> ``dlci check`` of the solution with those edits: once per distinct
+    notebook, two at a time."""
+    pytest.importorskip("dlci_grader")
     from dlci_grader.samples.variants import Variant, make_submission
     from dlci_grader.tasks import load_tasks
 
-    key = (mistake.task, mistake.edits)
-    if key not in _RUNS:
+    notebooks: dict[tuple[str, tuple], Path] = {}
+    for mistake in MISTAKES:
+        key = (mistake.task, mistake.edits)
+        if key in notebooks:
+            continue
         task = load_tasks(ROOT / "solutions", [mistake.task])[mistake.task]
         variant = Variant(mistake.name, mistake.description, edits=mistake.edits)
         release = ROOT / "notebooks" / f"{task.notebook}.ipynb"
-        path = folder / f"{task.notebook}.ipynb"
+        path = tmp_path_factory.mktemp(f"{mistake.task}-{mistake.name}") / f"{task.notebook}.ipynb"
         nbformat.write(make_submission(variant, task.source, release), str(path))
-        _RUNS[key] = subprocess.run(
-            [sys.executable, "-m", "starter.cli", "check", str(path)],
-            capture_output=True, text=True, timeout=900, cwd=folder,
-        )
-    return _RUNS[key]
+        notebooks[key] = path
+    with ThreadPoolExecutor(2) as pool:
+        return dict(zip(notebooks, pool.map(_check, notebooks.values()), strict=True))
 
 
 @pytest.mark.parametrize("mistake", MISTAKES, ids=[f"{m.task}-{m.name}" for m in MISTAKES])
-def test_dlci_check_names_the_mistake(mistake: Mistake, tmp_path):
-    pytest.importorskip("dlci_grader")
-    run = checked(mistake, tmp_path)
+def test_dlci_check_names_the_mistake(mistake: Mistake, checked):
+    run = checked[(mistake.task, mistake.edits)]
     output = run.stdout + run.stderr
     assert run.returncode == 1, output
     text = failure_text(run.stdout, mistake.test)

@@ -1,9 +1,10 @@
 """Task 1 grading: real nbgrader gives each sample submission exactly the expected scores.
 
 The sample submissions (``dlci_grader.samples.variants``) are the full solution, the blank release,
-and three deliberately wrong versions. All five are autograded once, together, in a temporary
-nbgrader course in grading mode (``DLCI_GRADING=1``); each cell's score is then compared with
-the variant's expectation. The hidden-test checks (``dlci_grader.tasks.task1.checks``) are also
+and three deliberately wrong versions. All five are autograded once, together with the rest of
+the Task 1 sample class, by ``dlci grade`` in grading mode (``DLCI_GRADING=1``; the session's
+shared ``conftest.task1_class``); each cell's score is then compared with the variant's
+expectation. The hidden-test checks (``dlci_grader.tasks.task1.checks``) are also
 unit-tested on plain arrays.
 """
 
@@ -16,13 +17,14 @@ import nbformat
 import numpy as np
 import pytest
 import torch
+from conftest import GradedClass
 
+from dlci_grader.nbgrader.course import Course
 from dlci_grader.samples.variants import (
     Edit,
     Variant,
     grade_points,
     make_submission,
-    submissions,
     task_variants,
 )
 from dlci_grader.tasks.task1 import checks
@@ -37,19 +39,21 @@ MANUAL_CELLS = {"derivation_answer": 3, "efficiency_answer": 2, "update_answer":
 """The written answers, graded by hand, and their points."""
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    """Every Task 1 variant autograded by nbgrader: (grades by variant, kept course folder)."""
-    from dlci_grader.run.class_run import grade_submissions
-
-    course = tmp_path_factory.mktemp("task1-course")
-    subs = submissions("task1", ROOT / "solutions", ROOT / "notebooks")
-    return grade_submissions(SOURCE, subs, keep_dir=course), course
+def _student(variant: str) -> str:
+    """The sample class's student id of a Task 1 variant (``dlci sample-class``'s naming)."""
+    return variant if variant in ("solution", "blank") else f"task1-{variant}"
 
 
-def _errors(course: Path, student: str, cells: set[str]) -> str:
+@pytest.fixture
+def graded(task1_class: GradedClass):
+    """Every Task 1 variant autograded by nbgrader: (grades by variant, the course folder)."""
+    results = {r.student: r for r in Course(task1_class.course).results() if r.task == "task1"}
+    return {v: results[_student(v)] for v in task_variants("task1")}, task1_class.course
+
+
+def _errors(course: Path, variant: str, cells: set[str]) -> str:
     """The error each named cell raised in the autograded notebook, for failure messages."""
-    path = course / "autograded" / student / NAME / f"{NAME}.ipynb"
+    path = course / "autograded" / _student(variant) / NAME / f"{NAME}.ipynb"
     if not path.is_file():
         return f"(no autograded notebook at {path})"
     lines = []
