@@ -230,3 +230,32 @@ def test_constraints_pin_every_kit_dependency_as_pyproject_does():
         assert name in pins, f"{name} has no pin in constraints.txt"
         if "==" in requirement:
             assert pins[name] == requirement.split("==", 1)[1].strip(), requirement
+
+
+def test_student_validate_allows_the_slowest_cell():
+    """The student image's nbgrader config gives Validate a cell timeout above nbgrader's 30 s
+    default that fits Task 2's training cell (tests/test_student_walkthrough.py runs Validate)."""
+    from traitlets.config import Config
+
+    path = DEPLOY / "jupyter" / "student" / "nbgrader_config.py"
+    config = Config()
+    namespace = {"get_config": lambda: config, "__file__": str(path)}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)  # as Jupyter's loader does
+    timeout = config.Execute.timeout
+    assert timeout == namespace["CELL_TIMEOUT"]
+    assert timeout >= 2 * 9 * 60, f"Validate's cell timeout {timeout} s: Task 2 trains ~9 minutes on a busy 2-core pod"
+    shipped = {f for fs in shipped_files(DEPLOY / "student.Dockerfile").values() for f in fs}
+    assert path.relative_to(REPO).as_posix() in shipped
+
+
+def test_student_image_states_no_hidden_threshold_or_result_table():
+    """Nothing the student image ships (README included) gives the hidden Task 1 threshold or
+    the Task 2/3 result tables, which answer graded questions (docs/instructors/ holds them)."""
+    from dlci_grader.tasks.task1.checks import INPAINTING_LOSS_THRESHOLD
+
+    shipped = {f for fs in shipped_files(DEPLOY / "student.Dockerfile").values() for f in fs}
+    given_away = ("hidden threshold", f"threshold is {INPAINTING_LOSS_THRESHOLD:g}",
+                  "32.84 / 29.72 / 25.84", "| U-Net, the kit's | 31.45", "33.72")
+    found = [(f, s) for f in sorted(shipped) if f.endswith((".md", ".ipynb", ".py", ".toml"))
+             for s in given_away if s in (REPO / f).read_text(errors="replace")]
+    assert not found, found
