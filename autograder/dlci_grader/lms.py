@@ -56,8 +56,13 @@ class Export:
 
     def report(self) -> str:
         """The problems, one per line (empty when everything matched)."""
-        lines = [f"kit student with no roster entry (not exported): {s}" for s in self.unmatched_students]
-        lines += [f"roster entry with no graded notebook (empty grades): {s}" for s in self.ungraded_roster]
+        lines = [
+            f"kit student with no roster entry (not exported): {s}" for s in self.unmatched_students
+        ]
+        lines += [
+            f"roster entry with no graded notebook (empty grades): {s}"
+            for s in self.ungraded_roster
+        ]
         lines += [f"written answers still to grade: {s} {t}" for s, t in self.pending_manual]
         return "\n".join(lines)
 
@@ -78,7 +83,9 @@ def gradebook_totals(course: str | Path) -> Totals:
 
     db = Path(course) / "gradebook.db"
     if not db.is_file():
-        raise FileNotFoundError(f"{db}: no gradebook; grade the class first (`dlci grade ... --course {course}`)")
+        raise FileNotFoundError(
+            f"{db}: no gradebook; grade the class first (`dlci grade ... --course {course}`)"
+        )
     points: dict[tuple[str, str], float] = {}
     maxima: dict[str, float] = {}
     pending = []
@@ -116,7 +123,9 @@ def _kit_id(row: Mapping[str, str]) -> str:
     return next((row[c] for c in KIT_ID_COLUMNS if row.get(c)), "")
 
 
-def match(students: Sequence[str], roster: Sequence[Mapping[str, str]]) -> tuple[dict[str, int], list[str]]:
+def match(
+    students: Sequence[str], roster: Sequence[Mapping[str, str]],
+) -> tuple[dict[str, int], list[str]]:
     """(kit student -> roster row index, kit students with no row)."""
     by_id: dict[str, int] = {}
     for index, row in enumerate(roster):
@@ -143,7 +152,10 @@ def _column(row: Mapping[str, str], names: Sequence[str], lms: str, roster: str 
     for name in names:
         if name in row:
             return name
-    raise ValueError(f"{roster}: the roster has no {' or '.join(repr(n) for n in names)} column, which {lms} needs")
+    raise ValueError(
+        f"{roster}: the roster has no {' or '.join(repr(n) for n in names)} column, which "
+        f"{lms} needs"
+    )
 
 
 def export(
@@ -180,7 +192,9 @@ def export(
             raise ValueError(f"Canvas key must be one of {sorted(CANVAS_KEYS)}, got {key!r}")
         _column(roster[0], [CANVAS_KEYS[key]], "Canvas", roster_path)
         writer.writerow([*CANVAS_FIXED, *titles])
-        writer.writerow(["    Points Possible", "", "", "", "", *(f"{totals.max_points[t]:g}" for t in tasks)])
+        writer.writerow(
+            ["    Points Possible", "", "", "", "", *(f"{totals.max_points[t]:g}" for t in tasks)]
+        )
         identity = CANVAS_KEYS[key]
         fixed = list(CANVAS_FIXED)
     elif lms == "moodle":
@@ -196,11 +210,15 @@ def export(
     for index, row in enumerate(roster):
         student = by_row.get(index)
         if not row.get(identity):
-            raise ValueError(f"{roster_path}: roster row {index + 2} (kit id {student!r}) has no {identity!r}")
+            raise ValueError(
+                f"{roster_path}: roster row {index + 2} (kit id {student!r}) has no {identity!r}"
+            )
         if index not in graded_rows:
             ungraded.append(row[identity])
         grades = [
-            f"{totals.points[(student, t)]:g}" if student is not None and (student, t) in totals.points else ""
+            f"{totals.points[(student, t)]:g}" if student is not None and (
+                student, t
+            ) in totals.points else ""
             for t in tasks
         ]
         writer.writerow([*(row.get(c, "") for c in fixed), *grades])

@@ -14,7 +14,9 @@ import time
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``dlci demo`` (entry point ``dlci.commands``)."""
-    p = subparsers.add_parser("demo", help="run the kit's main job end to end and write its figures")
+    p = subparsers.add_parser(
+        "demo", help="run the kit's main job end to end and write its figures",
+    )
     p.add_argument("--out", default="demo_output", help="folder for figures and tables")
     p.add_argument(
         "--root", help="data root (default: $DLCI_DATA, else data/ in the kit, else embedded)"

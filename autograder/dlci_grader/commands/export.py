@@ -24,7 +24,10 @@ def _run(args: argparse.Namespace) -> int:
     report = done.report()
     report_path = out.with_suffix(".report.txt")
     report_path.write_text(report + ("\n" if report else ""))
-    print(f"wrote {done.rows} students to {out} (import it in {args.lms.capitalize()}: see the README)")
+    print(
+        f"wrote {done.rows} students to {out} (import it in {args.lms.capitalize()}: see the "
+        "README)"
+    )
     if report:
         print(report, file=sys.stderr)
         print(f"(also in {report_path})", file=sys.stderr)
@@ -44,8 +47,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument("lms", choices=("canvas", "moodle"))
     p.add_argument("--course", default="course", help="nbgrader course folder (default: course)")
-    p.add_argument("--roster", required=True, help="roster CSV: the LMS's identity columns and a `student` column")
-    p.add_argument("--key", help="Canvas: sis_user_id (default), login_id, id; Moodle: email (default), idnumber")
-    p.add_argument("--column", action="append", metavar="TASK=TITLE", help="LMS column title of a task")
+    p.add_argument(
+        "--roster", required=True,
+        help="roster CSV: the LMS's identity columns and a `student` column",
+    )
+    p.add_argument(
+        "--key",
+        help="Canvas: sis_user_id (default), login_id, id; Moodle: email (default), idnumber",
+    )
+    p.add_argument(
+        "--column", action="append", metavar="TASK=TITLE", help="LMS column title of a task",
+    )
     p.add_argument("--out", help="where to write (default: LMS_grades.csv)")
     p.set_defaults(func=_run)

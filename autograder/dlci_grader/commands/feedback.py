@@ -18,8 +18,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     """Add ``dlci feedback`` to the ``dlci`` command line."""
     p = subparsers.add_parser(
         "feedback",
-        help="per-student HTML feedback (scores, visible tests; hidden tests not shown) (instructors)",
-        description="Write HTML feedback for every graded notebook with nbgrader generate_feedback.",
+        help="per-student HTML feedback (scores, visible tests; hidden tests not shown) "
+            "(instructors)",
+        description=(
+            "Write HTML feedback for every graded notebook with nbgrader generate_feedback."
+        ),
     )
     p.add_argument("--course", default="course", help="nbgrader course folder (default: course)")
     p.add_argument("--students", nargs="*", metavar="STUDENT", help="only these students")

@@ -17,7 +17,8 @@ from dlci_grader.run.job import resolve_data_root
 
 
 def _cluster(args: argparse.Namespace) -> DaskExecutor | None:
-    """The Dask executor ``--cluster``/``--scheduler-file`` ask for (None: grade on this machine)."""
+    """The Dask executor ``--cluster``/``--scheduler-file`` ask for (None: grade on this
+    machine)."""
     if args.cluster is None and args.scheduler_file is None:
         return None
     if args.cluster is not None and args.scheduler_file is not None:
@@ -26,11 +27,14 @@ def _cluster(args: argparse.Namespace) -> DaskExecutor | None:
     security = None
     if any(tls):
         if not all(tls):
-            raise SystemExit("dlci grade: mutual TLS needs all of --tls-ca-file, --tls-cert and --tls-key")
+            raise SystemExit(
+                "dlci grade: mutual TLS needs all of --tls-ca-file, --tls-cert and --tls-key"
+            )
         from distributed.security import Security
 
         security = Security(
-            tls_ca_file=args.tls_ca_file, tls_client_cert=args.tls_cert, tls_client_key=args.tls_key,
+            tls_ca_file=args.tls_ca_file, tls_client_cert=args.tls_cert,
+            tls_client_key=args.tls_key,
             require_encryption=True,
         )
     return DaskExecutor(
@@ -51,7 +55,10 @@ def _run(args: argparse.Namespace) -> int:
 
     executor = _cluster(args)
     if executor is None:
-        print(support().describe() if limits.sandbox else "sandbox: off (--no-sandbox)", file=sys.stderr)
+        print(
+            support().describe() if limits.sandbox else "sandbox: off (--no-sandbox)",
+            file=sys.stderr,
+        )
     elif not limits.sandbox:
         print("sandbox: off on every worker (--no-sandbox)", file=sys.stderr)
     data_root = resolve_data_root(args.root)
@@ -63,7 +70,10 @@ def _run(args: argparse.Namespace) -> int:
         for worker in executor.workers.values():
             print(f"worker {worker['host']}: {worker['sandbox']}", file=sys.stderr)
         used = Counter(r.host for r in run.graded if r.host)
-        print("graded by: " + ", ".join(f"{host} {n}" for host, n in sorted(used.items())), file=sys.stderr)
+        print(
+            "graded by: " + ", ".join(f"{host} {n}" for host, n in sorted(used.items())),
+            file=sys.stderr
+        )
     course = Course(args.course)
     for warning in run.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -125,7 +135,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="run kernels without the sandbox (files, network, signals, processes)",
     )
     p.add_argument("--csv", help="where to write the CSV (default: COURSE/grades.csv)")
-    p.add_argument("--expected", help="expected.csv from `dlci sample-class`: compare, exit 1 on any difference")
+    p.add_argument(
+        "--expected",
+        help="expected.csv from `dlci sample-class`: compare, exit 1 on any difference",
+    )
     p.add_argument("--force", action="store_true", help="grade again what is already graded")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     cluster = p.add_argument_group(
@@ -134,13 +147,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "notebook=1, started from the instructor image) instead of this machine; this machine "
         "writes the course. See autograder/deploy/dask.md.",
     )
-    cluster.add_argument("--cluster", metavar="ADDRESS", help="the scheduler, e.g. tcp://10.0.0.5:8786 or tls://...")
-    cluster.add_argument("--scheduler-file", metavar="FILE", help="the scheduler's --scheduler-file (instead of --cluster)")
+    cluster.add_argument(
+        "--cluster", metavar="ADDRESS", help="the scheduler, e.g. tcp://10.0.0.5:8786 or tls://...",
+    )
+    cluster.add_argument(
+        "--scheduler-file", metavar="FILE",
+        help="the scheduler's --scheduler-file (instead of --cluster)",
+    )
     cluster.add_argument("--tls-ca-file", metavar="PEM", help="CA of the scheduler's mutual TLS")
     cluster.add_argument("--tls-cert", metavar="PEM", help="this client's TLS certificate")
     cluster.add_argument("--tls-key", metavar="PEM", help="this client's TLS private key")
     cluster.add_argument(
         "--worker-root", metavar="DIR",
-        help="course data root on the workers (default: each worker's $DLCI_DATA, else its default)",
+        help=(
+            "course data root on the workers (default: each worker's $DLCI_DATA, else its default)"
+        ),
     )
     p.set_defaults(func=_run)

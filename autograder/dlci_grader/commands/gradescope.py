@@ -22,8 +22,10 @@ def _build(args: argparse.Namespace) -> int:
     for path in build_zips(args.out, args.solutions, args.tasks or None, settings):
         print(f"wrote {path}")
     print(
-        f"Gradescope: a Programming Assignment per zip, autograder timeout {args.timeout_minutes:g} min "
-        f"and at least {args.memory_gb + 0.5:g} GB of memory (Settings -> Autograder); written answers "
+        "Gradescope: a Programming Assignment per zip, autograder timeout "
+        f"{args.timeout_minutes:g} min "
+        f"and at least {args.memory_gb + 0.5:g} GB of memory (Settings -> Autograder); written "
+        "answers "
         "as manually graded questions worth their points (see the README)."
     )
     return 0
@@ -55,17 +57,28 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help=f"seconds per cell (default {CELL_TIMEOUT})")
     b.add_argument(
         "--timeout-minutes", type=float, default=40,
-        help="the assignment's Gradescope autograder timeout; the notebook limit is 2 min less (default 40)",
+        help="the assignment's Gradescope autograder timeout; the notebook limit is 2 min less "
+            "(default 40)",
     )
-    b.add_argument("--memory-gb", type=float, default=2.5, help="memory cap per process, GiB (default 2.5)")
+    b.add_argument(
+        "--memory-gb", type=float, default=2.5, help="memory cap per process, GiB (default 2.5)",
+    )
     b.add_argument("--threads", type=int, default=2, help="torch threads in the kernel (default 2)")
-    b.add_argument("--visible", choices=VISIBILITIES, default="visible", help="visible tests' results")
+    b.add_argument(
+        "--visible", choices=VISIBILITIES, default="visible", help="visible tests' results",
+    )
     b.add_argument(
         "--hidden", choices=VISIBILITIES, default="after_published",
         help="hidden tests' results (default after_published: shown when the instructor publishes)",
     )
-    b.add_argument("--user", default="dlci-student", help="unprivileged user for the kernel (default dlci-student)")
-    b.add_argument("--data-root", default="/autograder/data", help="course data on Gradescope (default /autograder/data)")
+    b.add_argument(
+        "--user", default="dlci-student",
+        help="unprivileged user for the kernel (default dlci-student)"
+    )
+    b.add_argument(
+        "--data-root", default="/autograder/data",
+        help="course data on Gradescope (default /autograder/data)",
+    )
     b.set_defaults(func=_build)
     r = sub.add_parser("run", help="grade files with a built zip here, laid out as on Gradescope")
     r.add_argument("zip", help="an autograder zip from `dlci gradescope build`")

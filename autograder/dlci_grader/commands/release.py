@@ -1,4 +1,5 @@
-"""``dlci release``: the student notebooks from ``solutions/`` (:mod:`dlci_grader.nbgrader.release`)."""
+"""``dlci release``: the student notebooks from ``solutions/``
+(:mod:`dlci_grader.nbgrader.release`)."""
 
 from __future__ import annotations
 

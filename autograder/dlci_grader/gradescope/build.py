@@ -10,7 +10,8 @@ The zip (Gradescope unpacks it into ``/autograder/source/``)::
     dlci_gradescope.json  the task, limits, visibility (:mod:`~dlci_grader.gradescope.settings`)
     template/             the task's course template: source/<nb>/<nb>.ipynb (hidden tests) and a
                           gradebook.db in which nbgrader generated the assignment
-    kit/                  the kit's source: starter/ and autograder/ (dlci_grader), installed by setup.sh
+    kit/                  the kit's source: starter/ and autograder/ (dlci_grader), installed by
+                          setup.sh
 """
 
 from __future__ import annotations
@@ -55,7 +56,9 @@ cd /
 status=$?
 if [ ! -s "$RESULTS" ]; then  # the grader could not even start: still an answer for Gradescope
   msg="the grader did not start (exit $status): check the image's setup.sh log"
-  printf '{"score": 0, "output": "autograder error: %s", "tests": [{"name": "autograder error", "score": 0, "max_score": 0, "status": "failed", "output": "%s", "visibility": "visible"}]}\\n' "$msg" "$msg" > "$RESULTS.tmp" && mv "$RESULTS.tmp" "$RESULTS"
+  printf '{"score": 0, "output": "autograder error: %s", "tests": [{"name": "autograder error", \
+"score": 0, "max_score": 0, "status": "failed", "output": "%s", "visibility": "visible"}]}\\n' \
+"$msg" "$msg" > "$RESULTS.tmp" && mv "$RESULTS.tmp" "$RESULTS"
 fi
 exit 0
 """
@@ -76,12 +79,14 @@ PYBIN=$(command -v python3.11 || command -v python3)
 "$PYBIN" -m venv "$VENV"
 "$VENV/bin/pip" install --upgrade pip
 # the pins of environment.yml: torch and torchvision as CPU wheels (Gradescope has no GPU)
-"$VENV/bin/pip" install --index-url https://download.pytorch.org/whl/cpu -r "$SRC/requirements-torch.txt"
+"$VENV/bin/pip" install --index-url https://download.pytorch.org/whl/cpu \
+-r "$SRC/requirements-torch.txt"
 "$VENV/bin/pip" install -r "$SRC/requirements.txt"
 "$VENV/bin/pip" install --no-deps "$SRC/kit" "$SRC/kit/autograder"
 "$VENV/bin/python" -m ipykernel install --sys-prefix
 # the student's kernel (and nbgrader) run as this user, never as root
-id -u "$USER_NAME" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$USER_NAME"
+id -u "$USER_NAME" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin \
+"$USER_NAME"
 # the course data, from the official sources, checksummed
 "$VENV/bin/dlci" fetch --root "$DATA" {fetch_only}
 chmod -R a+rX "$DATA" "$VENV"
@@ -106,7 +111,9 @@ def requirements(environment: Path = KIT_ROOT / "environment.yml") -> tuple[str,
     pins = _pins(environment)
     missing = [p for p in TORCH_PACKAGES if p not in pins]
     if missing:
-        raise ValueError(f"{environment}: no == pin for {missing}; the zip pins what environment.yml pins")
+        raise ValueError(
+            f"{environment}: no == pin for {missing}; the zip pins what environment.yml pins"
+        )
     torch = "".join(f"{name}=={pins[name]}\n" for name in TORCH_PACKAGES)
     lines = []
     for name in RUNTIME_PACKAGES:
@@ -120,7 +127,10 @@ def _kit_files(root: Path) -> Iterable[tuple[Path, str]]:
     for top in ("pyproject.toml", "README.md", "LICENSE"):
         if (root / top).is_file():
             yield root / top, f"kit/{top}"
-    for folder, prefix in ((root / "starter", "kit/starter"), (root / "autograder" / "dlci_grader", "kit/autograder/dlci_grader")):
+    for folder, prefix in (
+        (root / "starter", "kit/starter"),
+        (root / "autograder" / "dlci_grader", "kit/autograder/dlci_grader")
+    ):
         for path in sorted(folder.rglob("*")):
             rel = path.relative_to(folder).as_posix()
             if path.is_file() and not _SKIP.search(rel):
@@ -152,8 +162,12 @@ def build_zips(
             filled in per task).
         kit_root: the kit's source checkout.
     """
-    if not (kit_root / "starter").is_dir() or not (kit_root / "autograder" / "pyproject.toml").is_file():
-        raise FileNotFoundError(f"{kit_root}: not a source checkout of the kit (starter/ and autograder/ needed)")
+    if not (kit_root / "starter").is_dir() or not (
+        kit_root / "autograder" / "pyproject.toml"
+    ).is_file():
+        raise FileNotFoundError(
+            f"{kit_root}: not a source checkout of the kit (starter/ and autograder/ needed)"
+        )
     every = load_tasks(solutions)
     chosen = load_tasks(solutions, tasks)
     base = settings or Settings(task="", notebook="")
@@ -182,7 +196,10 @@ def build_zips(
                 _add(archive, CONFIG_NAME, zip_settings.to_json().encode())
                 template = course.task_template(task.notebook)
                 for file in (template.source, template.db):
-                    _add(archive, f"template/{file.relative_to(course.template).as_posix()}", file.read_bytes())
+                    _add(
+                        archive, f"template/{file.relative_to(course.template).as_posix()}",
+                        file.read_bytes(),
+                    )
                 for file, name in kit:
                     _add(archive, name, file.read_bytes())
             partial.replace(path)

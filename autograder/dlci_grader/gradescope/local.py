@@ -34,7 +34,9 @@ class LocalRun:
     seconds: float
 
 
-def layout(root: Path, autograder_zip: Path, files: Sequence[Path], metadata: dict[str, Any] | None = None) -> Path:
+def layout(
+    root: Path, autograder_zip: Path, files: Sequence[Path], metadata: dict[str, Any] | None = None,
+) -> Path:
     """Make Gradescope's folders under ``root/autograder``; that folder."""
     ag = Path(root) / "autograder"
     for sub in ("source", "submission", "results"):
@@ -48,7 +50,10 @@ def layout(root: Path, autograder_zip: Path, files: Sequence[Path], metadata: di
                 os.chmod(target, mode)
     for file in files:
         shutil.copyfile(file, ag / "submission" / Path(file).name)
-    default = {"id": 1, "created_at": "", "assignment": {"title": autograder_zip.stem}, "users": [{"name": "local", "email": "", "sid": ""}]}
+    default = {
+        "id": 1, "created_at": "", "assignment": {"title": autograder_zip.stem},
+        "users": [{"name": "local", "email": "", "sid": ""}]
+    }
     (ag / "submission_metadata.json").write_text(json.dumps(metadata or default))
     return ag
 
@@ -81,13 +86,17 @@ def run_local(
             env[DATA_ENV_VAR] = str(Path(data_root).resolve())
         start = time.perf_counter()
         proc = subprocess.run(
-            ["bash", str(ag / "source" / "run_autograder")], env=env, capture_output=True, text=True,
+            ["bash", str(ag / "source" / "run_autograder")], env=env, capture_output=True,
+            text=True,
             timeout=timeout, check=False,
         )
         seconds = time.perf_counter() - start
         results_path = ag / "results" / "results.json"
         if not results_path.is_file():
-            raise RuntimeError(f"run_autograder wrote no results.json (exit {proc.returncode}): {proc.stderr[-2000:]}")
+            raise RuntimeError(
+                f"run_autograder wrote no results.json (exit {proc.returncode}): "
+                f"{proc.stderr[-2000:]}"
+            )
         results = json.loads(results_path.read_text())
         if keep is not None:
             shutil.copytree(ag, keep, dirs_exist_ok=True)

@@ -24,7 +24,9 @@ from dlci_grader.files import atomic_write
 from dlci_grader.verdicts.results import CellStatus, NotebookResult, NotebookStatus
 from starter.nbgrader_cells import nbgrader_meta
 
-_HIDDEN_REGION = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*", re.S | re.M)
+_HIDDEN_REGION = re.compile(
+    r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*", re.S | re.M,
+)
 
 ERROR_TEST = "autograder error"
 """The name of the test that says the autograder itself failed (score 0)."""
@@ -37,14 +39,18 @@ def hidden_cells(source: nbformat.NotebookNode) -> set[str]:
     hidden = set()
     for cell in source.cells:
         meta = nbgrader_meta(cell)
-        if not meta.get("grade") or meta.get("solution") or "BEGIN HIDDEN TESTS" not in cell.get("source", ""):
+        if not meta.get("grade") or meta.get("solution") or "BEGIN HIDDEN TESTS" not in cell.get(
+            "source", "",
+        ):
             continue
         shown = _HIDDEN_REGION.sub("", cell.source)
         try:
             body = ast.parse(shown).body
         except SyntaxError:
             continue
-        if all(isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) for node in body):
+        if all(
+            isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) for node in body
+        ):
             hidden.add(meta["grade_id"])
     return hidden
 
@@ -78,14 +84,20 @@ def to_gradescope(
             tests.append({
                 "name": f"{cell.cell} (written answer, {cell.max_points:g} points graded by hand)",
                 "number": str(number), "score": 0.0, "max_score": 0.0,
-                "output": "graded by hand: a manually graded question of this assignment on Gradescope",
+                "output": (
+                    "graded by hand: a manually graded question of this assignment on Gradescope"
+                ),
                 "visibility": visible, "tags": ["manual"],
             })
             continue
         entry: dict[str, Any] = {
             "name": cell.cell, "number": str(number), "score": float(cell.points),
             "max_score": float(cell.max_points),
-            "status": "passed" if cell.points >= cell.max_points > 0 or cell.status is CellStatus.PASSED else "failed",
+            "status": (
+                "passed"
+                if cell.points >= cell.max_points > 0 or cell.status is CellStatus.PASSED
+                else "failed"
+            ),
             "output": _output(cell.status, cell.reason),
             "visibility": hidden_visibility if cell.cell in hidden else visible,
             "tags": ["hidden" if cell.cell in hidden else "visible"],
@@ -94,7 +106,9 @@ def to_gradescope(
     notes = [f"{result.status.value}" + (f": {result.reason}" if result.reason else "")]
     out: dict[str, Any] = {
         "score": float(sum(result.auto_points.values())),
-        "execution_time": round(execution_time if execution_time is not None else result.seconds, 1),
+        "execution_time": round(
+            execution_time if execution_time is not None else result.seconds, 1,
+        ),
         "output": "\n".join(notes),
         "stdout_visibility": "hidden",
         "tests": tests,
@@ -105,7 +119,9 @@ def to_gradescope(
     if result.status is NotebookStatus.ERROR:
         out["tests"].append(_error_test(result.reason))
     elif result.status is not NotebookStatus.GRADED:  # rejected, or stopped at the notebook limit
-        out["tests"].append(_error_test(f"the notebook was {result.status.value}: {result.reason}", "notebook"))
+        out["tests"].append(
+            _error_test(f"the notebook was {result.status.value}: {result.reason}", "notebook")
+        )
     return out
 
 
@@ -116,7 +132,9 @@ def _error_test(reason: str, name: str = ERROR_TEST) -> dict[str, Any]:
     }
 
 
-def error_results(reason: str, points: Mapping[str, tuple[float, bool]] | None = None) -> dict[str, Any]:
+def error_results(
+    reason: str, points: Mapping[str, tuple[float, bool]] | None = None,
+) -> dict[str, Any]:
     """``results.json`` when the autograder failed: an ``autograder error`` test with the reason,
     and every autograded cell (when known) at 0 with the same reason."""
     tests = [
@@ -125,7 +143,10 @@ def error_results(reason: str, points: Mapping[str, tuple[float, bool]] | None =
         for name, (p, manual) in (points or {}).items() if not manual
     ]
     tests.append(_error_test(reason))
-    return {"score": 0.0, "output": f"autograder error: {reason}", "stdout_visibility": "hidden", "tests": tests}
+    return {
+        "score": 0.0, "output": f"autograder error: {reason}", "stdout_visibility": "hidden",
+        "tests": tests
+    }
 
 
 def write_results(path: Path, results: Mapping[str, Any]) -> Path:

@@ -97,7 +97,9 @@ def find_notebook(folder: Path, notebook: str) -> Path:
     if len(named) == 1:
         return named[0]
     names = ", ".join(str(p.relative_to(folder)) for p in found)
-    raise SubmissionProblem(f"several notebooks in the submission ({names}) and not exactly one {notebook}.ipynb")
+    raise SubmissionProblem(
+        f"several notebooks in the submission ({names}) and not exactly one {notebook}.ipynb"
+    )
 
 
 def grade_submission(root: Path, data_root: Path | None = None) -> dict[str, Any]:
@@ -113,7 +115,9 @@ def grade_submission(root: Path, data_root: Path | None = None) -> dict[str, Any
         settings = Settings.read(layout.source / CONFIG_NAME)
         template = Template(layout.template, settings.notebook)
         if not template.source.is_file():
-            raise FileNotFoundError(f"{template.source}: the task's source notebook is missing from the zip")
+            raise FileNotFoundError(
+                f"{template.source}: the task's source notebook is missing from the zip"
+            )
         source_nb = template.read_source()
         points = graded_cells(source_nb)
         try:
@@ -121,7 +125,8 @@ def grade_submission(root: Path, data_root: Path | None = None) -> dict[str, Any
             result = _grade(settings, layout, path, data_root)
         except SubmissionProblem as problem:
             result = zero_result(
-                STUDENT, settings.task, settings.notebook, points, NotebookStatus.REJECTED, str(problem),
+                STUDENT, settings.task, settings.notebook, points, NotebookStatus.REJECTED,
+                str(problem),
                 cell_status=CellStatus.REJECTED,
             )
         results = to_gradescope(
@@ -135,7 +140,9 @@ def grade_submission(root: Path, data_root: Path | None = None) -> dict[str, Any
     return results
 
 
-def _grade(settings: Settings, layout: Layout, notebook: Path, data_root: Path | None) -> NotebookResult:
+def _grade(
+    settings: Settings, layout: Layout, notebook: Path, data_root: Path | None,
+) -> NotebookResult:
     """Check the notebook as intake does, then grade it in the worker child."""
     template = Template(layout.template, settings.notebook)
     task = Task(settings.task, settings.notebook, template.source)
@@ -185,29 +192,49 @@ def run_worker(
         Template(template, settings.notebook).copy_into(work / "template")
         (work / "submission.ipynb").write_bytes(submission)
         (work / "home").mkdir()
-        job = {"settings": json.loads(settings.to_json()), "notes": list(notes), "data_root": str(data_root)}
+        job = {
+            "settings": json.loads(settings.to_json()), "notes": list(notes),
+            "data_root": str(data_root)
+        }
         (work / "job.json").write_text(json.dumps(job))
         env = {k: v for k, v in os.environ.items() if k not in (DATA_ENV_VAR,)}
-        env.update({"HOME": str(work / "home"), "TMPDIR": str(work / "home"), "PYTHONDONTWRITEBYTECODE": "1"})
+        env.update(
+            {
+                "HOME": str(work / "home"), "TMPDIR": str(work / "home"),
+                "PYTHONDONTWRITEBYTECODE": "1"
+            }
+        )
         if user is not None:
             _chown_tree(work, user.pw_uid, user.pw_gid)
             env.update({"USER": user.pw_name, "LOGNAME": user.pw_name})
         elif os.geteuid() == 0:
-            why = f"no user {settings.user!r} on this machine (setup.sh creates it)" if settings.user else "no --user in the zip"
-            notes = (*notes, f"graded as root ({why}); the sandbox alone kept the kernel from the autograder's folders")
+            why = (
+                f"no user {settings.user!r} on this machine (setup.sh creates it)"
+                if settings.user
+                else "no --user in the zip"
+            )
+            notes = (
+                *notes,
+                f"graded as root ({why}); the sandbox alone kept the kernel from the "
+                "autograder's folders"
+            )
         command = [sys.executable, "-m", "dlci_grader.gradescope.run", "--worker", str(work)]
         with open(work / "worker.log", "wb") as log:
             try:
                 proc = subprocess.Popen(
-                    command, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    command, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
                     start_new_session=True, user=None if user is None else user.pw_uid,
-                    group=None if user is None else user.pw_gid, extra_groups=None if user is None else [],
+                    group=None if user is None else user.pw_gid,
+                    extra_groups=None if user is None else [],
                 )
             except PermissionError as error:
                 who = f"the user {settings.user!r}" if user is not None else "this user"
                 raise RuntimeError(
-                    f"{who} cannot run {sys.executable} ({error.strerror}): install the kit where that user "
-                    "can read it (setup.sh puts it in /opt/dlci-venv), or build the zip with another --user"
+                    f"{who} cannot run {sys.executable} ({error.strerror}): install the kit "
+                    "where that user "
+                    "can read it (setup.sh puts it in /opt/dlci-venv), or build the zip with "
+                    "another --user"
                 ) from None
         try:
             code = proc.wait(timeout=settings.notebook_timeout + MARGIN_S)
@@ -241,7 +268,8 @@ def worker(work: Path) -> int:
     settings = Settings(**job_data["settings"])
     template = work / "template"
     job = Job(
-        STUDENT, settings.task, settings.notebook, (work / "submission.ipynb").read_bytes(), template,
+        STUDENT, settings.task, settings.notebook, (work / "submission.ipynb").read_bytes(),
+        template,
         Template(template, settings.notebook).digest(),
         settings.limits(), Path(job_data["data_root"]), notes=tuple(job_data["notes"]),
     )
@@ -253,20 +281,31 @@ def worker(work: Path) -> int:
 def _summary(results: dict[str, Any]) -> str:
     lines = [f"score {results.get('score', 0):g}"]
     for test in results.get("tests", []):
-        lines.append(f"  {test['name']}: {test.get('score', 0):g}/{test.get('max_score', 0):g}  {test.get('output', '')[:160]}")
+        lines.append(
+            f"  {test['name']}: {test.get('score', 0):g}/{test.get('max_score', 0):g}  "
+            f"{test.get('output', '')[:160]}"
+        )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: grade the submission under ``--autograder-dir``; ``--worker`` is the child."""
-    parser = argparse.ArgumentParser(prog="python -m dlci_grader.gradescope.run", description=__doc__.splitlines()[0])
-    parser.add_argument("--autograder-dir", default="/autograder", help="Gradescope's folder (default /autograder)")
-    parser.add_argument("--data-root", help="course data (default: $DLCI_DATA, else the zip's setting)")
+    parser = argparse.ArgumentParser(
+        prog="python -m dlci_grader.gradescope.run", description=__doc__.splitlines()[0],
+    )
+    parser.add_argument(
+        "--autograder-dir", default="/autograder", help="Gradescope's folder (default /autograder)",
+    )
+    parser.add_argument(
+        "--data-root", help="course data (default: $DLCI_DATA, else the zip's setting)",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         return worker(Path(args.worker))
-    results = grade_submission(Path(args.autograder_dir), Path(args.data_root) if args.data_root else None)
+    results = grade_submission(
+        Path(args.autograder_dir), Path(args.data_root) if args.data_root else None,
+    )
     print(_summary(results))
     return 0
 

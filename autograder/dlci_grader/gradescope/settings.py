@@ -57,14 +57,17 @@ class Settings:
     def __post_init__(self) -> None:
         for name in ("visible", "hidden"):
             if getattr(self, name) not in VISIBILITIES:
-                raise ValueError(f"{name} visibility must be one of {VISIBILITIES}, got {getattr(self, name)!r}")
+                raise ValueError(
+                    f"{name} visibility must be one of {VISIBILITIES}, got {getattr(self, name)!r}"
+                )
 
     def limits(self) -> Limits:
         """The worker's limits (sandbox always on)."""
         memory = None if self.memory_gb <= 0 else int(self.memory_gb * 2**30)
         return Limits(
             cell_timeout=self.cell_timeout, notebook_timeout=self.notebook_timeout,
-            memory_bytes=memory, threads=max(1, self.threads), sandbox=True, processes=self.processes,
+            memory_bytes=memory, threads=max(1, self.threads), sandbox=True,
+            processes=self.processes,
         )
 
     def to_json(self) -> str:
@@ -76,7 +79,9 @@ class Settings:
         try:
             data = json.loads(Path(path).read_text())
         except FileNotFoundError:
-            raise FileNotFoundError(f"{path}: not found; is this a zip from `dlci gradescope build`?") from None
+            raise FileNotFoundError(
+                f"{path}: not found; is this a zip from `dlci gradescope build`?"
+            ) from None
         except json.JSONDecodeError as error:
             raise ValueError(f"{path}: not valid JSON ({error})") from None
         unknown = set(data) - set(cls.__dataclass_fields__)

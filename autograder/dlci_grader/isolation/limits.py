@@ -1,6 +1,7 @@
 """Resource limits for a grading worker: a memory cap, and death with the grader.
 
-A worker is started as ``python -m dlci_grader.isolation.limits --memory-bytes N -- COMMAND ...``: this
+A worker is started as ``python -m dlci_grader.isolation.limits --memory-bytes N -- COMMAND ...``:
+this
 module sets the limits on itself and then ``exec``s the command, which keeps them, and so does
 every process it starts (nbgrader's kernel). Setting the limits in a wrapper instead of a
 ``preexec_fn`` keeps it safe to start workers from several threads.
@@ -178,7 +179,9 @@ def sweep_cgroups() -> int:
     return swept
 
 
-def wrap(command: Sequence[str], memory_bytes: int | None, max_pids: int | None = None) -> list[str]:
+def wrap(
+    command: Sequence[str], memory_bytes: int | None, max_pids: int | None = None,
+) -> list[str]:
     """``command`` prefixed so that it runs under :func:`apply_limits` (and, as root, in a pids
     cgroup of ``max_pids`` tasks)."""
     prefix = [sys.executable, "-m", "dlci_grader.isolation.limits"]

@@ -1,7 +1,8 @@
 """The student's kernel in a sandbox: what it may read, write and connect to, and how much.
 
 The grader starts every kernel through this module (a kernelspec whose ``argv`` is
-``python -m dlci_grader.isolation.sandbox [options] -- python -m ipykernel_launcher -f FILE``, written by
+``python -m dlci_grader.isolation.sandbox [options] -- python -m ipykernel_launcher -f FILE``,
+written by
 :func:`kernelspec`); it restricts itself, then ``exec``s the kernel, which keeps the
 restrictions, as does every process the kernel starts:
 
@@ -17,8 +18,10 @@ restrictions, as does every process the kernel starts:
 - **Signals and abstract sockets** (Landlock ABI 6+, kernel 6.12+): the kernel cannot signal
   or connect to processes outside its sandbox, e.g. kill the grader or nbgrader.
 - **Resources** (rlimits): ``--nproc`` processes and threads (fork bombs; not enforced for
-  root, see :mod:`dlci_grader.isolation.limits` for the cgroup used then), ``--fsize`` bytes per file
-  written, no core dumps. Memory and time are capped by the worker (:mod:`dlci_grader.isolation.limits`).
+  root, see :mod:`dlci_grader.isolation.limits` for the cgroup used then), ``--fsize`` bytes per
+  file
+  written, no core dumps. Memory and time are capped by the worker
+  (:mod:`dlci_grader.isolation.limits`).
 
 Where Landlock is missing (an older kernel, macOS) the kernel still runs, with the rlimits only;
 :func:`support` says what this machine enforces and ``dlci grade`` prints it.
@@ -38,7 +41,8 @@ from pathlib import Path
 
 from dlci_grader.isolation.limits import pids_hierarchy
 
-# Linux syscall numbers (the same on x86_64 and aarch64) and Landlock constants (uapi/linux/landlock.h).
+# Linux syscall numbers (the same on x86_64 and aarch64) and Landlock constants
+# (uapi/linux/landlock.h).
 _SYS_CREATE_RULESET, _SYS_ADD_RULE, _SYS_RESTRICT_SELF = 444, 445, 446
 _CREATE_RULESET_VERSION = 1
 _RULE_PATH_BENEATH, _RULE_NET_PORT = 1, 2
@@ -55,7 +59,10 @@ GRADER_PACKAGE = Path(__file__).resolve().parents[1]
 (``__init__.py``, a docstring and a version) and :data:`KERNEL_PACKAGE`."""
 KERNEL_PACKAGE = GRADER_PACKAGE / "kernel"
 """Everything of the grader the student's kernel may import (:mod:`dlci_grader.kernel`)."""
-SYSTEM_READ = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/etc", "/opt", "/proc", "/sys", "/dev")
+SYSTEM_READ = (
+    "/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/etc", "/opt", "/proc", "/sys",
+    "/dev"
+)
 """System folders the kernel may read (those that exist)."""
 DEVICE_WRITE = ("/dev/null", "/dev/zero", "/dev/full", "/dev/tty")
 """Devices the kernel may write to. Not ``/dev/shm`` (memory no cap sees): a ``DataLoader``
@@ -85,7 +92,9 @@ def landlock_abi() -> int:
         return 0
     libc = _libc()
     libc.syscall.restype = ctypes.c_long
-    version = libc.syscall(_SYS_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(_CREATE_RULESET_VERSION))
+    version = libc.syscall(
+        _SYS_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(_CREATE_RULESET_VERSION),
+    )
     return max(0, int(version))
 
 
@@ -128,20 +137,29 @@ class Support:
     def describe(self) -> str:
         """One line, e.g. for ``dlci grade``'s log."""
         how = "a pids cgroup" if self.root else "RLIMIT_NPROC"
-        procs = f"processes capped ({how})" if self.processes else "processes NOT capped (root, no pids cgroup)"
+        procs = (
+            f"processes capped ({how})"
+            if self.processes
+            else "processes NOT capped (root, no pids cgroup)"
+        )
         if not self.files:
             return (f"sandbox: no Landlock on this system; files, network and signals are NOT "
                     f"restricted; {procs}")
         parts = ["files"]
         parts += ["TCP network"] if self.network else []
         parts += ["signals"] if self.signals else []
-        missing = [n for n, ok in (("TCP network", self.network), ("signals", self.signals)) if not ok]
+        missing = [
+            n for n, ok in (("TCP network", self.network), ("signals", self.signals)) if not ok
+        ]
         text = f"sandbox: Landlock ABI {self.abi} restricts {', '.join(parts)}"
-        return text + (f"; NOT restricted here: {', '.join(missing)}" if missing else "") + f"; {procs}"
+        return text + (
+            f"; NOT restricted here: {', '.join(missing)}" if missing else ""
+        ) + f"; {procs}"
 
 
 def support() -> Support:
-    """What :func:`restrict` (and, for processes, :mod:`dlci_grader.isolation.limits`) can enforce here."""
+    """What :func:`restrict` (and, for processes, :mod:`dlci_grader.isolation.limits`) can
+    enforce here."""
     root = os.geteuid() == 0 if hasattr(os, "geteuid") else False
     return Support(landlock_abi(), root, pids_hierarchy() is not None)
 
@@ -154,9 +172,11 @@ def _check(result: int, what: str) -> int:
 
 
 def restrict(
-    read: Sequence[str], write: Sequence[str], bind_ports: Sequence[int] = (), list_only: Sequence[str] = ()
+    read: Sequence[str], write: Sequence[str], bind_ports: Sequence[int] = (),
+    list_only: Sequence[str] = ()
 ) -> int:
-    """Restrict this process (and its future children) with Landlock; returns the ABI used (0: none).
+    """Restrict this process (and its future children) with Landlock; returns the ABI used (0:
+    none).
 
     Args:
         read: paths beneath which files may be read and executed.
@@ -175,7 +195,9 @@ def restrict(
                         _SCOPE_ABSTRACT_UNIX_SOCKET | _SCOPE_SIGNAL if abi >= 6 else 0)
     size = 24 if abi >= 6 else 16 if abi >= 4 else 8
     ruleset = _check(
-        libc.syscall(_SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0)),
+        libc.syscall(
+            _SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0),
+        ),
         "landlock_create_ruleset",
     )
     try:
@@ -188,15 +210,23 @@ def restrict(
                 try:
                     allowed = rights & _FILE_ONLY if not os.path.isdir(path) else rights
                     rule = _PathBeneathAttr(allowed & fs, fd)
-                    _check(libc.syscall(_SYS_ADD_RULE, ruleset, _RULE_PATH_BENEATH, ctypes.byref(rule), 0),
-                           f"landlock_add_rule {path}")
+                    _check(
+                        libc.syscall(
+                            _SYS_ADD_RULE, ruleset, _RULE_PATH_BENEATH, ctypes.byref(rule), 0
+                        ),
+                        f"landlock_add_rule {path}",
+                    )
                 finally:
                     os.close(fd)
         if abi >= 4:
             for port in bind_ports:
                 port_rule = _NetPortAttr(_NET_BIND_TCP, int(port))
-                _check(libc.syscall(_SYS_ADD_RULE, ruleset, _RULE_NET_PORT, ctypes.byref(port_rule), 0),
-                       f"landlock_add_rule port {port}")
+                _check(
+                    libc.syscall(
+                        _SYS_ADD_RULE, ruleset, _RULE_NET_PORT, ctypes.byref(port_rule), 0
+                    ),
+                    f"landlock_add_rule port {port}",
+                )
         _check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
         _check(libc.syscall(_SYS_RESTRICT_SELF, ruleset, 0), "landlock_restrict_self")
     finally:
@@ -240,7 +270,9 @@ def default_read_paths(data_root: Path | None, extra: Sequence[str] = ()) -> lis
     import importlib.util
 
     paths = [p for p in SYSTEM_READ if os.path.exists(p)]
-    prefixes = sorted({sys.prefix, sys.base_prefix, sys.exec_prefix, str(Path(sys.executable).resolve().parent)})
+    prefixes = sorted(
+        {sys.prefix, sys.base_prefix, sys.exec_prefix, str(Path(sys.executable).resolve().parent)}
+    )
     packages = [p for p in sys.path if p and os.path.isdir(p) and _is_packages_dir(p)]
     holder = next((p for p in packages if _inside(GRADER_PACKAGE, Path(p))), None)
     if holder is None:
@@ -317,10 +349,13 @@ def kernelspec(folder: Path, read: Sequence[str], write: Sequence[str], env: dic
     """
     name = "dlci-sandbox"
     argv = command(
-        read, write, nproc, fsize, [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        read, write, nproc, fsize,
+        [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         connection_file="{connection_file}",
     )
-    spec = {"argv": argv, "display_name": "Python 3 (dlci sandbox)", "language": "python", "env": env}
+    spec = {
+        "argv": argv, "display_name": "Python 3 (dlci sandbox)", "language": "python", "env": env
+    }
     target = folder / "kernels" / name / "kernel.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(spec, indent=1))
@@ -331,7 +366,11 @@ def _ports(connection_file: str | None) -> list[int]:
     if not connection_file:
         return []
     info = json.loads(Path(connection_file).read_text())
-    return [int(info[k]) for k in ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port") if info.get(k)]
+    return [
+        int(info[k]) for k in (
+            "shell_port", "iopub_port", "stdin_port", "control_port", "hb_port"
+        ) if info.get(k)
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -339,7 +378,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--read", action="append", default=[])
     parser.add_argument("--write", action="append", default=[])
     parser.add_argument("--connection-file")
-    parser.add_argument("--nproc", type=int, default=0, help="processes beyond those running (0: no cap)")
+    parser.add_argument(
+        "--nproc", type=int, default=0, help="processes beyond those running (0: no cap)",
+    )
     parser.add_argument("--fsize", type=int, default=0, help="bytes per written file (0: no cap)")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)

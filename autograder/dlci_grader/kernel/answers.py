@@ -4,7 +4,8 @@ A hidden test cell asks for the inputs the grader made (:func:`cases`), runs the
 on them, and hands back what came out (:func:`submit`). Nothing in the student's kernel decides
 a grade: under the grader (``$DLCI_ANSWERS`` names the folder it prepared), :func:`submit` only
 shows the answers as one output of that cell, plain arrays in an ``.npz`` (never pickle) under
-the MIME type :data:`MIME`, stamped with the run's nonce; :mod:`dlci_grader.verdicts.judging` reads them
+the MIME type :data:`MIME`, stamped with the run's nonce; :mod:`dlci_grader.verdicts.judging` reads
+them
 from the executed notebook and judges them in the grader's process, where a monkeypatched
 ``torch.allclose`` or a tensor whose comparisons are always true cannot reach.
 
@@ -60,7 +61,8 @@ def _pack(items: Sequence[Mapping[str, Any]]) -> bytes:
     }
     flat["count"] = np.array(len(items))
     buffer = io.BytesIO()
-    np.savez(buffer, allow_pickle=True, **flat)  # numpy's default, named: then no key of flat can stand for it (mypy)
+    # numpy's default, named: then no key of flat can stand for it (mypy)
+    np.savez(buffer, allow_pickle=True, **flat)
     return buffer.getvalue()
 
 

@@ -52,7 +52,10 @@ class _CapHeader(ctypes.Structure):
 
 
 class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+    _fields_ = [
+        ("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32)
+    ]
 
 
 def _drop_privileges() -> None:
@@ -65,7 +68,9 @@ def _drop_privileges() -> None:
         return
     header, data = _CapHeader(_CAP_VERSION_3, 0), (_CapData * 2)()
     if libc.capset(ctypes.byref(header), data) != 0:
-        raise OSError(ctypes.get_errno(), "capset: could not drop the capabilities of a test's child")
+        raise OSError(
+            ctypes.get_errno(), "capset: could not drop the capabilities of a test's child",
+        )
 
 
 def _compile_cells(cells: list[dict[str, str]]) -> list[list[CodeType]]:
@@ -79,7 +84,9 @@ def _compile_cells(cells: list[dict[str, str]]) -> list[list[CodeType]]:
     for cell in cells:
         module = kept_module(cell["source"])
         compiled.append([
-            compile(ast.Module(body=[node], type_ignores=[]), cell["label"], "exec") for node in module.body
+            compile(
+                ast.Module(body=[node], type_ignores=[]), cell["label"], "exec",
+            ) for node in module.body
         ])
     return compiled
 
@@ -186,7 +193,9 @@ def _collect(pid: int, fd: int, timeout: float) -> tuple[bytes, bool]:
     return b"".join(chunks), finished
 
 
-def run_test(prelude: list[list[CodeType]], test: str, source: CodeType, timeout: float) -> dict[str, Any]:
+def run_test(
+    prelude: list[list[CodeType]], test: str, source: CodeType, timeout: float,
+) -> dict[str, Any]:
     """One test in a fresh child: ``{"test", "npz"}`` or ``{"test", "error"}``."""
     read, write = os.pipe()
     pid = os.fork()
@@ -206,12 +215,17 @@ def run_test(prelude: list[list[CodeType]], test: str, source: CodeType, timeout
             messages.append(json.loads(line))
         except ValueError:
             return {"test": test, "error": "an unreadable answer came back"}
-    answers_sent = [m for m in messages if isinstance(m, dict) and m.get("test") == test and "npz" in m]
+    answers_sent = [
+        m for m in messages if isinstance(m, dict) and m.get("test") == test and "npz" in m
+    ]
     errors = [m["error"] for m in messages if isinstance(m, dict) and "error" in m]
     if errors:
         return {"test": test, "error": str(errors[0])}
     if len(answers_sent) != 1:
-        return {"test": test, "error": f"{len(answers_sent)} answers came back; the test hands back exactly one"}
+        return {
+            "test": test,
+            "error": f"{len(answers_sent)} answers came back; the test hands back exactly one"
+        }
     return {"test": test, "npz": answers_sent[0]["npz"]}
 
 
@@ -221,7 +235,11 @@ def main() -> int:
     import torch  # noqa: F401
 
     cells = _compile_cells(spec["cells"])
-    tests = [(t["test"], int(t["before"]), compile(t["source"], f"<test {t['test']}>", "exec")) for t in spec["tests"]]
+    tests = [
+        (
+            t["test"], int(t["before"]), compile(t["source"], f"<test {t['test']}>", "exec")
+        ) for t in spec["tests"]
+    ]
     _preimport([*cells, [code for _, _, code in tests]])
     _warm_up()
     out = os.fdopen(os.dup(1), "w")

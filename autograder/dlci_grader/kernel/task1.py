@@ -19,7 +19,8 @@ _LINEAR_GRADS = ("grad_x", "grad_weight", "grad_bias")
 
 
 def _backward(
-    function: type[torch.autograd.Function], inputs: tuple[torch.Tensor, ...], grad_output: torch.Tensor
+    function: type[torch.autograd.Function], inputs: tuple[torch.Tensor, ...],
+    grad_output: torch.Tensor
 ) -> tuple[Any, ...]:
     from starter.autograd_checks import call_backward
 
@@ -45,7 +46,9 @@ def linear(function: type[torch.autograd.Function], test: str) -> None:
         answer = dict(zip(_LINEAR_GRADS, _backward(function, (x, w, b), go), strict=False))
         xr, wr, br = (t.clone().requires_grad_() for t in (x, w, b))
         _through_autograd(function.apply(xr, wr, br), go)
-        answer |= {f"autograd_{n}": t.grad for n, t in zip(_LINEAR_GRADS, (xr, wr, br), strict=True)}
+        answer |= {
+            f"autograd_{n}": t.grad for n, t in zip(_LINEAR_GRADS, (xr, wr, br), strict=True)
+        }
         out.append(answer)
     answers.submit(TASK, test, out)
 

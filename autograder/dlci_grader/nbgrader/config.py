@@ -3,7 +3,8 @@
 Two kinds of course folder get one:
 
 - the instructor's course (``dlci grade``, formgrader, ``dlci feedback``): root, course id, and
-  the feedback preprocessors that hide hidden tests (:class:`~dlci_grader.nbgrader.feedback.HideHiddenTests`),
+  the feedback preprocessors that hide hidden tests
+  (:class:`~dlci_grader.nbgrader.feedback.HideHiddenTests`),
   so formgrader's own feedback button hides them too;
 - a worker's private course (one notebook, :mod:`dlci_grader.run.worker`): also the cell
   timeout, the (sandboxed) kernel, and the autograde preprocessors with

@@ -3,7 +3,8 @@ across grading runs with the kit's grading state.
 
 nbgrader works on a course folder (``--course DIR``, default ``./course``)::
 
-    DIR/nbgrader_config.py        course root and id (formgrader reads it; :mod:`~dlci_grader.nbgrader.config`)
+    DIR/nbgrader_config.py        course root and id (formgrader reads it;
+                                  :mod:`~dlci_grader.nbgrader.config`)
     DIR/gradebook.db              nbgrader's gradebook: every score, manual ones included
     DIR/source/<nb>/<nb>.ipynb    the solutions, one assignment per task notebook
     DIR/release/<nb>/<nb>.ipynb   what students got
@@ -70,7 +71,9 @@ class NbgraderCourse:
             config someone else writes).
     """
 
-    def __init__(self, root: str | os.PathLike[str], cell_timeout: int = CELL_TIMEOUT, create: bool = True) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str], cell_timeout: int = CELL_TIMEOUT, create: bool = True,
+    ) -> None:
         self.root = Path(root).resolve()
         if create:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -78,7 +81,9 @@ class NbgraderCourse:
 
     @classmethod
     @contextmanager
-    def temporary(cls, keep: bool = False, cell_timeout: int = CELL_TIMEOUT) -> Iterator[NbgraderCourse]:
+    def temporary(
+        cls, keep: bool = False, cell_timeout: int = CELL_TIMEOUT,
+    ) -> Iterator[NbgraderCourse]:
         """A course in a fresh temporary folder, removed afterwards unless ``keep``."""
         path = Path(tempfile.mkdtemp(prefix="dlci-nbgrader-"))
         try:
@@ -129,7 +134,9 @@ class NbgraderCourse:
         nbformat.write(read_notebook(notebook), str(path))
         return path
 
-    def run(self, *args: str, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, env: Mapping[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         """Run ``python -m nbgrader ARGS`` in the course folder; raise :class:`NbgraderError`."""
         command = [sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.root={self.root}"]
         full_env = dict(os.environ)
@@ -149,7 +156,8 @@ class NbgraderCourse:
         return result
 
     def generate_assignment(self, assignment: str) -> Path:
-        """nbgrader generate_assignment: strip solutions and hidden tests; return the release folder."""
+        """nbgrader generate_assignment: strip solutions and hidden tests; return the
+        release folder."""
         self.run("generate_assignment", assignment, "--force")
         return self.root / "release" / assignment
 
@@ -218,7 +226,9 @@ class Course(NbgraderCourse):
             for task in tasks.values():
                 main.add_source(task.source, assignment=task.notebook, name=task.notebook)
                 release = self.root / "release" / task.notebook
-                shutil.copytree(self.task_template(task.notebook).release_folder, release, dirs_exist_ok=True)
+                shutil.copytree(
+                    self.task_template(task.notebook).release_folder, release, dirs_exist_ok=True,
+                )
             shutil.copyfile(self.template / "gradebook.db", self.root / "gradebook.db")
         else:
             for task in changed:
@@ -235,7 +245,9 @@ class Course(NbgraderCourse):
         """Every result the ledger recorded, by student then task."""
         return self.ledger.results()
 
-    def store(self, result: NotebookResult, submission: bytes | None, autograded: bytes | None) -> None:
+    def store(
+        self, result: NotebookResult, submission: bytes | None, autograded: bytes | None,
+    ) -> None:
         """Store the notebooks and commit the scores to the gradebook (the caller marks the
         result done in the :attr:`ledger` after, only then)."""
         if submission is not None:

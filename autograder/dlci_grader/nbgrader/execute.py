@@ -31,7 +31,9 @@ NOT_RUN = "NotRun"
 
 
 def _error(ename: str, evalue: str) -> NotebookNode:
-    return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+    return NotebookNode(
+        output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"],
+    )
 
 
 class ResilientExecute(Execute):  # type: ignore[misc]  # nbgrader has no type information

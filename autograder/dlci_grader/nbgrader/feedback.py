@@ -40,11 +40,15 @@ class HideHiddenTests(Preprocessor):
             cell.source = _HIDDEN.sub(HIDDEN_PLACEHOLDER, cell.source)
             for output in cell.get("outputs", []):
                 if output.get("output_type") == "error":
-                    output["traceback"] = [f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"]
+                    output["traceback"] = [
+                        f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"
+                    ]
         return cell, resources
 
 
-def generate_feedback(course: str | Path = "course", students: list[str] | None = None) -> list[Path]:
+def generate_feedback(
+    course: str | Path = "course", students: list[str] | None = None,
+) -> list[Path]:
     """HTML feedback for every autograded notebook in ``course`` (or only ``students``')."""
     state = Course(course)
     if not state.db.is_file():

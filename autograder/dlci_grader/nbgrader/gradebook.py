@@ -46,7 +46,9 @@ def _url(db: Path) -> str:
     return f"sqlite:///{Path(db).resolve()}"
 
 
-def read_submission(db: Path, assignment: str, notebook: str, student: str) -> dict[str, GradebookCell]:
+def read_submission(
+    db: Path, assignment: str, notebook: str, student: str,
+) -> dict[str, GradebookCell]:
     """Grade id -> :class:`GradebookCell` of ``student``'s ``notebook`` in ``assignment``."""
     from nbgrader.api import Gradebook
 
@@ -54,7 +56,9 @@ def read_submission(db: Path, assignment: str, notebook: str, student: str) -> d
         return _cells(gradebook, assignment, notebook, student)
 
 
-def _cells(gradebook: Any, assignment: str, notebook: str, student: str) -> dict[str, GradebookCell]:
+def _cells(
+    gradebook: Any, assignment: str, notebook: str, student: str,
+) -> dict[str, GradebookCell]:
     nb = gradebook.find_submission_notebook(notebook, assignment, student)
     comments = {c.name: c.auto_comment or "" for c in nb.comments}
     return {
@@ -83,14 +87,18 @@ def write_result(db: Path, result: NotebookResult) -> None:
         gradebook.update_or_create_student(result.student)
         gradebook.update_or_create_submission(result.notebook, result.student)
         for cell in result.cells:
-            grade = gradebook.find_grade(cell.cell, result.notebook, result.notebook, result.student)
+            grade = gradebook.find_grade(
+                cell.cell, result.notebook, result.notebook, result.student,
+            )
             auto = None if cell.needs_manual_grade and cell.manual else cell.points
             changed = grade.auto_score is not None and grade.auto_score != auto
             grade.auto_score = auto
             grade.needs_manual_grade = bool(
                 cell.needs_manual_grade or (grade.manual_score is not None and changed)
             )
-        notebook = gradebook.find_submission_notebook(result.notebook, result.notebook, result.student)
+        notebook = gradebook.find_submission_notebook(
+            result.notebook, result.notebook, result.student,
+        )
         notebook.flagged = bool(result.flags)
         gradebook.db.commit()
 

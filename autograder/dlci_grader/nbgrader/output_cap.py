@@ -29,17 +29,27 @@ def _cut(text: str, keep: int) -> str:
     """The first ``keep`` bytes of ``text`` (whole characters) and a line saying how much went."""
     data = text.encode("utf-8", errors="replace")
     head = data[:keep].decode("utf-8", errors="ignore")
-    return f"{head}\n[output cut by the grader: {len(data) / 2**20:.1f} MiB printed, the first {keep / 2**20:.3g} MiB kept]\n"
+    return (
+        f"{head}\n[output cut by the grader: {len(data) / 2**20:.1f} MiB printed, the first "
+        f"{keep / 2**20:.3g} MiB kept]\n"
+    )
 
 
 class CapOutputBytes(Preprocessor):
-    """Keep at most ``text_bytes`` of text per cell and no single rich output over ``rich_bytes``."""
+    """Keep at most ``text_bytes`` of text per cell and no single rich output over
+    ``rich_bytes``."""
 
     enabled = Bool(True, help="on by default (nbconvert preprocessors are off unless enabled)")
-    text_bytes = Int(2**20, help="bytes of text (streams, errors, text/plain) a cell keeps").tag(config=True)
-    rich_bytes = Int(8 * 2**20, help="largest other output (image, HTML) a cell keeps").tag(config=True)
+    text_bytes = Int(
+        2**20, help="bytes of text (streams, errors, text/plain) a cell keeps",
+    ).tag(config=True)
+    rich_bytes = Int(
+        8 * 2**20, help="largest other output (image, HTML) a cell keeps",
+    ).tag(config=True)
 
-    def preprocess_cell(self, cell: NotebookNode, resources: dict[str, Any], index: int) -> tuple[NotebookNode, dict[str, Any]]:
+    def preprocess_cell(
+        self, cell: NotebookNode, resources: dict[str, Any], index: int,
+    ) -> tuple[NotebookNode, dict[str, Any]]:
         if cell.cell_type != "code":
             return cell, resources
         budget = int(self.text_bytes)

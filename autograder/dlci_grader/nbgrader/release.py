@@ -103,7 +103,8 @@ def find_leaks(source: NotebookNode, release: NotebookNode) -> list[str]:
 
 
 def comparable(notebook: NotebookNode) -> list[dict[str, Any]]:
-    """The parts of a notebook that matter for a release: every cell's type, id, source, metadata."""
+    """The parts of a notebook that matter for a release: every cell's type, id, source,
+    metadata."""
     cells = []
     for cell in notebook.cells:
         cells.append(
