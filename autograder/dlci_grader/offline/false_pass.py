@@ -1,6 +1,7 @@
 """How often a catalogued wrong answer would pass Task 1's judged tests: the false-pass rate.
 
-Every typical mistake the visible checks diagnose (:func:`starter.gradient_diagnosis.linear_suspects`,
+Every typical mistake the visible checks diagnose
+(:func:`starter.gradient_diagnosis.linear_suspects`,
 ``relu_suspects``, ``analytic_suspects``, and the Functions' mistakes as they show in the network,
 :data:`~dlci_grader.tasks.task1.reference._NETWORK_MISTAKES`) is computed on the inputs the grader
 draws for a secret seed and handed to the grader's own judge, exactly as a student's answer
@@ -32,13 +33,18 @@ def _numpy(value: Any) -> np.ndarray:
 
 
 def _linear(case: Case) -> Iterator[tuple[str, Answer]]:
-    right = dict(zip(("grad_x", "grad_weight", "grad_bias"),
-                     reference.linear_backward(case["x"], case["weight"], case["grad_output"]), strict=True))
+    right = dict(zip(
+        ("grad_x", "grad_weight", "grad_bias"),
+        reference.linear_backward(case["x"], case["weight"], case["grad_output"]),
+        strict=True,
+    ))
     names = {"grad_input": "grad_x", "grad_weight": "grad_weight", "grad_bias": "grad_bias"}
     for key, suspects in linear_suspects(case["x"], case["weight"], case["grad_output"]).items():
         for words, wrong in suspects:
             answer = {**right, names[key]: _numpy(wrong())}
-            yield f"LinearFunction: {names[key]}: {words}", answer | {f"autograd_{k}": v for k, v in answer.items()}
+            yield f"LinearFunction: {names[key]}: {words}", answer | {
+                f"autograd_{k}": v for k, v in answer.items()
+            }
 
 
 def _relu(case: Case) -> Iterator[tuple[str, Answer]]:
@@ -50,7 +56,9 @@ def _relu(case: Case) -> Iterator[tuple[str, Answer]]:
 def _network(case: Case) -> Iterator[tuple[str, Answer]]:
     params = {k: v for k, v in case.items() if k not in ("x", "grad_y")}
     for words, _test, layer, rule in reference._NETWORK_MISTAKES:
-        yield f"network: {words}", reference.network_backward(case["x"], params, case["grad_y"], **{layer: rule})
+        yield f"network: {words}", reference.network_backward(
+            case["x"], params, case["grad_y"], **{layer: rule},
+        )
 
 
 def _analytic(case: Case) -> Iterator[tuple[str, Answer]]:
@@ -82,7 +90,9 @@ def _sgd(case: Case) -> Iterator[tuple[str, Answer]]:
         "steps half as far (p -= lr * grad / 2)": lambda p, g: p - lr * g / 2,
     }
     for words, step in steps.items():
-        yield f"sgd_step {words}", {f"p{j}": step(case[f"p{j}"], case[f"g{j}"]) for j in range(count)} | grads
+        yield f"sgd_step {words}", {
+            f"p{j}": step(case[f"p{j}"], case[f"g{j}"]) for j in range(count)
+        } | grads
 
 
 WRONG_ANSWERS: dict[str, WrongAnswers] = {

@@ -7,7 +7,8 @@ Two models, both ``UNet(3, 3, base_features=16, depth=4)`` (residual, about 1.9 
 parameters), trained on the 200 BSDS300 *training* images with the Task 3 kernel:
 
 - ``deblur_denoise``: input ``y = k ⊛ x + σn`` (blurred and noisy), target ``x``;
-- ``wiener_denoise``: input :func:`~dlci_grader.tasks.task3.reference.wiener_deconv` ``(y, k, snr=100)``, target ``x``.
+- ``wiener_denoise``: input :func:`~dlci_grader.tasks.task3.reference.wiener_deconv` ``(y, k,
+snr=100)``, target ``x``.
 
 One training step draws, for each of ``batch_size`` images: a training image, a random
 horizontal/vertical flip of the *clean* image (the blur is applied after the flip, so the
@@ -126,7 +127,8 @@ def half_spectrum_filters(
     """Blur and Wiener filters on the ``rfft2`` half spectrum, each complex ``(H, W // 2 + 1)``.
 
     ``irfft2(rfft2(x) * blur_f)`` equals :func:`starter.imaging.blur` and
-    ``irfft2(rfft2(y) * wiener_f)`` equals :func:`~dlci_grader.tasks.task3.reference.wiener_deconv` (same OTF,
+    ``irfft2(rfft2(y) * wiener_f)`` equals
+    :func:`~dlci_grader.tasks.task3.reference.wiener_deconv` (same OTF,
     half the work, which matters when the data pipeline shares one CPU core with training).
     """
     otf = psf2otf(kernel.to(torch.float32), shape)[:, : shape[1] // 2 + 1]
@@ -429,7 +431,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=TrainConfig.lr)
     p.add_argument("--lr-min", type=float, default=TrainConfig.lr_min)
     p.add_argument("--warmup-steps", type=int, default=TrainConfig.warmup_steps)
-    p.add_argument("--init-from", default="", help="state dict to start from instead of random weights")
+    p.add_argument(
+        "--init-from", default="", help="state dict to start from instead of random weights",
+    )
     p.add_argument("--sigma-min", type=float, default=TrainConfig.sigma_min)
     p.add_argument("--sigma-max", type=float, default=TrainConfig.sigma_max)
     p.add_argument(

@@ -1,1 +1,2 @@
-"""A class run: intake, the executor seam, the one-notebook worker, the one result model, the report."""
+"""A class run: intake, the executor seam, the one-notebook worker, the one result model, the
+report."""

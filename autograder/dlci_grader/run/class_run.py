@@ -244,12 +244,16 @@ def grade_class(
                     bar.finished(result)
             finally:
                 bar.close()
-        return ClassRun(state.ledger.results(), graded, skipped, warnings, time.perf_counter() - start)
+        return ClassRun(
+            state.ledger.results(), graded, skipped, warnings, time.perf_counter() - start,
+        )
     finally:
         held.close()
 
 
-def _rejected(sub: Submission, notebook: str, points: Mapping[str, tuple[float, bool]]) -> NotebookResult:
+def _rejected(
+    sub: Submission, notebook: str, points: Mapping[str, tuple[float, bool]],
+) -> NotebookResult:
     result = zero_result(
         sub.student, sub.task, notebook, points, NotebookStatus.REJECTED, sub.problem or "",
         cell_status=CellStatus.REJECTED,
@@ -258,7 +262,9 @@ def _rejected(sub: Submission, notebook: str, points: Mapping[str, tuple[float, 
     return result
 
 
-def _record(state: Course, result: NotebookResult, submission: bytes | None, autograded: bytes | None) -> None:
+def _record(
+    state: Course, result: NotebookResult, submission: bytes | None, autograded: bytes | None,
+) -> None:
     """Store the notebooks, commit the scores to the gradebook, then mark the result done in
     the ledger: only then, so that a run killed in between grades that notebook again."""
     state.store(result, submission, autograded)

@@ -115,7 +115,9 @@ def grader_digest() -> str:
     root = Path(dlci_grader.__file__).resolve().parent
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+        digest.update(
+            path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0"
+        )
     return digest.hexdigest()
 
 
@@ -167,7 +169,8 @@ _unpack_lock = threading.Lock()
 
 def cached_template(cache: Path, digest: str, notebook: str, payload: bytes) -> Path:
     """The template for ``digest`` unpacked under ``cache`` (once per worker; reused by later
-    jobs and runs); :class:`VersionSkew` when its source notebook is not the one ``digest`` names."""
+    jobs and runs); :class:`VersionSkew` when its source notebook is not the one ``digest``
+    names."""
     folder = cache / digest
     source = Template(folder, notebook).source
     with _unpack_lock:
@@ -201,7 +204,8 @@ def grade_remote(job: RemoteJob, template: bytes) -> RemoteResult:
     if job.kit_version != dlci_grader.__version__ or job.grader_digest != grader_digest():
         raise VersionSkew(
             f"version skew: worker {host} runs dlci-autograder {dlci_grader.__version__} (grader "
-            f"code {grader_digest()[:12]}…), the client {job.kit_version} ({job.grader_digest[:12]}…); "
+            f"code {grader_digest()[:12]}…), the client {job.kit_version} "
+            f"({job.grader_digest[:12]}…); "
             f"start the workers from the same instructor image as the client"
         )
     key = worker.get_current_task()
@@ -222,7 +226,9 @@ def grade_remote(job: RemoteJob, template: bytes) -> RemoteResult:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     done.result.host = host
-    return RemoteResult(done.result, done.autograded, host, dlci_grader.__version__, support().describe())
+    return RemoteResult(
+        done.result, done.autograded, host, dlci_grader.__version__, support().describe(),
+    )
 
 
 def _cores() -> int:

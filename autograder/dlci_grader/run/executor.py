@@ -1,8 +1,10 @@
 """The executor seam: where a class run hands out notebooks to grade and gets results back.
 
 A class run (:mod:`dlci_grader.run.class_run`) turns each (student, task) submission into a
-:class:`~dlci_grader.run.job.Job`, plain data: the submission's bytes, the task's course template, the limits, the
-data root. An executor grades jobs somewhere and yields one :class:`~dlci_grader.run.job.JobResult` per job, plain
+:class:`~dlci_grader.run.job.Job`, plain data: the submission's bytes, the task's course template,
+the limits, the
+data root. An executor grades jobs somewhere and yields one :class:`~dlci_grader.run.job.JobResult`
+per job, plain
 data again: the :class:`~dlci_grader.verdicts.results.NotebookResult` and the autograded notebook's
 bytes. Only the class run's own process writes the course (gradebook, CSV, done markers), so an
 executor never needs the course folder.

@@ -160,7 +160,8 @@ def check_notebook(
         return f"wrong assignment: the notebook holds the cells of {best}, not {task.key}", (), None
     if not ids & expected:
         return (
-            f"wrong assignment: no cell of {task.key} in the notebook (was the work pasted into a new notebook? "
+            f"wrong assignment: no cell of {task.key} in the notebook (was the work pasted "
+            "into a new notebook? "
             "nbgrader needs the cells of the released notebook)",
             (),
             None,

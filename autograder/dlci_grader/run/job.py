@@ -24,7 +24,8 @@ class Job:
         notebook: the task's notebook stem, also nbgrader's assignment and notebook id.
         submission: the student's ``.ipynb`` bytes.
         template: a course folder holding ``source/<notebook>/`` and a ``gradebook.db`` in
-            which the assignment was generated (:attr:`dlci_grader.nbgrader.course.Course.template`).
+            which the assignment was generated
+            (:attr:`dlci_grader.nbgrader.course.Course.template`).
         template_digest: sha256 of the template's source notebook: a remote executor ships the
             template once per digest, and refuses a worker whose copy differs.
         limits: what the notebook may use.

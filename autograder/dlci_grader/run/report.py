@@ -24,7 +24,10 @@ from pathlib import Path
 from dlci_grader.nbgrader.gradebook import recorded_scores
 from dlci_grader.verdicts.results import CellStatus, NotebookResult, NotebookStatus
 
-COLUMNS = ("student", "task", "question", "points", "max_points", "status", "reason", "kind", "host", "flags")
+COLUMNS = (
+    "student", "task", "question", "points", "max_points", "status", "reason", "kind", "host",
+    "flags"
+)
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,8 @@ def write_csv(path: str | Path, table: Sequence[Row]) -> Path:
     writer.writerow(COLUMNS)
     for r in table:
         writer.writerow([
-            r.student, r.task, r.question, f"{r.points:g}", f"{r.max_points:g}", r.status, r.reason, r.kind,
+            r.student, r.task, r.question, f"{r.points:g}", f"{r.max_points:g}", r.status, r.reason,
+            r.kind,
             r.host, r.flags,
         ])
     path.write_text(buffer.getvalue())
@@ -85,7 +89,9 @@ def read_expected(path: str | Path) -> dict[tuple[str, str], float]:
         return {(r["student"], r["task"]): float(r["auto_points"]) for r in csv.DictReader(f)}
 
 
-def totals(table: Sequence[Row], auto_only: bool = False) -> dict[tuple[str, str], tuple[float, float]]:
+def totals(
+    table: Sequence[Row], auto_only: bool = False,
+) -> dict[tuple[str, str], tuple[float, float]]:
     """(student, task) -> (points, max points), all cells or only autograded ones."""
     out: dict[tuple[str, str], tuple[float, float]] = {}
     for r in table:
@@ -109,12 +115,16 @@ def summary(
     autograded points and ``MISMATCH`` marks a difference.
     """
     auto = totals(table, auto_only=True)
-    pending = {(r.student, r.task) for r in table if r.status == CellStatus.NEEDS_MANUAL_GRADE.value}
+    pending = {
+        (r.student, r.task) for r in table if r.status == CellStatus.NEEDS_MANUAL_GRADE.value
+    }
     reasons: dict[str, list[str]] = {}
     for r in results:
         if r.reason:
             graded = r.status is NotebookStatus.GRADED
-            reasons.setdefault(r.student, []).append(f"{r.task}: {r.reason}" if graded else f"{r.task}: {r.status}, {r.reason}")
+            reasons.setdefault(r.student, []).append(
+                f"{r.task}: {r.reason}" if graded else f"{r.task}: {r.status}, {r.reason}"
+            )
     students = sorted({r.student for r in results})
     width = max([len("student"), *map(len, students)])
     header = f"{'student':<{width}}  " + "  ".join(f"{t:>14}" for t in tasks) + "  notes"

@@ -73,7 +73,10 @@ def explain(
     """(cell -> (status, why it failed), notebook-level problems) from an autograded notebook."""
     reasons: dict[str, tuple[CellStatus, str]] = {}
     problems: list[str] = []
-    memory = "" if limits.memory_bytes is None else f" (memory cap {limits.memory_bytes / 2**30:.3g} GiB)"
+    memory = (
+        "" if limits.memory_bytes is None
+        else f" (memory cap {limits.memory_bytes / 2**30:.3g} GiB)"
+    )
     for name, errors in _cell_errors(autograded).items():
         if not errors:
             continue
@@ -86,7 +89,10 @@ def explain(
             reason = first_line(dict(errors)[KERNEL_STOPPED])
             problems.append(f"cell {name} ignored the timeout's interrupt; the kernel was stopped")
         elif KERNEL_DIED in enames:
-            status, reason = CellStatus.NOT_RUN, "the kernel died in this cell (os._exit, a crash, or killed for memory)"
+            status, reason = (
+                CellStatus.NOT_RUN,
+                "the kernel died in this cell (os._exit, a crash, or killed for memory)",
+            )
             problems.append(f"kernel died in cell {name}")
         elif NOT_RUN in enames:
             status, reason = CellStatus.NOT_RUN, first_line(dict(errors)[NOT_RUN])
@@ -176,7 +182,10 @@ def _kill_kernels(pid: int) -> None:
         return
     for proc in procs:
         try:
-            if any("ipykernel" in part or "dlci_grader.isolation.sandbox" in part for part in proc.cmdline()):
+            if any(
+                "ipykernel" in part or "dlci_grader.isolation.sandbox" in part
+                for part in proc.cmdline()
+            ):
                 proc.kill()
         except psutil.Error:
             pass
@@ -243,9 +252,12 @@ def grade_isolated(
     if channel is not None:
         full_env[ANSWERS_ENV_VAR] = str(channel.folder)
         kernel_root = channel.kernel_data_root or data_root
-    full_env[DATA_ENV_VAR] = str(kernel_root)  # what the kernel reads, and all it may read of the data
+    # what the kernel reads, and all it may read of the data
+    full_env[DATA_ENV_VAR] = str(kernel_root)
     kernel_name = "python3"
-    read = sandbox.default_read_paths(kernel_root, [str(channel.folder)] if channel is not None else [])
+    read = sandbox.default_read_paths(
+        kernel_root, [str(channel.folder)] if channel is not None else [],
+    )
     if limits.sandbox:
         kernel_name = _sandbox_kernel(workdir, student, full_env, read, limits)
     write_worker_config(workdir, limits.cell_timeout, kernel_name)
@@ -271,19 +283,26 @@ def grade_isolated(
         executed = nbformat.read(str(autograded), 4)
         alone = {}
         if channel is not None:  # the definitions-only tests again, on the definitions alone
-            alone = rebuild.run_alone(channel, executed, source_nb, workdir / "alone", limits, full_env, read)
-        result = _read_scores(course, student, task, notebook, points, executed, autograded, limits, channel, alone)
+            alone = rebuild.run_alone(
+                channel, executed, source_nb, workdir / "alone", limits, full_env, read,
+            )
+        result = _read_scores(
+            course, student, task, notebook, points, executed, autograded, limits, channel, alone,
+        )
         result.flags = flags.scan(executed, set(points))
     result.reason = "; ".join(filter(None, [*notes, result.reason]))
     result.seconds, result.cpu_seconds = time.perf_counter() - start, cpu
     return result, (autograded if autograded.is_file() else None)
 
 
-def _sandbox_kernel(workdir: Path, student: str, env: dict[str, str], read: list[str], limits: Limits) -> str:
+def _sandbox_kernel(
+    workdir: Path, student: str, env: dict[str, str], read: list[str], limits: Limits,
+) -> str:
     """Write the sandboxed kernelspec for this worker and point ``env`` at it; its name.
 
     The kernel may read ``read`` (the system, Python, ``starter``, its data and the grader's
-    public inputs: :func:`sandbox.default_read_paths`); it may write only the student's folders and a private
+    public inputs: :func:`sandbox.default_read_paths`); it may write only the student's folders
+    and a private
     scratch folder, which is also its home and temporary folder. Everything else in ``workdir``
     (the source notebook with the hidden tests, the gradebook) and outside is out of its reach.
     """
@@ -295,7 +314,8 @@ def _sandbox_kernel(workdir: Path, student: str, env: dict[str, str], read: list
     ]
     (workdir / "autograded" / student).mkdir(parents=True, exist_ok=True)
     kernel_env = {
-        "HOME": str(scratch), "TMPDIR": str(scratch / "tmp"), "XDG_CACHE_HOME": str(scratch / "cache"),
+        "HOME": str(scratch), "TMPDIR": str(scratch / "tmp"),
+        "XDG_CACHE_HOME": str(scratch / "cache"),
         "IPYTHONDIR": str(scratch / "ipython"), "MPLCONFIGDIR": str(scratch / "matplotlib"),
     }
     folder = workdir / "jupyter"
@@ -314,7 +334,9 @@ def _read_scores(
     when their run on the definitions alone (``alone``) passed too."""
     present = {grade_id(c) for c in executed.cells}
     reasons, problems = explain(executed, limits)
-    verdicts = judging.judge_executed(channel, executed, autograded, alone) if channel is not None else {}
+    verdicts = judging.judge_executed(
+        channel, executed, autograded, alone,
+    ) if channel is not None else {}
     grades = read_submission(course.db, notebook, notebook, student)
     cells = []
     for name, (max_points, manual) in points.items():
@@ -338,5 +360,9 @@ def _read_scores(
             status, reason = reasons.get(name, (CellStatus.FAILED, "no points"))
             if problems and status is not CellStatus.NOT_RUN:  # e.g. a NameError after a timeout
                 reason += f" [{'; '.join(problems)}]"
-        cells.append(CellResult(name, score, max_points, manual, status, reason, grade.needs_manual_grade))
-    return NotebookResult(student, task, notebook, NotebookStatus.GRADED, "; ".join(problems), cells)
+        cells.append(
+            CellResult(name, score, max_points, manual, status, reason, grade.needs_manual_grade)
+        )
+    return NotebookResult(
+        student, task, notebook, NotebookStatus.GRADED, "; ".join(problems), cells,
+    )

@@ -1,1 +1,2 @@
-"""The sample class (right, wrong, broken submissions with expected scores) and the adversarial suite; attack cells live in ``attack_cells/`` as real Python."""
+"""The sample class (right, wrong, broken submissions with expected scores) and the adversarial
+suite; attack cells live in ``attack_cells/`` as real Python."""

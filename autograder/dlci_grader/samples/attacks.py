@@ -84,7 +84,9 @@ def _edit_tests(nb: NotebookNode) -> NotebookNode:
     return nb
 
 
-def _chain(*edits: Callable[[NotebookNode], NotebookNode]) -> Callable[[NotebookNode], NotebookNode]:
+def _chain(
+    *edits: Callable[[NotebookNode], NotebookNode]
+) -> Callable[[NotebookNode], NotebookNode]:
     def apply(nb: NotebookNode) -> NotebookNode:
         for edit in edits:
             nb = edit(nb)
@@ -108,7 +110,8 @@ class Attack:
         needs: the sandbox feature that defeats it (``files``, ``network``, ``signals``;
             :class:`dlci_grader.isolation.sandbox.Support`), '' when the grading design alone does.
         task: the task whose submission it is.
-        flagged: the grader must flag its code for the instructor (:mod:`dlci_grader.verdicts.flags`).
+        flagged: the grader must flag its code for the instructor
+        (:mod:`dlci_grader.verdicts.flags`).
     """
 
     name: str
@@ -123,33 +126,51 @@ class Attack:
 
 
 ATTACKS = [
-    Attack("patch-checks", "monkeypatch gradcheck, torch/numpy allclose, the kit's checks and psnr, "
-           "and the grader's checks", "transposed_grad_weight", _new_cell("setup", PATCH_CHECKS), flagged=True),
-    Attack("replace-harness", "one pasted cell replaces the grader's Task 1 harness (answers computed "
+    Attack("patch-checks",
+           "monkeypatch gradcheck, torch/numpy allclose, the kit's checks and psnr, "
+           "and the grader's checks", "transposed_grad_weight", _new_cell("setup", PATCH_CHECKS),
+           flagged=True),
+    Attack("replace-harness",
+           "one pasted cell replaces the grader's Task 1 harness (answers computed "
            "with PyTorch) and the visible checks, on a blank notebook", "blank",
            _new_cell("setup", REPLACE_HARNESS), flagged=True),
-    Attack("autograd-backward", "LinearFunction.backward computed with torch.autograd.grad instead of "
+    Attack("autograd-backward",
+           "LinearFunction.backward computed with torch.autograd.grad instead of "
            "the formula (right answers: judged by them, flagged)", "solution",
            _new_cell("linear_function", AUTOGRAD_BACKWARD), flagged=True),
     Attack("always-true", "backward returns tensors whose comparisons are always true",
            "transposed_grad_weight", _new_cell("linear_function", ALWAYS_TRUE)),
-    Attack("forged-answers", "print fake PASSED lines; forge answer records (right nonce) in its own "
+    Attack("forged-answers",
+           "print fake PASSED lines; forge answer records (right nonce) in its own "
            "cell and from a thread into later test cells", "blank", _new_cell("setup", FORGE)),
     Attack("edit-tests", "replace every test cell's code by a print, set its points to 100",
            "transposed_grad_weight", _edit_tests),
-    Attack("read-secrets", "read hidden tests, the gradebook, the grader's checks, the kit's solutions, "
+    Attack("read-secrets",
+           "read hidden tests, the gradebook, the grader's checks, the kit's solutions, "
            "the instructor's home, other folders", "solution", _new_cell("setup", READ_SECRETS),
            refused=True, needs="files"),
-    Attack("lookup-clean", "a 'model' that looks the clean digits up in every MNIST file it can find",
-           "solution", _new_cell("show_results", LOOKUP), fails=frozenset({"test_training", "test_training_hidden"}),
+    Attack("lookup-clean",
+           "a 'model' that looks the clean digits up in every MNIST file it can find",
+           "solution", _new_cell("show_results", LOOKUP),
+           fails=frozenset({"test_training", "test_training_hidden"}),
            needs="files"),
-    Attack("write-channel", "overwrite the grader's inputs and nonce, write the gradebook and the course",
-           "transposed_grad_weight", _new_cell("setup", WRITE_CHANNEL), refused=True, needs="files"),
+    Attack("write-channel",
+           "overwrite the grader's inputs and nonce, write the gradebook and the course",
+           "transposed_grad_weight", _new_cell("setup", WRITE_CHANNEL), refused=True,
+           needs="files"),
     Attack("kill-grader", "SIGKILL nbgrader, the kernel's parent", "solution",
            _new_cell("setup", KILL_GRADER), refused=True, needs="signals"),
-    Attack("sys-exit", "sys.exit(0) after the first tests", "solution", _new_cell("test_linear_hidden", SYS_EXIT)),
-    Attack("huge-output", "print 80 MB, 60 MB of it in one line (the grader keeps 1 MiB of text per cell)", "solution", _new_cell("setup", HUGE_OUTPUT)),
-    Attack("big-file", "write a 3 GiB file (cap: 1 GiB per file)", "solution", _new_cell("setup", BIG_FILE),
+    Attack(
+        "sys-exit", "sys.exit(0) after the first tests", "solution",
+        _new_cell("test_linear_hidden", SYS_EXIT),
+    ),
+    Attack(
+        "huge-output",
+        "print 80 MB, 60 MB of it in one line (the grader keeps 1 MiB of text per cell)",
+        "solution", _new_cell("setup", HUGE_OUTPUT),
+    ),
+    Attack("big-file",
+           "write a 3 GiB file (cap: 1 GiB per file)", "solution", _new_cell("setup", BIG_FILE),
            refused=True),
     Attack("network", "open TCP connections (pypi.org, localhost) and download", "solution",
            _new_cell("setup", NETWORK), refused=True, needs="network"),
@@ -157,22 +178,32 @@ ATTACKS = [
            _new_cell("test_training_hidden", FILL_DISK)),
     Attack("fork-bomb", "fork 600 sleeping processes (then kill them)", "solution",
            _new_cell("setup", FORK_BOMB), refused=True, needs="processes"),
-    Attack("grading-mode", "behave differently when graded: swap the trained model for an untrained "
+    Attack("grading-mode",
+           "behave differently when graded: swap the trained model for an untrained "
            "one when DLCI_GRADING=1", "solution", _new_cell("show_results", GRADING_MODE),
            fails=frozenset({"test_training", "test_training_hidden"})),
-    Attack("patch-evaluate", "Task 2: typed-in results, and evaluate_model patched to return them, so "
-           "the hidden re-evaluation agrees", "hand_typed_results", _new_cell("setup", PATCH_EVALUATE),
+    Attack("patch-evaluate",
+           "Task 2: typed-in results, and evaluate_model patched to return them, so "
+           "the hidden re-evaluation agrees", "hand_typed_results",
+           _new_cell("setup", PATCH_EVALUATE),
            task="task2"),
-    Attack("lookup-images", "Task 3: a 'U-Net' that returns the clean test image on disk nearest to "
-           "the measurement (the table then shows PSNR inf)", "solution", _new_cell("methods", LOOKUP_CLEAN_IMAGES),
-           fails=frozenset({"test_methods", "test_unet_hidden", "test_table", "test_table_unet_hidden"}),
+    Attack("lookup-images",
+           "Task 3: a 'U-Net' that returns the clean test image on disk nearest to "
+           "the measurement (the table then shows PSNR inf)", "solution",
+           _new_cell("methods", LOOKUP_CLEAN_IMAGES),
+           fails=frozenset(
+               {"test_methods", "test_unet_hidden", "test_table", "test_table_unet_hidden"}
+           ),
            task="task3"),
-    Attack("lookup-shifted-images", "Task 3: a 'U-Net' that searches every flip and circular shift of "
+    Attack("lookup-shifted-images",
+           "Task 3: a 'U-Net' that searches every flip and circular shift of "
            "the test images on disk with an FFT and fits a gain and an offset, returning the image "
            "itself when the fit says it was found (the table then shows PSNR inf; the grader's "
            "images come from test images the kernel's data lacks)", "solution",
            _new_cell("methods", LOOKUP_SHIFTED_IMAGES),
-           fails=frozenset({"test_methods", "test_unet_hidden", "test_table", "test_table_unet_hidden"}),
+           fails=frozenset(
+               {"test_methods", "test_unet_hidden", "test_table", "test_table_unet_hidden"}
+           ),
            task="task3"),
 ]
 """The adversarial suite (see the module docstring). The broken-* submissions of the sample class

@@ -137,7 +137,8 @@ def _other_task(nb: NotebookNode, tasks: Mapping[str, Task], notebooks: Path) ->
 _SGD = frozenset({"test_sgd", "test_sgd_hidden", "test_training", "test_training_hidden"})
 BROKEN = [
     Broken(
-        "invalid-json", "the file was cut off while uploading (not valid JSON)", "not a valid notebook",
+        "invalid-json", "the file was cut off while uploading (not valid JSON)",
+        "not a valid notebook",
         _truncated, all_fail=True,
     ),
     Broken(
@@ -154,17 +155,24 @@ BROKEN = [
         fails=frozenset({"test_analytic", "test_analytic_hidden"}),
     ),
     Broken(
-        "swallows-interrupt", "an endless loop whose bare except: swallows the timeout's interrupt, "
+        "swallows-interrupt",
+        "an endless loop whose bare except: swallows the timeout's interrupt, "
         "at the top of analytic_gradients (after six tests)",
         "ignored the timeout's interrupt",
-        _prepend("analytic_gradients", "import time\n\nwhile True:  # never ends\n    try:\n        time.sleep(0.1)\n"
-                 "    except:  # noqa: E722 - swallows KeyboardInterrupt too\n        pass\n"),
+        _prepend(
+            "analytic_gradients",
+            "import time\n\nwhile True:  # never ends\n    try:\n        time.sleep(0.1)\n"
+            "    except:  # noqa: E722 - swallows KeyboardInterrupt too\n        pass\n",
+        ),
         fails=frozenset({"test_analytic", "test_analytic_hidden"}) | _SGD,
     ),
     Broken(
         "memory-hog", "allocates 20 GiB at the top of the ReLU cell",
         "memory",
-        _prepend("relu_function", "import numpy as np\n\n_big = np.ones((20, 2**30), dtype=np.uint8)  # 20 GiB\n"),
+        _prepend(
+            "relu_function",
+            "import numpy as np\n\n_big = np.ones((20, 2**30), dtype=np.uint8)  # 20 GiB\n",
+        ),
         fails=frozenset({"test_relu", "test_relu_hidden", "test_network", "test_network_hidden",
                          "test_training", "test_training_hidden"}),
     ),
@@ -173,7 +181,8 @@ BROKEN = [
         "kernel died", _prepend("sgd_step", "import os\n\nos._exit(1)\n"), fails=_SGD,
     ),
     Broken(
-        "duplicated-test-cell", "duplicated the test cell test_relu in JupyterLab (its metadata copied)",
+        "duplicated-test-cell",
+        "duplicated the test cell test_relu in JupyterLab (its metadata copied)",
         "cell test_relu was there 2 times", _duplicate("test_relu"),
     ),
     Broken(
@@ -185,7 +194,8 @@ BROKEN = [
 
 
 def sample_class(
-    solutions: str | Path = "solutions", notebooks: str | Path = "notebooks", tasks: list[str] | None = None,
+    solutions: str | Path = "solutions", notebooks: str | Path = "notebooks",
+    tasks: list[str] | None = None,
     attacks: bool = False,
 ) -> list[SampleSubmission]:
     """Every notebook of the sample class (see the module docstring), generated now; with
@@ -205,27 +215,47 @@ def sample_class(
         made = {}
         for name, variant in variants.items():
             student = name if name in ("solution", "blank") else f"{key}-{name}"
-            made[name] = (make_submission(variant, task.source, release), variant.expected_scores(auto))
-            out.append(SampleSubmission(student, key, _dump(made[name][0]), made[name][1], variant.description))
+            made[name] = (
+                make_submission(variant, task.source, release), variant.expected_scores(auto)
+            )
+            out.append(
+                SampleSubmission(
+                    student, key, _dump(made[name][0]), made[name][1], variant.description,
+                )
+            )
         if attacks:
             bases = {name: nb for name, (nb, _) in made.items()}
             base_points = {name: points for name, (_, points) in made.items()}
             for attack, notebook, points in attack_submissions(key, bases, base_points):
-                out.append(SampleSubmission(f"attack-{attack.name}", key, _dump(notebook), points, attack.vector))
+                out.append(
+                    SampleSubmission(
+                        f"attack-{attack.name}", key, _dump(notebook), points, attack.vector,
+                    )
+                )
         if key == BROKEN_TASK:
             full = solved(task.source, release)
             for broken in BROKEN:
                 unknown = broken.fails - set(auto)
                 if unknown:
-                    raise ValueError(f"broken submission {broken.name!r} names unknown cells {sorted(unknown)}")
-                points = {c: 0.0 if broken.all_fail or c in broken.fails else p for c, p in auto.items()}
+                    raise ValueError(
+                        f"broken submission {broken.name!r} names unknown cells {sorted(unknown)}"
+                    )
+                points = {
+                    c: 0.0 if broken.all_fail or c in broken.fails else p for c, p in auto.items()
+                }
                 content = broken.breaks(full, loaded, notebooks)
-                out.append(SampleSubmission(f"broken-{broken.name}", key, content, points, broken.description, broken.reason))
+                out.append(
+                    SampleSubmission(
+                        f"broken-{broken.name}", key, content, points, broken.description,
+                        broken.reason,
+                    )
+                )
     return out
 
 
 def write_class(
-    out: str | Path, submissions: list[SampleSubmission], tasks: Mapping[str, Task], zip_path: str | Path | None = None
+    out: str | Path, submissions: list[SampleSubmission], tasks: Mapping[str, Task],
+    zip_path: str | Path | None = None
 ) -> Path:
     """Write each notebook to ``out/<student>/<notebook>.ipynb`` and ``out/expected.csv``
     (``out`` is emptied first); optionally also zip the student folders, as an LMS exports them."""
@@ -241,7 +271,9 @@ def write_class(
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(s.content)
         auto_max = sum(grade_points(tasks[s.task].source)[0].values())
-        writer.writerow([s.student, s.task, f"{s.expected:g}", f"{auto_max:g}", s.reason, s.description])
+        writer.writerow(
+            [s.student, s.task, f"{s.expected:g}", f"{auto_max:g}", s.reason, s.description]
+        )
     (out / "expected.csv").write_text(buffer.getvalue())
     if zip_path is not None:
         with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as archive:

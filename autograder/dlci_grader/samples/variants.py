@@ -136,7 +136,8 @@ def submissions(
     variants = task_variants(task)
     if not variants:
         raise ValueError(
-            f"task {task!r} registers no sample variants (dlci_grader/samples/task_variants/{task}.py)"
+            f"task {task!r} registers no sample variants "
+            f"(dlci_grader/samples/task_variants/{task}.py)"
         )
     source, release = _read(found.source), _read(found.release(notebooks_dir))
     return {v.name: make_submission(v, source, release) for v in variants.values()}

@@ -13,7 +13,8 @@ A task's sample variants live off the grading path, in ``samples/task_variants/<
 (:mod:`dlci_grader.offline`).
 
 What the task's test cells run in the student's kernel lives in ``kernel/<key>.py`` instead,
-because the sandbox lets the kernel read exactly one folder of the grader (:mod:`dlci_grader.kernel`).
+because the sandbox lets the kernel read exactly one folder of the grader
+(:mod:`dlci_grader.kernel`).
 
 Tasks are discovered once, here, from the subpackages of this package
 (:func:`registered`); a notebook whose key has no folder is still graded (no hidden tests judged
@@ -111,6 +112,8 @@ def load_tasks(
     if only:
         unknown = set(only) - set(tasks)
         if unknown:
-            raise ValueError(f"unknown tasks {sorted(unknown)}; found {sorted(tasks)} in {solutions_dir}")
+            raise ValueError(
+                f"unknown tasks {sorted(unknown)}; found {sorted(tasks)} in {solutions_dir}"
+            )
         tasks = {k: t for k, t in tasks.items() if k in only}
     return tasks

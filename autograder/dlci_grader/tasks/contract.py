@@ -71,7 +71,9 @@ class JudgedTest:
     definitions_only: bool = False
 
 
-def each_case(cases: list[Case], answers: list[Case], check: Callable[[int, Case, Case], None]) -> None:
+def each_case(
+    cases: list[Case], answers: list[Case], check: Callable[[int, Case, Case], None],
+) -> None:
     """Run ``check(i, case, answer)`` for every case, naming the case (and its first input's
     dtype) in a failure when there are several."""
     if len(answers) != len(cases):

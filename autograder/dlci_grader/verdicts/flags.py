@@ -35,13 +35,18 @@ PROTECTED = frozenset({
 """Top-level packages whose attributes a submission has no business rebinding."""
 PYTHON_NAMES = frozenset({
     "print", "isinstance", "issubclass", "len", "abs", "all", "any", "float", "int", "bool", "str",
-    "repr", "type", "getattr", "setattr", "hasattr", "__import__", "exec", "eval", "compile", "open",
+    "repr", "type", "getattr", "setattr", "hasattr", "__import__", "exec", "eval", "compile",
+    "open",
     "round", "sorted", "zip", "enumerate", "super", "object", "globals", "vars",
-    "AssertionError", "Exception", "BaseException", "NotImplementedError", "KeyboardInterrupt", "SystemExit",
+    "AssertionError", "Exception", "BaseException", "NotImplementedError", "KeyboardInterrupt",
+    "SystemExit",
 })
 """Python's own names whose rebinding at the top level is flagged (not every builtin: a
 variable called ``input`` or ``sum`` is common and harmless)."""
-AUTOGRAD_CALLS = ("torch.autograd.grad", "autograd.grad", "torch.autograd.functional.", "torch.func.", "functorch.")
+AUTOGRAD_CALLS = (
+    "torch.autograd.grad", "autograd.grad", "torch.autograd.functional.", "torch.func.",
+    "functorch."
+)
 IMPORTERS = frozenset({"importlib.import_module", "import_module", "__import__"})
 
 
@@ -95,7 +100,9 @@ class _Scanner(ast.NodeVisitor):
     # scopes ------------------------------------------------------------------------------
     def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         self._bind(node, node.name)
-        self.scopes.append({n for s in ast.walk(node) if isinstance(s, ast.Global) for n in s.names})
+        self.scopes.append(
+            {n for s in ast.walk(node) if isinstance(s, ast.Global) for n in s.names}
+        )
         self.generic_visit(node)
         self.scopes.pop()
 
@@ -116,10 +123,12 @@ class _Scanner(ast.NodeVisitor):
     def _autograd_in_backward(self, owner: str, backward: ast.FunctionDef) -> None:
         for call in (n for n in ast.walk(backward) if isinstance(n, ast.Call)):
             name = dotted_name(call.func) or ""
-            if isinstance(call.func, ast.Attribute) and call.func.attr == "backward" or name.startswith(AUTOGRAD_CALLS) \
+            if isinstance(call.func, ast.Attribute) and call.func.attr == "backward" \
+                    or name.startswith(AUTOGRAD_CALLS) \
                     or self.imported.get(name, "").startswith(AUTOGRAD_CALLS):
                 self._flag(call, f"{owner}.backward computes its gradient with PyTorch's autograd "
-                                 f"({ast.unparse(call.func)}): judged by its outputs, not the formula")
+                                 f"({ast.unparse(call.func)}): judged by its outputs, not the "
+                                 "formula")
                 return
 
     # bindings ----------------------------------------------------------------------------
@@ -128,7 +137,9 @@ class _Scanner(ast.NodeVisitor):
         if self.scopes and name not in self.scopes[-1]:
             return
         if name in self.imported and self.imported[name].split(".")[0] in PROTECTED:
-            self._flag(node, f"rebinds {name} (imported from {self.imported[name].rsplit('.', 1)[0]})")
+            self._flag(
+                node, f"rebinds {name} (imported from {self.imported[name].rsplit('.', 1)[0]})",
+            )
         elif name in PYTHON_NAMES:
             self._flag(node, f"rebinds Python's {name}")
 
@@ -156,7 +167,9 @@ class _Scanner(ast.NodeVisitor):
                 self._flag(target, f"rebinds {text}")
         elif isinstance(root, ast.Call):
             called = dotted_name(root.func) or ""
-            if called in ("globals", "vars", "locals") or called in IMPORTERS or self._protected_module(called.split(".")[0]):
+            if called in (
+                "globals", "vars", "locals"
+            ) or called in IMPORTERS or self._protected_module(called.split(".")[0]):
                 self._flag(target, f"rebinds {text}")
 
     def visit_Assign(self, node: ast.Assign) -> None:
@@ -164,7 +177,9 @@ class _Scanner(ast.NodeVisitor):
             self._target(target)
         if isinstance(node.value, ast.Call) and (dotted_name(node.value.func) or "") in IMPORTERS:
             for target in node.targets:  # m = importlib.import_module("torch"): m is a module
-                if isinstance(target, ast.Name) and node.value.args and isinstance(node.value.args[0], ast.Constant):
+                if isinstance(target, ast.Name) and node.value.args and isinstance(
+                    node.value.args[0], ast.Constant,
+                ):
                     self.modules[target.id] = str(node.value.args[0].value)
         self.generic_visit(node)
 
@@ -184,7 +199,9 @@ class _Scanner(ast.NodeVisitor):
         name = dotted_name(node.func) or ""
         if name in ("setattr", "delattr", "builtins.setattr") and node.args:
             root = _root(node.args[0])
-            if isinstance(root, ast.Name) and (root.id == "__builtins__" or self._protected_module(root.id)):
+            if isinstance(root, ast.Name) and (
+                root.id == "__builtins__" or self._protected_module(root.id)
+            ):
                 self._flag(node, f"rebinds an attribute of {ast.unparse(node.args[0])} ({name})")
         self.generic_visit(node)
 

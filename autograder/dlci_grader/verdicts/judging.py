@@ -1,7 +1,8 @@
 """Verdicts outside the student's process: the grader's side of :mod:`dlci_grader.kernel.answers`.
 
 Before a notebook runs, :func:`prepare` draws the inputs of every hidden test the task registers
-(``JUDGED`` in ``dlci_grader/tasks/<task>/checks.py``) from a secret seed, writes the part the kernel may see to
+(``JUDGED`` in ``dlci_grader/tasks/<task>/checks.py``) from a secret seed, writes the part the
+kernel may see to
 a folder (``$DLCI_ANSWERS``: ``cases/<task>/<test>.npz`` and a one-time ``nonce``) and keeps the
 whole cases, secret held-out targets included, in the grader's memory. After nbgrader executed
 the notebook, :func:`verify` reads each hidden cell's answer from that cell's own outputs in the
@@ -107,7 +108,9 @@ def _records(cell: NotebookNode) -> list[object]:
     return [
         out["data"][MIME]
         for out in cell.get("outputs", [])
-        if out.get("output_type") in ("display_data", "execute_result") and MIME in out.get("data", {})
+        if out.get("output_type") in (
+            "display_data", "execute_result"
+        ) and MIME in out.get("data", {})
     ]
 
 
@@ -121,11 +124,15 @@ def judge_cell(channel: Channel, test: str, cell: NotebookNode) -> Verdict:
     """The verdict on one executed hidden test cell."""
     records = _records(cell)
     if not records:
-        return Verdict(False, "no answer reached the grader (the cell did not finish)", answered=False)
+        return Verdict(
+            False, "no answer reached the grader (the cell did not finish)", answered=False,
+        )
     if len(records) > 1:
         return Verdict(False, f"{len(records)} answers in one cell; the grader takes exactly one")
     record = records[0]
-    if not isinstance(record, dict) or record.get("test") != test or record.get("task") != channel.task:
+    if not isinstance(
+        record, dict,
+    ) or record.get("test") != test or record.get("task") != channel.task:
         return Verdict(False, "the answer in this cell is not this test's")
     if record.get("nonce") != channel.nonce:
         return Verdict(False, "the answer was not made in this grading run (wrong nonce)")
@@ -138,13 +145,19 @@ def judge_answer(channel: Channel, test: str, npz: object) -> Verdict:
     try:
         answers = decode(npz)
     except Exception as error:  # noqa: BLE001 - any malformed answer is the student's 0
-        return Verdict(False, f"the answer could not be read ({type(error).__name__}: {first_line(error, 400)})")
+        return Verdict(
+            False,
+            f"the answer could not be read ({type(error).__name__}: {first_line(error, 400)})",
+        )
     try:
         summary = judged_tests(channel.task)[test].judge(channel.cases[test], answers)
     except AssertionError as error:
         return Verdict(False, f"AssertionError: {first_line(error, 400)}")
     except Exception as error:  # noqa: BLE001 - e.g. an answer of the wrong kind
-        return Verdict(False, f"the answer could not be checked ({type(error).__name__}: {first_line(error, 400)})")
+        return Verdict(
+            False,
+            f"the answer could not be checked ({type(error).__name__}: {first_line(error, 400)})",
+        )
     return Verdict(True, summary or "")
 
 
@@ -159,7 +172,8 @@ def verify(channel: Channel, notebook: NotebookNode) -> dict[str, Verdict]:
 
 
 def judge_executed(
-    channel: Channel, notebook: NotebookNode, path: str | Path, alone: Mapping[str, Verdict] | None = None
+    channel: Channel, notebook: NotebookNode, path: str | Path,
+    alone: Mapping[str, Verdict] | None = None
 ) -> dict[str, Verdict]:
     """:func:`verify` the executed ``notebook``, fail the tests whose run on the definitions
     alone (``alone``, :mod:`dlci_grader.verdicts.rebuild`) failed, :func:`annotate` it, and

@@ -68,8 +68,14 @@ def graded_alone(source: NotebookNode, task: str) -> list[str]:
     for cell in source.cells:
         if _grade_id(cell) in tests:
             tree = ast.parse(hidden_source(str(cell.source)))
-            imported = {a.asname or a.name for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
-            names |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id not in imported}
+            imported = {
+                a.asname or a.name for n in ast.walk(tree) if isinstance(
+                    n, (ast.Import, ast.ImportFrom),
+                ) for a in n.names
+            }
+            names |= {
+                n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id not in imported
+            }
     return sorted(names)
 
 
@@ -84,7 +90,9 @@ def cell_label(index: int, cell: NotebookNode) -> str:
     return f"cell {index + 1}" + (f" ({name})" if name else "")
 
 
-def spec(executed: NotebookNode, source: NotebookNode, tests: Sequence[str], timeout: float) -> dict[str, object]:
+def spec(
+    executed: NotebookNode, source: NotebookNode, tests: Sequence[str], timeout: float,
+) -> dict[str, object]:
     """What :mod:`dlci_grader.kernel.rebuilt` reads: the student's code cells (not the
     instructor's test cells) and, per test present, how many of them precede it and its hidden
     source, taken from the instructor's notebook ``source``."""
@@ -144,7 +152,11 @@ def run_alone(
             cwd=folder, env=run_env, timeout=timeout, check=False,
         )
     except subprocess.TimeoutExpired:
-        return {str(e["test"]): Verdict(False, f"{WHY}: the run took longer than {timeout} s") for e in entries}
+        return {
+            str(e["test"]): Verdict(
+                False, f"{WHY}: the run took longer than {timeout} s",
+            ) for e in entries
+        }
     records: dict[str, dict[str, str]] = {}
     for line in done.stdout.splitlines():
         try:
@@ -153,7 +165,11 @@ def run_alone(
             continue
         if isinstance(record, dict) and isinstance(record.get("test"), str):
             records.setdefault(record["test"], record)
-    stopped = first_line(done.stderr.decode(errors="replace").strip().splitlines()[-1:] or [f"exit {done.returncode}"])
+    stopped = first_line(
+        done.stderr.decode(errors="replace").strip().splitlines()[-1:] or [
+            f"exit {done.returncode}"
+        ]
+    )
     verdicts = {}
     for entry in entries:
         test = str(entry["test"])

@@ -82,7 +82,8 @@ class NotebookResult:
     digest: str = ""
     host: str = ""
     flags: list[str] = field(default_factory=list)
-    """What the instructor should look at, whatever the score (:mod:`dlci_grader.verdicts.flags`)."""
+    """What the instructor should look at, whatever the score
+    (:mod:`dlci_grader.verdicts.flags`)."""
 
     def __post_init__(self) -> None:
         self.status = NotebookStatus(self.status)
@@ -140,6 +141,7 @@ def zero_result(
 ) -> NotebookResult:
     """Every cell 0, for a notebook that could not run (``reason`` says why)."""
     cells = [
-        CellResult(name, 0.0, p, manual, cell_status, reason) for name, (p, manual) in points.items()
+        CellResult(name, 0.0, p, manual, cell_status, reason)
+        for name, (p, manual) in points.items()
     ]
     return NotebookResult(student, task, notebook, status, reason, cells)

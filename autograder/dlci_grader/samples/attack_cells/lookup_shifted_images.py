@@ -3,7 +3,8 @@ from starter.imaging import blur
 
 _clean = BlurredBSDS300(split="test").clean_images()  # every test image the kernel can read
 _candidates = torch.cat([_clean, _clean.flip(-1)])  # and its mirror image
-_gray = blur(_candidates.mean(1, keepdim=True), kernel)[:, 0]  # as the measurement sees it (the blur shifts)
+# as the measurement sees it (the blur shifts)
+_gray = blur(_candidates.mean(1, keepdim=True), kernel)[:, 0]
 _centred = _gray - _gray.mean((-2, -1), keepdim=True)
 # each candidate at unit energy, so that a high-contrast image cannot outscore the right one
 _spectra = torch.fft.rfft2(_centred / _centred.flatten(1).norm(dim=1)[:, None, None])

@@ -32,7 +32,11 @@ def _relu(function, test):
 def _network(net_class, test):
     out = []
     for case in _answers.cases(_h.TASK, test):
-        p = {k: torch.from_numpy(case[k]).requires_grad_() for k in ("W1", "b1", "W2", "b2", "W3", "b3", "x")}
+        p = {
+            k: torch.from_numpy(case[k]).requires_grad_() for k in (
+                "W1", "b1", "W2", "b2", "W3", "b3", "x"
+            )
+        }
         h = torch.relu(p["x"] @ p["W1"].T + p["b1"])
         h = torch.relu(h @ p["W2"].T + p["b2"])
         (h @ p["W3"].T + p["b3"]).backward(torch.from_numpy(case["grad_y"]))
@@ -55,7 +59,11 @@ def _sgd(step, test):
         count = sum(k.startswith("p") for k in case)
         lr = float(case["lr"])
         out.append({
-            **{f"p{i}": torch.from_numpy(case[f"p{i}"]) - lr * torch.from_numpy(case[f"g{i}"]) for i in range(count)},
+            **{
+                f"p{i}": torch.from_numpy(
+                    case[f"p{i}"]
+                ) - lr * torch.from_numpy(case[f"g{i}"]) for i in range(count)
+            },
             **{f"g{i}": torch.from_numpy(case[f"g{i}"]) for i in range(count)},
         })
     _answers.submit(_h.TASK, test, out)

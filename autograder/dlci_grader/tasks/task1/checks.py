@@ -6,7 +6,8 @@ inpainting loss is here) and raises ``AssertionError`` with a message that names
 mistake in words, never the code. :data:`JUDGED` registers the test cells: ``make`` draws
 each test's inputs (with the grader's secret seed at grading time; sizes that differ from each
 other, so a transpose shows in a shape), ``judge`` checks the arrays the student's code returned
-for them. Both run in the grader's process (:mod:`dlci_grader.verdicts.judging`), never in the student's.
+for them. Both run in the grader's process (:mod:`dlci_grader.verdicts.judging`), never in the
+student's.
 
 Row-vector convention throughout: ``g = x Wᵀ + b`` with ``x`` (N, in), ``W`` (out, in),
 ``b`` (out,).
@@ -127,7 +128,10 @@ def _linear_make(rng: np.random.Generator, context: Context) -> list[Case]:
     cases = []
     for dtype, (n, din, dout) in zip(
         (np.float64, np.float32, np.float32, np.float64),
-        ([1, *_dims(rng, 2, 1, 24)], _distinct(rng, 3, 2, 40), _distinct(rng, 3, 2, 40), [_dims(rng, 1, 1, 6)[0], 1, 1]),
+        (
+            [1, *_dims(rng, 2, 1, 24)], _distinct(rng, 3, 2, 40), _distinct(rng, 3, 2, 40),
+            [_dims(rng, 1, 1, 6)[0], 1, 1]
+        ),
         strict=True,
     ):
         cases.append({
@@ -152,7 +156,9 @@ def _linear_judge(cases: list[Case], answers: list[Case]) -> None:
 
 
 def _relu_make(rng: np.random.Generator, context: Context) -> list[Case]:
-    shapes = [tuple(_dims(rng, 2, 1, 12)), tuple(_dims(rng, 3, 1, 6)), (int(rng.integers(500, 1500)),)]
+    shapes = [
+        tuple(_dims(rng, 2, 1, 12)), tuple(_dims(rng, 3, 1, 6)), (int(rng.integers(500, 1500)),)
+    ]
     return [
         {"x": _normal(rng, shape, dtype), "grad_output": _normal(rng, shape, dtype)}
         for shape, dtype in zip(shapes, (np.float64, np.float32, np.float32), strict=True)
@@ -161,7 +167,9 @@ def _relu_make(rng: np.random.Generator, context: Context) -> list[Case]:
 
 def _relu_judge(cases: list[Case], answers: list[Case]) -> None:
     def check(i: int, case: Case, answer: Case) -> None:
-        for how, key in (("backward called directly", "grad_x"), ("through autograd", "autograd_grad_x")):
+        for how, key in (
+            ("backward called directly", "grad_x"), ("through autograd", "autograd_grad_x")
+        ):
             try:
                 check_relu_gradient(case["x"], case["grad_output"], answer.get(key))
             except AssertionError as error:
@@ -218,12 +226,17 @@ def _analytic_make(rng: np.random.Generator, context: Context) -> list[Case]:
     cases = []
     for dtype in (np.float64, np.float64, np.float32):
         batch, din, n, dout = _distinct(rng, 4, 2, 18)
-        p = {k: _normal(rng, v.shape, dtype) for k, v in _network_params(rng, din, n, dout, dtype).items()}
+        p = {
+            k: _normal(rng, v.shape, dtype)
+            for k, v in _network_params(rng, din, n, dout, dtype).items()
+        }
         x, y = _normal(rng, (batch, din), dtype), _normal(rng, (batch, dout), dtype)
         g1 = x @ p["W1"].T + p["b1"]
         g2 = np.maximum(g1, 0) @ p["W2"].T + p["b2"]
         y_hat = np.maximum(g2, 0) @ p["W3"].T + p["b3"]
-        cases.append({"y_hat": y_hat, "y": y, "W3": p["W3"], "g2": g2, "W2": p["W2"], "g1": g1, "x": x})
+        cases.append(
+            {"y_hat": y_hat, "y": y, "W3": p["W3"], "g2": g2, "W2": p["W2"], "g1": g1, "x": x}
+        )
     return cases
 
 
@@ -351,7 +364,9 @@ JUDGED: dict[str, JudgedTest] = {
     "test_analytic": _ANALYTIC, "test_analytic_hidden": _ANALYTIC,
     "test_sgd": _SGD, "test_sgd_hidden": _SGD,
     "test_training": JudgedTest(_training_make, _inpainting_judge(TRAINED_AT_ALL_LOSS)),
-    "test_training_hidden": JudgedTest(_training_make, _inpainting_judge(INPAINTING_LOSS_THRESHOLD)),
+    "test_training_hidden": JudgedTest(
+        _training_make, _inpainting_judge(INPAINTING_LOSS_THRESHOLD),
+    ),
 }
 """Task 1's test cells (grade ids), judged outside the student's process; each draws its own
 inputs (the seed is mixed with the cell's id)."""

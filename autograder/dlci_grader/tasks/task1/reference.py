@@ -170,7 +170,9 @@ def check_network_gradients(
     ]
     for name in ("W3", "b3", "W2", "b2", "W1", "b1", "x"):
         suspects = [(words, lambda of=of, name=name: of()[name]) for words, of in wrong]
-        _check_close(f"dL/d{name} of the network", grads.get(name), ref[name], x.dtype, "", suspects)
+        _check_close(
+            f"dL/d{name} of the network", grads.get(name), ref[name], x.dtype, "", suspects,
+        )
 
 
 _NETWORK_MISTAKES: list[tuple[str, str, str, Callable[..., Any]]] = [
