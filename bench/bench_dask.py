@@ -43,13 +43,19 @@ NOTEBOOKS_PER_STUDENT = 3
 
 
 def _class(out: Path, students: int) -> None:
-    subs = [s for s in sample_class(ROOT / "solutions", ROOT / "notebooks", ["task1"]) if s.student == "solution"]
+    subs = [
+        s for s in sample_class(
+            ROOT / "solutions", ROOT / "notebooks", ["task1"],
+        ) if s.student == "solution"
+    ]
     write_class(out, subs, load_tasks(ROOT / "solutions", ["task1"]))
     for i in range(1, students):
         shutil.copytree(out / "solution", out / f"solution{i + 1}")
 
 
-def _grade(submissions: Path, course: Path, executor: Executor, data_root: Path) -> tuple[float, int, list[str]]:
+def _grade(
+    submissions: Path, course: Path, executor: Executor, data_root: Path,
+) -> tuple[float, int, list[str]]:
     Course(course).prepare(load_tasks(ROOT / "solutions", ["task1"]))  # set-up outside the clock
     start = time.perf_counter()
     run = grade_class(
@@ -62,7 +68,8 @@ def _grade(submissions: Path, course: Path, executor: Executor, data_root: Path)
 class LoopbackCluster:
     """A ``dask scheduler`` and ``dask worker`` processes on 127.0.0.1 (a free port), each one
     logging to ``folder/<name>.log``, with ``data_root`` as the workers' course data; every
-    process is stopped by its pid (SIGTERM, then SIGKILL). Also used by ``tests/test_dask_grading.py``."""
+    process is stopped by its pid (SIGTERM, then SIGKILL). Also used by
+    ``tests/test_dask_grading.py``."""
 
     def __init__(self, folder: Path, data_root: Path) -> None:
         self.folder = folder
@@ -72,8 +79,8 @@ class LoopbackCluster:
             self.address = f"tcp://127.0.0.1:{s.getsockname()[1]}"
         self.procs: list[subprocess.Popen[bytes]] = []
         self.workers: dict[str, subprocess.Popen[bytes]] = {}
-        self._start("scheduler", [DASK, "scheduler", "--host", "127.0.0.1", "--port", self.address.rsplit(":", 1)[1],
-                                  "--no-dashboard"])
+        self._start("scheduler", [DASK, "scheduler", "--host", "127.0.0.1",
+                                  "--port", self.address.rsplit(":", 1)[1], "--no-dashboard"])
 
     def _start(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
         with open(self.folder / f"{name}.log", "wb") as log:
@@ -87,14 +94,18 @@ class LoopbackCluster:
         private folder ``folder/name``, and wait until it registered. ``nanny=False``: no nanny,
         so that SIGKILL of its pid is the death of the worker."""
         self.workers[name] = self._start(name, [
-            DASK, "worker", self.address, "--name", name, "--nthreads", "1", *([] if nanny else ["--no-nanny"]),
-            "--resources", "notebook=1", "--local-directory", str(self.folder / name), "--no-dashboard",
+            DASK, "worker", self.address, "--name", name, "--nthreads", "1",
+            *([] if nanny else ["--no-nanny"]),
+            "--resources", "notebook=1", "--local-directory", str(self.folder / name),
+            "--no-dashboard",
         ])
         log = self.folder / f"{name}.log"
         deadline = time.monotonic() + 60
         while "Registered to" not in log.read_text(errors="replace"):
             if time.monotonic() > deadline or self.workers[name].poll() is not None:
-                raise RuntimeError(f"dask worker {name} did not register:\n{log.read_text(errors='replace')}")
+                raise RuntimeError(
+                    f"dask worker {name} did not register:\n{log.read_text(errors='replace')}"
+                )
             time.sleep(0.2)
 
     def stop(self) -> None:
@@ -128,7 +139,9 @@ def run(data_root: str | None = None, students: int = 4, class_size: int = 500,
             folder = tmp / f"{kind}{workers}"
             folder.mkdir()
             if kind == "local":
-                seconds, graded, bad = _grade(tmp / "class", folder / "course", LocalExecutor(1, folder), root)
+                seconds, graded, bad = _grade(
+                    tmp / "class", folder / "course", LocalExecutor(1, folder), root,
+                )
             else:
                 with LoopbackCluster(folder, root) as cluster:
                     for i in range(workers):
@@ -146,9 +159,13 @@ def run(data_root: str | None = None, students: int = 4, class_size: int = 500,
         total = class_size * NOTEBOOKS_PER_STUDENT
         for n in nodes:
             rows.append({
-                "executor": f"projection: {class_size} students x {NOTEBOOKS_PER_STUDENT} notebooks on {n} workers",
+                "executor": (
+                    f"projection: {class_size} students x {NOTEBOOKS_PER_STUDENT} notebooks "
+                    f"on {n} workers"
+                ),
                 "notebooks": total, "wall s": total / (per_worker * n) * 60,
-                "notebooks/min": per_worker * n, "ratio to local": per_worker * n / rate["local", 1],
+                "notebooks/min": per_worker * n,
+                "ratio to local": per_worker * n / rate["local", 1],
                 "problems": "Task 1 speed per notebook; Tasks 2-3 take 1-2x longer",
             })
     return rows
@@ -161,7 +178,9 @@ def main() -> int:
     parser.add_argument("--root", default=os.environ.get("DLCI_DATA"), help="data root")
     parser.add_argument("--students", type=int, default=4, help="copies of the Task 1 solution")
     parser.add_argument("--class-size", type=int, default=500, help="students in the projection")
-    parser.add_argument("--nodes", type=int, nargs="*", default=[10, 50], help="workers in the projection")
+    parser.add_argument(
+        "--nodes", type=int, nargs="*", default=[10, 50], help="workers in the projection",
+    )
     args = parser.parse_args()
     print(markdown(run(args.root, args.students, args.class_size, tuple(args.nodes))))
     return 0

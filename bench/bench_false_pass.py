@@ -7,7 +7,8 @@ every mistake over at least 10,000 seeds.
 
 Usage::
 
-    OMP_NUM_THREADS=1 python -m bench.bench_false_pass   # 10,000 seeds, about 17 minutes on one core
+    # 10,000 seeds, about 17 minutes on one core:
+    OMP_NUM_THREADS=1 python -m bench.bench_false_pass
     python -m bench.bench_false_pass --seeds 1000
 """
 

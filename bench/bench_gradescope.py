@@ -67,7 +67,9 @@ class _PeakTree:
         self._thread.join()
 
 
-def run(data_root: str | None = None, tasks: list[str] | None = None, repeats: int = 3) -> list[dict]:
+def run(
+    data_root: str | None = None, tasks: list[str] | None = None, repeats: int = 3,
+) -> list[dict]:
     """One row per task: median seconds of each grader, their ratio, the runner's peak memory."""
     root = resolve_data_root(data_root)
     loaded = load_tasks(ROOT / "solutions", tasks or None)
@@ -75,9 +77,15 @@ def run(data_root: str | None = None, tasks: list[str] | None = None, repeats: i
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-gradescope-") as tmp_name:
         tmp = Path(tmp_name)
-        subs = [s for s in sample_class(ROOT / "solutions", ROOT / "notebooks", tasks) if s.student == "solution"]
+        subs = [
+            s for s in sample_class(
+                ROOT / "solutions", ROOT / "notebooks", tasks,
+            ) if s.student == "solution"
+        ]
         write_class(tmp / "class", subs, loaded)
-        zips = build_zips(tmp / "zips", ROOT / "solutions", tasks, Settings(task="", notebook="", user=""))
+        zips = build_zips(
+            tmp / "zips", ROOT / "solutions", tasks, Settings(task="", notebook="", user=""),
+        )
         cores = os.cpu_count() or 1
         for key, task in loaded.items():
             zip_path = next(z for z in zips if z.stem == task.notebook)
@@ -97,9 +105,11 @@ def run(data_root: str | None = None, tasks: list[str] | None = None, repeats: i
                 peaks.append(peak.peak)
                 scores.add(("gradescope", done.results["score"]))
             rows.append({
-                "task": key, "dlci_grade_s": statistics.median(local), "gradescope_s": statistics.median(gradescope),
+                "task": key, "dlci_grade_s": statistics.median(local),
+                "gradescope_s": statistics.median(gradescope),
                 "ratio": statistics.median(gradescope) / statistics.median(local),
-                "peak_gib": max(peaks) / 2**30, "default_limit_gib": GRADESCOPE_MEMORY_BYTES / 2**30,
+                "peak_gib": max(peaks) / 2**30,
+                "default_limit_gib": GRADESCOPE_MEMORY_BYTES / 2**30,
                 "scores": sorted(scores), "repeats": repeats,
             })
     return rows
@@ -107,12 +117,14 @@ def run(data_root: str | None = None, tasks: list[str] | None = None, repeats: i
 
 def table(rows: list[dict]) -> str:
     lines = [
-        "| task | `dlci grade` s/notebook (median) | Gradescope runner s/submission (median) | ratio | runner peak memory | Gradescope default |",
+        "| task | `dlci grade` s/notebook (median) | Gradescope runner s/submission (median) | "
+        "ratio | runner peak memory | Gradescope default |",
         "|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['task']} | {r['dlci_grade_s']:.1f} | {r['gradescope_s']:.1f} | {r['ratio']:.2f} | "
+            f"| {r['task']} | {r['dlci_grade_s']:.1f} | {r['gradescope_s']:.1f} | "
+            f"{r['ratio']:.2f} | "
             f"{r['peak_gib']:.2f} GiB | {r['default_limit_gib']:.2f} GiB |"
         )
     return "\n".join(lines)

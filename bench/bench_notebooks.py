@@ -50,7 +50,10 @@ def run_one(notebook: Path, timeout: int = 3600, save: Path | None = None) -> di
             resources={"metadata": {"path": str(notebook.parent)}},
         ).execute()
     except Exception as exc:  # noqa: BLE001 - reported, not raised: the table says what failed
-        error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else ''}"
+        error = (
+            f"{type(exc).__name__}: "
+            f"{str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else ''}"
+        )
     wall = time.perf_counter() - start
     if save is not None:
         nbformat.write(nb, str(save))

@@ -176,7 +176,8 @@ def reference_train(
 def reference_evaluate(
     model: nn.Module, images: torch.Tensor, sigmas: Sequence[float], seed: int, batch_size: int = 8
 ) -> dict[float, float]:
-    """Mean PSNR with autograd on (as without ``torch.no_grad``); same noise as ``evaluate_model``."""
+    """Mean PSNR with autograd on (as without ``torch.no_grad``); same noise as
+    ``evaluate_model``."""
     model.eval()
     results = {}
     for sigma in sigmas:

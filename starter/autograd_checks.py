@@ -340,7 +340,8 @@ def check_analytic_gradients(
 
 
 def check_sgd_step(step: Callable[[Iterable[torch.Tensor], float], None], lr: float = 0.5) -> None:
-    """Check ``step(parameters, lr)`` moves every parameter by exactly ``-lr * p.grad``, in place."""
+    """Check ``step(parameters, lr)`` moves every parameter by exactly ``-lr * p.grad``, in
+    place."""
     gen = torch.Generator().manual_seed(0)
     layer = torch.nn.Linear(3, 2, dtype=torch.float64)
     grads: list[torch.Tensor] = []

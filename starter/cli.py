@@ -1,6 +1,7 @@
 """``dlci``: the kit's one command-line tool.
 
-Student verbs live here (``fetch``, ``info``, and ``check`` from :mod:`starter.check`). Instructor verbs (``release``,
+Student verbs live here (``fetch``, ``info``, and ``check`` from :mod:`starter.check`). Instructor
+verbs (``release``,
 ``grade``, ``feedback``, ``demo``, ...) come from the separately installed ``dlci-autograder``
 distribution, which registers them under the ``dlci.commands`` entry-point group: each entry
 point is a function ``register(subparsers)`` that adds its sub-command and sets ``func``.
@@ -41,12 +42,14 @@ def _cmd_info(args: argparse.Namespace) -> int:
     }
     for name, path in checks.items():
         print(
-            f"  {name:16s} {'found' if path.is_dir() else 'missing (embedded stand-in will be used)'}"
+            f"  {name:16s} "
+            f"{'found' if path.is_dir() else 'missing (embedded stand-in will be used)'}"
         )
     print(f"device: {default_device()}; CPU native bf16: {cpu_has_native_bf16()}")
     plugins = sorted(ep.name for ep in entry_points(group="dlci.commands"))
     print(
-        f"instructor commands: {', '.join(plugins) if plugins else 'not installed (pip install -e ./autograder)'}"
+        "instructor commands: "
+        f"{', '.join(plugins) if plugins else 'not installed (pip install -e ./autograder)'}"
     )
     return 0
 

@@ -63,9 +63,9 @@ def diagnose_noise(x: torch.Tensor, y: torch.Tensor, kernel: torch.Tensor, sigma
                 f"was expected (uniform noise in [0, 1), as torch.rand draws, has mean 1/2)")
     lag = _lag_correlation(noise)
     if lag > 0.2 and _near(std / sigma, knorm, 0.25):
-        return (f"the noise has std {std:.2e} = σ·‖k‖₂ ({sigma}·{knorm:.2f}) and neighbouring noise "
-                f"values are correlated ({lag:.2f}): the noise was blurred with the image, i.e. "
-                f"added before the blur. The sensor adds the noise after the blur")
+        return (f"the noise has std {std:.2e} = σ·‖k‖₂ ({sigma}·{knorm:.2f}) and neighbouring "
+                f"noise values are correlated ({lag:.2f}): the noise was blurred with the image, "
+                f"i.e. added before the blur. The sensor adds the noise after the blur")
     if _near(std, sigma**2, 0.2):
         return (f"the noise has std {std:.2e} = σ² instead of σ = {sigma}: σ is already the "
                 f"standard deviation; do not square it")
@@ -93,7 +93,8 @@ def check_simulate(
     sigma: float = 0.01,
     seed: int = 0,
 ) -> None:
-    """Check ``simulate(x, kernel, sigma, generator=...)``: shape, noise statistics, reproducibility.
+    """Check ``simulate(x, kernel, sigma, generator=...)``: shape, noise statistics,
+    reproducibility.
 
     Args:
         simulate: your function.
@@ -104,7 +105,9 @@ def check_simulate(
     """
     y = simulate(x, kernel, sigma, generator=torch.Generator().manual_seed(seed))
     assert isinstance(y, torch.Tensor), f"simulate returned {type(y).__name__}, expected a tensor"
-    assert y.shape == x.shape, f"simulate returned shape {tuple(y.shape)}, expected {tuple(x.shape)}"
+    assert y.shape == x.shape, (
+        f"simulate returned shape {tuple(y.shape)}, expected {tuple(x.shape)}"
+    )
     problem = diagnose_noise(x, y, kernel, sigma)
     assert not problem, f"simulate: {problem}"
     again = simulate(x, kernel, sigma, generator=torch.Generator().manual_seed(seed))
@@ -126,7 +129,8 @@ def _dc_gain(out: torch.Tensor, y: torch.Tensor) -> float:
 
 
 def _shift(out: torch.Tensor, x: torch.Tensor) -> tuple[int, int]:
-    """The circular shift (rows, columns) that best aligns ``x`` with ``out`` (cross-correlation)."""
+    """The circular shift (rows, columns) that best aligns ``x`` with ``out``
+    (cross-correlation)."""
     a, b = out.double() - out.double().mean(), x.double() - x.double().mean()
     corr = torch.fft.ifft2(torch.fft.fft2(a) * torch.fft.fft2(b).conj()).real
     corr = corr.reshape(-1, *corr.shape[-2:]).sum(0)
@@ -136,7 +140,9 @@ def _shift(out: torch.Tensor, x: torch.Tensor) -> tuple[int, int]:
     return (dy - h if dy > h // 2 else dy, dx - w if dx > w // 2 else dx)
 
 
-def diagnose_wiener(wiener: Callable[..., torch.Tensor], x: torch.Tensor, kernel: torch.Tensor) -> str:
+def diagnose_wiener(
+    wiener: Callable[..., torch.Tensor], x: torch.Tensor, kernel: torch.Tensor,
+) -> str:
     """Why ``wiener`` does not undo the noise-free blur of ``x`` at a huge SNR (``""``: it does)."""
     y = blur(x, kernel)
     out = wiener(y, kernel, snr=1e6)
@@ -149,8 +155,8 @@ def diagnose_wiener(wiener: Callable[..., torch.Tensor], x: torch.Tensor, kernel
                 f"it adds SNR to |H|² where 1/SNR belongs (SNR is the signal-to-noise power ratio; "
                 f"the regularising term is the noise-to-signal ratio 1/SNR)")
     if not 0.5 < gain < 2:
-        return (f"at SNR {snr:g} your filter scales the image's mean by {gain:.3g}; Wiener's gain at "
-                f"frequency 0 is 1/(1 + 1/SNR) ≈ 0.99 for a kernel that sums to 1")
+        return (f"at SNR {snr:g} your filter scales the image's mean by {gain:.3g}; Wiener's gain "
+                f"at frequency 0 is 1/(1 + 1/SNR) ≈ 0.99 for a kernel that sums to 1")
     flipped = wiener(y, torch.flip(kernel, dims=(-2, -1)), snr=1e6)
     if psnr(flipped, x).item() > 50:
         return ("your filter undoes the blur when given the kernel flipped (rotated by 180°), not "
@@ -159,9 +165,9 @@ def diagnose_wiener(wiener: Callable[..., torch.Tensor], x: torch.Tensor, kernel
                 "doubles instead of cancelling")
     dy, dx = _shift(out, x)
     if (dy, dx) != (0, 0) and psnr(out, torch.roll(x, (dy, dx), dims=(-2, -1))).item() > 40:
-        return (f"your output is the image shifted by ({dy}, {dx}) pixels: the kernel's centre must "
-                f"sit at the origin of its transfer function; psf2otf(kernel, (H, W)) pads and "
-                f"shifts it so (the DFT of the zero-padded kernel alone does not)")
+        return (f"your output is the image shifted by ({dy}, {dx}) pixels: the kernel's centre "
+                f"must sit at the origin of its transfer function; psf2otf(kernel, (H, W)) pads "
+                f"and shifts it so (the DFT of the zero-padded kernel alone does not)")
     return ("it does not undo the blur: check that the filter divides conj(H)·Y by |H|² + 1/SNR "
             "with H = psf2otf(kernel, (H, W)), and that the result is the real part of ifft2")
 
@@ -175,13 +181,17 @@ def check_wiener(wiener: Callable[..., torch.Tensor], x: torch.Tensor, kernel: t
         ``(PSNR without noise at SNR 1e6, PSNR of the noisy measurement, PSNR of its Wiener
         estimate at SNR 100)`` in dB.
     """
-    y = blur(x, kernel) + sigma * torch.randn(x.shape, generator=torch.Generator().manual_seed(seed))
+    y = blur(x, kernel) + sigma * torch.randn(
+        x.shape, generator=torch.Generator().manual_seed(seed),
+    )
     out = wiener(y, kernel, snr=100.0)
     assert isinstance(out, torch.Tensor), f"wiener returned {type(out).__name__}, expected a tensor"
     assert not out.is_complex(), (
         "wiener returned a complex tensor: the estimate is the real part of the inverse FFT"
     )
-    assert out.shape == y.shape, f"wiener returned shape {tuple(out.shape)}, expected {tuple(y.shape)}"
+    assert out.shape == y.shape, (
+        f"wiener returned shape {tuple(out.shape)}, expected {tuple(y.shape)}"
+    )
     sharp = psnr(wiener(blur(x, kernel), kernel, snr=1e6), x).item()
     problem = diagnose_wiener(wiener, x, kernel)
     assert not problem, (
@@ -278,13 +288,19 @@ def check_methods(
     Returns:
         ``{name: PSNR gain in dB over the measurement}``; prints one line per method.
     """
-    y = blur(x, kernel) + sigma * torch.randn(x.shape, generator=torch.Generator().manual_seed(seed))
+    y = blur(x, kernel) + sigma * torch.randn(
+        x.shape, generator=torch.Generator().manual_seed(seed),
+    )
     base = psnr(y, x).item()
     gains = {}
     for name, method in methods.items():
         out = method(y.clone())
-        assert isinstance(out, torch.Tensor), f"{name} returned {type(out).__name__}, expected a tensor"
-        assert out.shape == y.shape, f"{name} returned shape {tuple(out.shape)}, expected {tuple(y.shape)}"
+        assert isinstance(
+            out, torch.Tensor,
+        ), f"{name} returned {type(out).__name__}, expected a tensor"
+        assert out.shape == y.shape, (
+            f"{name} returned shape {tuple(out.shape)}, expected {tuple(y.shape)}"
+        )
         out = out.detach().float().cpu()
         gains[name] = psnr(out, x).item() - base
         print(f"{name:12s} {base:.2f} dB (measurement) -> {base + gains[name]:.2f} dB")
@@ -346,7 +362,8 @@ def check_psnr_table(
 
 def check_table(table: Mapping[str, Mapping[float, float]], names: Sequence[str],
                 sigmas: Sequence[float]) -> None:
-    """Check a PSNR table's layout: every method, every noise level, finite PSNRs falling as σ grows."""
+    """Check a PSNR table's layout: every method, every noise level, finite PSNRs falling as σ
+    grows."""
     assert set(table) == set(names), f"table keys {sorted(table)}, expected {sorted(names)}"
     for name, row in table.items():
         missing = [s for s in sigmas if s not in row]

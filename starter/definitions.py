@@ -131,7 +131,9 @@ def _decorator_ok(node: ast.expr) -> bool:
         return False
     if name in DECORATORS:
         return True
-    return not isinstance(node, ast.Call) and name.count(".") == 1 and name.endswith((".setter", ".getter", ".deleter"))
+    return not isinstance(node, ast.Call) and name.count(".") == 1 and name.endswith(
+        (".setter", ".getter", ".deleter")
+    )
 
 
 def _strip_annotations(args: ast.arguments) -> None:
@@ -163,7 +165,9 @@ def _describe(node: ast.stmt) -> str:
     return f"a top-level {type(node).__name__.lower()} statement"
 
 
-def _keep(body: Sequence[ast.stmt], dropped: list[Dropped], in_class: bool) -> tuple[list[ast.stmt], set[str]]:
+def _keep(
+    body: Sequence[ast.stmt], dropped: list[Dropped], in_class: bool,
+) -> tuple[list[ast.stmt], set[str]]:
     """The statements of ``body`` that only define, and the names they bind."""
     kept: list[ast.stmt] = []
     names: set[str] = set()
@@ -175,14 +179,22 @@ def _keep(body: Sequence[ast.stmt], dropped: list[Dropped], in_class: bool) -> t
                     names.add(alias.asname or alias.name.split(".")[0])
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             if in_class and node.name in SPECIAL_METHODS_DROPPED:
-                dropped.append(Dropped(node.lineno, f"method {node.name} (Python calls it while defining a class)"))
+                dropped.append(
+                    Dropped(
+                        node.lineno, f"method {node.name} (Python calls it while defining a class)",
+                    )
+                )
                 continue
             if not _static_arguments(node.args):
-                dropped.append(Dropped(node.lineno, f"def {node.name}: a default value that is computed"))
+                dropped.append(
+                    Dropped(node.lineno, f"def {node.name}: a default value that is computed")
+                )
                 continue
             bad = [d for d in node.decorator_list if not _decorator_ok(d)]
             if bad:
-                dropped.append(Dropped(node.lineno, f"def {node.name}: decorator @{ast.unparse(bad[0])}"))
+                dropped.append(
+                    Dropped(node.lineno, f"def {node.name}: decorator @{ast.unparse(bad[0])}")
+                )
                 continue
             _strip_annotations(node.args)
             node.returns = None
@@ -190,23 +202,38 @@ def _keep(body: Sequence[ast.stmt], dropped: list[Dropped], in_class: bool) -> t
             names.add(node.name)
         elif isinstance(node, ast.ClassDef):
             if node.keywords:
-                dropped.append(Dropped(node.lineno, f"class {node.name}: keyword {node.keywords[0].arg}="))
+                dropped.append(
+                    Dropped(node.lineno, f"class {node.name}: keyword {node.keywords[0].arg}=")
+                )
                 continue
-            if not all(dotted_name(b) is not None for b in node.bases) or not all(_decorator_ok(d) for d in node.decorator_list):
-                dropped.append(Dropped(node.lineno, f"class {node.name}: a base or decorator that is computed"))
+            if not all(
+                dotted_name(b) is not None for b in node.bases
+            ) or not all(_decorator_ok(d) for d in node.decorator_list):
+                dropped.append(
+                    Dropped(node.lineno, f"class {node.name}: a base or decorator that is computed")
+                )
                 continue
             inner, _ = _keep(node.body, dropped, in_class=True)
             node.body = inner or [ast.Pass(lineno=node.lineno, col_offset=node.col_offset)]
             kept.append(node)
             names.add(node.name)
-        elif isinstance(node, ast.Assign) and _static(node.value) and all(_targets(t) is not None for t in node.targets):
+        elif isinstance(node, ast.Assign) and _static(node.value) and all(
+            _targets(t) is not None for t in node.targets
+        ):
             kept.append(node)
             names.update(n for t in node.targets for n in _targets(t) or [])
-        elif isinstance(node, ast.AnnAssign) and node.value is not None and _static(node.value) and isinstance(node.target, ast.Name):
-            kept.append(ast.copy_location(ast.Assign(targets=[node.target], value=node.value), node))
+        elif (
+            isinstance(node, ast.AnnAssign) and node.value is not None and _static(node.value)
+            and isinstance(node.target, ast.Name)
+        ):
+            kept.append(
+                ast.copy_location(ast.Assign(targets=[node.target], value=node.value), node)
+            )
             names.add(node.target.id)
         elif isinstance(node, ast.Pass) or (
-            isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+            isinstance(node, ast.Expr) and isinstance(
+                node.value, ast.Constant,
+            ) and isinstance(node.value.value, str)
         ):
             kept.append(node)  # a docstring
         else:
@@ -220,8 +247,10 @@ def cell_definitions(cell_source: str) -> CellDefinitions:
     try:
         tree = ast.parse(python_source(cell_source))
     except SyntaxError as error:
-        return CellDefinitions(ast.Module(body=[], type_ignores=[]), frozenset(),
-                               (Dropped(error.lineno or 1, f"the cell is not valid Python ({error.msg})"),))
+        return CellDefinitions(
+            ast.Module(body=[], type_ignores=[]), frozenset(),
+            (Dropped(error.lineno or 1, f"the cell is not valid Python ({error.msg})"),),
+        )
     dropped: list[Dropped] = []
     body, names = _keep(tree.body, dropped, in_class=False)
     module = ast.Module(body=body, type_ignores=[])
@@ -279,7 +308,8 @@ def self_contained_warnings(notebook: object) -> list[str]:
         f"{function} uses {', '.join(names)}, which only top-level code sets: the grader runs "
         f"{function.split('.')[0]} from the notebook's definitions alone (imports, def, class and "
         f"constants), where {'it is' if len(names) == 1 else 'they are'} missing; pass "
-        f"{'it' if len(names) == 1 else 'them'} in or compute {'it' if len(names) == 1 else 'them'} inside"
+        f"{'it' if len(names) == 1 else 'them'} in or compute "
+        f"{'it' if len(names) == 1 else 'them'} inside"
         for function, names in top_level_only_names(cells, range(len(cells))).items()
         if function.split(".")[0] in graded
     ]

@@ -330,9 +330,18 @@ def sgd_mistake(
             f"in place"
         )
     candidates = [
-        (p0 + lr * g, f"{name} moved by +lr·grad, uphill: gradient descent moves against the gradient"),
-        (p0 - g, f"{name} moved by −grad: the step is not scaled by the learning rate (lr = {lr:g})"),
-        (p0 - lr * p0, f"{name} moved by −lr·{name}: the step uses the parameter, not its gradient"),
+        (
+            p0 + lr * g,
+            f"{name} moved by +lr·grad, uphill: gradient descent moves against the gradient"
+        ),
+        (
+            p0 - g,
+            f"{name} moved by −grad: the step is not scaled by the learning rate (lr = {lr:g})"
+        ),
+        (
+            p0 - lr * p0,
+            f"{name} moved by −lr·{name}: the step uses the parameter, not its gradient"
+        ),
         (-lr * g, f"{name} was replaced by −lr·grad instead of moved by it"),
     ]
     for value, says in candidates:

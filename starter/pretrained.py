@@ -38,7 +38,8 @@ PathLike = str | os.PathLike[str]
 
 
 class PretrainedModels(NamedTuple):
-    """The two Task 3 networks, in eval mode (``(N, 3, H, W)`` → ``(N, 3, H, W)``, H, W % 16 == 0)."""
+    """The two Task 3 networks, in eval mode (``(N, 3, H, W)`` → ``(N, 3, H, W)``, H, W % 16 ==
+    0)."""
 
     deblur_denoise: UNet
     wiener_denoise: UNet

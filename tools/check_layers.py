@@ -94,7 +94,9 @@ def imports(path: Path, modules: set[str]) -> tuple[list[tuple[str, int]], list[
                         (local if in_function else top).append((target, child.lineno))
                     elif in_function:
                         local.append((target, child.lineno))
-            inner = in_function or isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
+            inner = in_function or isinstance(
+                child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda,
+            )
             visit(child, inner)
 
     visit(tree, False)
@@ -153,7 +155,9 @@ def main(argv: list[str]) -> int:
                 if target != me:
                     graph[me].add(target)
                 mine, theirs = rank(me), rank(target)
-                if mine is not None and theirs is not None and part(me) != part(target) and theirs <= mine:
+                if mine is not None and theirs is not None and part(me) != part(
+                    target
+                ) and theirs <= mine:
                     upward.add(f"{where}:{line}: {me} -> {target}")
         for target, line in local:
             if target.split(".")[0] != PACKAGE:
