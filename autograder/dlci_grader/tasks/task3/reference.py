@@ -72,7 +72,9 @@ def evaluate(
 ) -> dict[str, dict[float, float]]:
     """Mean PSNR (dB) of each method at each noise level on ``clean``: ``{name: {σ: dB}}``,
     the mean over the images of :func:`psnr_per_image`."""
-    each = psnr_per_image(methods, clean, kernel, sigmas, seed=seed, batch_size=batch_size, progress=progress)
+    each = psnr_per_image(
+        methods, clean, kernel, sigmas, seed=seed, batch_size=batch_size, progress=progress
+    )
     return {m: {s: v.mean().item() for s, v in per_sigma.items()} for m, per_sigma in each.items()}
 
 
@@ -106,7 +108,9 @@ def psnr_per_image(
     with progress_bar(len(sigmas) * n, "evaluate", enabled=progress, unit="image") as bar:
         for start in range(0, n, batch_size):
             x = clean[start : start + batch_size]
-            noise = torch.stack([image_noise(x.shape[1:], i, seed) for i in range(start, start + len(x))])
+            noise = torch.stack(
+                [image_noise(x.shape[1:], i, seed) for i in range(start, start + len(x))]
+            )
             blurred = blur(x, kernel)
             for sigma in sigmas:
                 y = blurred + sigma * noise
@@ -117,8 +121,11 @@ def psnr_per_image(
     return {m: {s: torch.cat(v) for s, v in per_sigma.items()} for m, per_sigma in scores.items()}
 
 
-def task3_methods(kernel: torch.Tensor, models: PretrainedModels, snr: float = 100.0) -> dict[str, Method]:
-    """The three Task 3 methods as the reference computes them: ``{"wiener", "unet", "wiener_unet"}``."""
+def task3_methods(
+    kernel: torch.Tensor, models: PretrainedModels, snr: float = 100.0
+) -> dict[str, Method]:
+    """The three Task 3 methods as the reference computes them:
+    ``{"wiener", "unet", "wiener_unet"}``."""
 
     def wiener(y: torch.Tensor) -> torch.Tensor:
         return wiener_deconv(y, kernel, snr=snr)
