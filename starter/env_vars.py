@@ -1,8 +1,9 @@
 """The environment variables the kit reads, each named once here.
 
 - :data:`DATA_ENV_VAR` (``DLCI_DATA``): the course data root (:mod:`starter.data.root`).
-- :data:`GRADING_ENV_VAR` (``DLCI_GRADING``): ``1`` when the grader or ``dlci check`` runs a
-  notebook; the notebooks then shorten what students wait for (:func:`grading_mode`).
+- :data:`GRADING_ENV_VAR` (``DLCI_GRADING``): ``1`` in the kernel the grader or ``dlci check``
+  starts; the kit's own functions then run a shortened experiment (:func:`grading_mode`, sizes in
+  :mod:`starter.grading_budget`). A notebook never reads it.
 - :data:`REQUIRE_DATA_ENV_VAR` (``DLCI_REQUIRE_DATA``): ``1`` makes the test suite fail, not
   skip, where the course data is missing (CI sets it).
 """
@@ -14,7 +15,7 @@ import os
 DATA_ENV_VAR = "DLCI_DATA"
 """Environment variable naming the data root."""
 GRADING_ENV_VAR = "DLCI_GRADING"
-"""Set to ``1`` by the autograder (and by ``dlci check``): notebooks shorten what students wait for."""
+"""Set to ``1`` by the autograder (and by ``dlci check``): the kit's functions shorten the experiment."""
 REQUIRE_DATA_ENV_VAR = "DLCI_REQUIRE_DATA"
 """Set to ``1`` where the course data must be present (CI): tests fail instead of skipping."""
 
