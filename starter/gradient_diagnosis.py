@@ -1,8 +1,8 @@
 """Diagnosis of a wrong gradient: what is wrong with it, in words, and which typical mistake it is.
 
 Shared by Task 1's visible tests (:mod:`starter.autograd_checks`, run in the student's notebook)
-and the grader's hidden tests (``dlci_grader.tasks.task1.checks``), so a student reads the same
-hint in ``dlci check`` and in their feedback. :func:`explain` describes how a gradient differs
+and the instructor's hidden tests, so a student reads the same hint in ``dlci check`` and in
+their feedback. :func:`explain` describes how a gradient differs
 from the right one: its shape against the variable's layout, then, trying the :data:`Suspect`
 mistakes of :func:`linear_suspects`, :func:`relu_suspects` and :func:`analytic_suspects`, the
 mistake it equals, else how far off it is; :func:`sgd_mistake` does the same for one update.
