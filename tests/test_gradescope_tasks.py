@@ -70,7 +70,7 @@ def test_the_sample_class_grades_as_dlci_grade_grades_it(task, zips, data_root, 
         tests = {t["name"]: t for t in results["tests"]}
         assert ERROR_TEST not in tests, (name, tests[ERROR_TEST]["output"])
         got = {n: t["score"] for n, t in tests.items() if "manual" not in t.get("tags", [])}
-        expected = spec.variants[name].expected_scores(auto)
+        expected = task_variants(task)[name].expected_scores(auto)
         assert got == expected, (name, {n: t["output"] for n, t in tests.items() if got.get(n) != expected.get(n)})
         assert results["score"] == sum(expected.values()), name
         written = [t for t in results["tests"] if "manual" in t.get("tags", [])]
