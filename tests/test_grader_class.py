@@ -69,6 +69,36 @@ def test_every_sample_submission_gets_exactly_its_expected_score(graded):
 
 
 @pytest.mark.slow
+def test_the_run_names_its_slowest_cell_and_the_timeout_s_margin(graded):
+    """The class's endless loops are not counted (they did not run to their end); every honest
+    cell is well inside the cell timeout the suite grades with."""
+    m = re.search(
+        rf"slowest cell that ran to its end: ([\d.]+) s \((\S+), task1, cell (\S+)\); "
+        rf"the cell timeout, {CELL_TIMEOUT} s, is ([\d.]+)x that", graded.run.stdout,
+    )
+    assert m, graded.run.stdout
+    assert float(m.group(1)) < CELL_TIMEOUT / 2 and float(m.group(4)) >= 2, m.group(0)
+
+
+def test_progress_counts_what_differs_from_the_expected_points(capsys):
+    from dlci_grader.run.class_run import _Progress
+    from dlci_grader.verdicts.results import CellResult, CellStatus, NotebookResult, NotebookStatus
+
+    def result(student: str, points: float, reason: str = "") -> NotebookResult:
+        cell = CellResult("t", points, 2.0, False, CellStatus.PASSED)
+        return NotebookResult(student, "task1", "nb", NotebookStatus.GRADED, reason, [cell])
+
+    broken_as_expected, wrong = result("loop", 0.0, "cell t timed out"), result("b", 1.0)
+    sample = _Progress(2, True, {("loop", "task1"): 0.0, ("b", "task1"): 2.0})
+    plain = _Progress(2, True)
+    for bar in (sample, plain):
+        bar.finished(broken_as_expected)
+        bar.finished(wrong)
+        bar.close()
+    err = capsys.readouterr().err
+    assert "unexpected 1" in err and "with problems 1" in err and "failed" not in err, err
+
+
 def test_broken_submissions_get_a_clear_reason_in_the_csv(graded):
     folder, course, run = graded
     rows = _csv(course)

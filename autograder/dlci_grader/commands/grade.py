@@ -62,9 +62,11 @@ def _run(args: argparse.Namespace) -> int:
     elif not limits.sandbox:
         print("sandbox: off on every worker (--no-sandbox)", file=sys.stderr)
     data_root = resolve_data_root(args.root)
+    expected = report.read_expected(args.expected) if args.expected else None
     run = grade_class(
         args.submissions, args.course, args.solutions, args.tasks or None, args.workers, limits,
         args.force, data_root=data_root, progress=not args.quiet, executor=executor,
+        expected=expected,
     )
     if executor is not None:
         for worker in executor.workers.values():
@@ -79,7 +81,6 @@ def _run(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     table = report.rows(run.results, course.db)
     csv_path = report.write_csv(args.csv or course.root / "grades.csv", table)
-    expected = report.read_expected(args.expected) if args.expected else None
     task_keys = sorted({r.task for r in run.results})
     print(report.summary(run.results, table, task_keys, expected))
     timed = [r for r in run.graded if r.seconds]
@@ -90,6 +91,9 @@ def _run(args: argparse.Namespace) -> int:
         f"({per_nb:.0f} s per notebook in its worker); scores in {course.root / 'gradebook.db'}, "
         f"table in {csv_path}"
     )
+    margin = report.timeout_margin(run.graded, limits.cell_timeout)
+    if margin:
+        print(margin)
     if expected is not None:
         problems = report.compare(expected, table)
         for problem in problems:

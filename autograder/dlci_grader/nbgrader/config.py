@@ -60,11 +60,17 @@ def write_course_config(root: Path, cell_timeout: int = CELL_TIMEOUT) -> Path:
     return _write(root, text + _FEEDBACK)
 
 
-def write_worker_config(root: Path, cell_timeout: int, kernel_name: str) -> Path:
-    """A worker's private course for one notebook: its timeout, kernel and preprocessors."""
+def write_worker_config(
+    root: Path, cell_timeout: int, kernel_name: str, timings_file: Path | None = None,
+) -> Path:
+    """A worker's private course for one notebook: its timeout, kernel and preprocessors (and
+    where :class:`~dlci_grader.nbgrader.execute.ResilientExecute` writes its slowest cell)."""
     text = _HEADER.format(what="one worker's private course", root=str(root), course_id=COURSE_ID,
                           cell_timeout=int(cell_timeout))
-    return _write(root, text + _WORKER.format(kernel_name=kernel_name))
+    text += _WORKER.format(kernel_name=kernel_name)
+    if timings_file is not None:
+        text += f"c.ResilientExecute.timings_file = {str(timings_file)!r}\n"
+    return _write(root, text)
 
 
 def _write(root: Path, text: str) -> Path:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import fcntl
 import os
 import re
+import secrets
 import shutil
 import tempfile
 import threading
@@ -124,15 +125,27 @@ class ClassRun:
 
 
 class _Progress:
-    """A progress bar of notebooks done, with running and failed counts (thread-safe)."""
+    """A progress bar of notebooks done, with the running ones and those with problems, or with
+    ``expected`` points by (student, task) (a sample class), those that differ (thread-safe)."""
 
-    def __init__(self, total: int, enabled: bool) -> None:
+    def __init__(
+        self, total: int, enabled: bool,
+        expected: Mapping[tuple[str, str], float] | None = None,
+    ) -> None:
         self.lock = threading.Lock()
         self.running = self.failed = 0
+        self.expected = expected
         self.bar = progress_bar(total, "grading", enabled=enabled, unit="nb")
 
     def _show(self) -> None:
-        self.bar.set_postfix_str(f"running {self.running}, failed {self.failed}", refresh=True)
+        what = "with problems" if self.expected is None else "unexpected"
+        self.bar.set_postfix_str(f"running {self.running}, {what} {self.failed}", refresh=True)
+
+    def _counts(self, result: NotebookResult) -> bool:
+        if self.expected is None:
+            return not result.ok
+        points = sum(result.auto_points.values())
+        return abs(points - self.expected.get((result.student, result.task), points)) > 1e-9
 
     def started(self, job: Job) -> None:
         with self.lock:
@@ -142,7 +155,7 @@ class _Progress:
     def finished(self, result: NotebookResult) -> None:
         with self.lock:
             self.running = max(0, self.running - 1)
-            self.failed += not result.ok
+            self.failed += self._counts(result)
             self.bar.update(1)
             self._show()
 
@@ -174,6 +187,7 @@ def grade_class(
     data_root: Path | None = None,
     executor: Executor | None = None,
     progress: bool = False,
+    expected: Mapping[tuple[str, str], float] | None = None,
 ) -> ClassRun:
     """Grade every submission in ``submissions`` into the course folder ``course``.
 
@@ -190,6 +204,8 @@ def grade_class(
         data_root: the course data (resolved; default :func:`resolve_data_root` of nothing).
         executor: where the jobs run (default: a :class:`LocalExecutor` of ``workers``).
         progress: show a progress bar on stderr.
+        expected: autograded points by (student, task) (``expected.csv`` of a sample class):
+            the progress bar counts the notebooks that differ, not those with problems.
     """
     start = time.perf_counter()
     cores = os.cpu_count() or 1
@@ -225,13 +241,16 @@ def grade_class(
                 else:
                     todo.append(sub)
 
+            seed = secrets.randbits(63)  # the run's hidden inputs: secret, drawn once
+
             def job(sub: Submission) -> Job:  # made when an executor takes it: bytes in memory
                 return Job(                   # only for the notebooks in flight
                     sub.student, sub.task, loaded[sub.task].notebook, sub.content(),
                     state.template, digests[sub.task], limits, data_root, notes=tuple(sub.notes),
+                    seed=seed,
                 )
 
-            bar = _Progress(len(todo), progress)
+            bar = _Progress(len(todo), progress, expected)
             files = {(s.student, s.task): s for s in todo}
             digest_of = {key: s.digest for key, s in files.items()}
             try:

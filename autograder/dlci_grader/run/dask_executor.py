@@ -68,8 +68,8 @@ class RemoteJob:
     paths (the template travels as a payload; the worker uses its own data root).
 
     Attributes:
-        student, task, notebook, submission, template_digest, limits, grading, notes: as in
-            :class:`~dlci_grader.run.executor.Job`.
+        student, task, notebook, submission, template_digest, limits, grading, notes, seed: as
+            in :class:`~dlci_grader.run.executor.Job`.
         kit_version: the client's ``dlci_grader.__version__``.
         grader_digest: the client's :func:`grader_digest`.
         data_root: the course data on the worker (None: the worker's ``$DLCI_DATA``, else its
@@ -87,6 +87,7 @@ class RemoteJob:
     kit_version: str
     grader_digest: str
     data_root: str | None = None
+    seed: int | None = None
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ def remote_job(job: Job, data_root: str | None = None) -> RemoteJob:
     """The :class:`RemoteJob` sent for ``job``: everything but its paths."""
     return RemoteJob(
         job.student, job.task, job.notebook, job.submission, job.template_digest, job.limits,
-        job.grading, job.notes, dlci_grader.__version__, grader_digest(), data_root,
+        job.grading, job.notes, dlci_grader.__version__, grader_digest(), data_root, job.seed,
     )
 
 
@@ -218,6 +219,7 @@ def grade_remote(job: RemoteJob, template: bytes) -> RemoteResult:
     local_job = Job(
         job.student, job.task, job.notebook, job.submission, folder, job.template_digest,
         dataclasses.replace(job.limits, threads=threads), data_root, job.grading, job.notes,
+        job.seed,
     )
     (local / "dlci-work").mkdir(exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=f"{job.student}-{job.task}-", dir=local / "dlci-work"))

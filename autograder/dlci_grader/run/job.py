@@ -32,6 +32,8 @@ class Job:
         data_root: the course data the hidden tests are drawn from (resolved, absolute).
         grading: run in grading mode (``DLCI_GRADING=1``), as the grader always does.
         notes: what intake noticed, added to the result's reason.
+        seed: the grading run's secret seed for the hidden tests' inputs (one per run, so the
+            class's inputs and references are drawn once); None: a secret one per notebook.
     """
 
     student: str
@@ -44,6 +46,7 @@ class Job:
     data_root: Path
     grading: bool = True
     notes: tuple[str, ...] = field(default=())
+    seed: int | None = None
 
     @property
     def key(self) -> tuple[str, str]:

@@ -168,3 +168,18 @@ def compare(expected: Mapping[tuple[str, str], float], table: Sequence[Row]) -> 
         elif abs(got[0] - points) > 1e-9:
             problems.append(f"{key[0]} {key[1]}: {got[0]:g} points, expected {points:g}")
     return problems
+
+
+def timeout_margin(results: Sequence[NotebookResult], cell_timeout: float) -> str:
+    """A line naming the slowest cell that ran to its end and how far inside the cell timeout it
+    stayed (empty when no cell finished): a shorter timeout is fair only with a wide margin."""
+    timed = [r for r in results if r.slowest_cell_seconds > 0]
+    if not timed:
+        return ""
+    top = max(timed, key=lambda r: r.slowest_cell_seconds)
+    seconds = top.slowest_cell_seconds
+    return (
+        f"slowest cell that ran to its end: {seconds:.1f} s ({top.student}, {top.task}, cell "
+        f"{top.slowest_cell}); the cell timeout, {cell_timeout:g} s, is "
+        f"{cell_timeout / seconds:.1f}x that"
+    )

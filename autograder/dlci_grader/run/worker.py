@@ -15,6 +15,7 @@ gradebook, the judged cells scored by the grader's verdicts, into a
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
@@ -241,7 +242,7 @@ def grade_isolated(
     full_env.update(env or {})
     start = time.perf_counter()
     try:
-        channel = judging.prepare(task, workdir / "grader", data_root)
+        channel = judging.prepare(task, workdir / "grader", data_root, job.seed)
     except Exception as error:  # noqa: BLE001 - the grader's problem, reported, not raised
         result = zero_result(
             student, task, notebook, points, NotebookStatus.ERROR,
@@ -260,7 +261,8 @@ def grade_isolated(
     )
     if limits.sandbox:
         kernel_name = _sandbox_kernel(workdir, student, full_env, read, limits)
-    write_worker_config(workdir, limits.cell_timeout, kernel_name)
+    timings = workdir / "slowest_cell.json"  # out of the sandboxed kernel's reach
+    write_worker_config(workdir, limits.cell_timeout, kernel_name, timings)
     command = [
         sys.executable, "-m", "nbgrader", "autograde", notebook, f"--student={student}", "--force",
         f"--CourseDirectory.root={workdir}",
@@ -290,9 +292,19 @@ def grade_isolated(
             course, student, task, notebook, points, executed, autograded, limits, channel, alone,
         )
         result.flags = flags.scan(executed, set(points))
+        result.slowest_cell, result.slowest_cell_seconds = _slowest_cell(timings)
     result.reason = "; ".join(filter(None, [*notes, result.reason]))
     result.seconds, result.cpu_seconds = time.perf_counter() - start, cpu
     return result, (autograded if autograded.is_file() else None)
+
+
+def _slowest_cell(timings: Path) -> tuple[str, float]:
+    """(cell, seconds) of the slowest cell that ran to its end, as nbgrader's run wrote it."""
+    try:
+        data = json.loads(timings.read_text())
+        return str(data["cell"]), float(data["seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "", 0.0
 
 
 def _sandbox_kernel(

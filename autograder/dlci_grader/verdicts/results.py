@@ -84,6 +84,9 @@ class NotebookResult:
     flags: list[str] = field(default_factory=list)
     """What the instructor should look at, whatever the score
     (:mod:`dlci_grader.verdicts.flags`)."""
+    slowest_cell: str = ""
+    slowest_cell_seconds: float = 0.0
+    """The slowest cell that ran to its end and its seconds: the margin the cell timeout left."""
 
     def __post_init__(self) -> None:
         self.status = NotebookStatus(self.status)
