@@ -23,7 +23,8 @@ from starter.metrics import psnr
 from starter.plotting import show_images
 
 DeepImagePrior = Callable[..., tuple[torch.Tensor, Sequence[tuple[int, float]]]]
-"""``deep_image_prior(noisy, clean, iterations=...) -> (best (1, 3, h, w), [(iteration, PSNR)])``."""
+"""``deep_image_prior(noisy, clean, iterations=...)``, returning
+``(best (1, 3, h, w), [(iteration, PSNR)])``."""
 
 
 def run_deep_image_prior(
@@ -49,7 +50,8 @@ def run_deep_image_prior(
         print("Bonus (ungraded): not run by the grader or `dlci check`.")
         return None
     if index >= len(images):
-        print(f"only {len(images)} test images here: using image {len(images) - 1} instead of image {index}")
+        print(f"only {len(images)} test images here: "
+              f"using image {len(images) - 1} instead of image {index}")
         index = len(images) - 1
     top, left, size = window
     crop = images[index : index + 1, :, top : top + size, left : left + size]
@@ -72,5 +74,6 @@ def run_deep_image_prior(
     ax.set_ylabel("PSNR against the clean crop (dB)")
     ax.legend()
     ax.grid(alpha=0.3)
-    show_images([crop[0], noisy[0], best[0]], titles=["clean", f"noisy, σ = {sigma}", "DIP, best iterate"])
+    show_images([crop[0], noisy[0], best[0]],
+                titles=["clean", f"noisy, σ = {sigma}", "DIP, best iterate"])
     return best, list(zip(steps, values, strict=True))

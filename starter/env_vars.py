@@ -15,7 +15,8 @@ import os
 DATA_ENV_VAR = "DLCI_DATA"
 """Environment variable naming the data root."""
 GRADING_ENV_VAR = "DLCI_GRADING"
-"""Set to ``1`` by the autograder (and by ``dlci check``): the kit's functions shorten the experiment."""
+"""Set to ``1`` by the autograder (and by ``dlci check``): the kit's functions shorten the
+experiment."""
 REQUIRE_DATA_ENV_VAR = "DLCI_REQUIRE_DATA"
 """Set to ``1`` where the course data must be present (CI): tests fail instead of skipping."""
 

@@ -1,4 +1,5 @@
-"""How much less a notebook does when the grader (or ``dlci check``) runs it: one place for each size.
+"""How much less a notebook does when the grader (or ``dlci check``) runs it: one place for each
+size.
 
 Grading runs every notebook of a class in a fresh kernel, so it runs a short version of the
 long parts. The kit's own functions shorten them, decided by :func:`starter.env_vars.grading_mode`

@@ -52,7 +52,9 @@ class LogProgress:
         stream: where the lines go (default: standard error).
     """
 
-    def __init__(self, total: int, desc: str, unit: str = "it", stream: TextIO | None = None) -> None:
+    def __init__(
+        self, total: int, desc: str, unit: str = "it", stream: TextIO | None = None
+    ) -> None:
         self.total, self.desc, self.unit = int(total), desc, unit
         self.stream = sys.stderr if stream is None else stream
         self.n = 0

@@ -34,7 +34,8 @@ def data_root() -> Path:
     value = os.environ.get(DATA_ENV_VAR)
     if not value:
         _missing(
-            f"real course data not configured: set {DATA_ENV_VAR} to the folder holding BSDS300/ and MNIST/"
+            f"real course data not configured: set {DATA_ENV_VAR} to the folder holding "
+            "BSDS300/ and MNIST/"
         )
     root = Path(value)
     if not (root / "BSDS300" / "images" / "test").is_dir():
@@ -79,13 +80,17 @@ class GradedClass:
     run: subprocess.CompletedProcess[str]
     seconds: float
     expected: dict[str, dict[str, float]] = field(default_factory=dict)
-    """student -> grade id -> the points each autograded cell should get (where the fixture knows)."""
+    """student -> grade id -> the points each autograded cell should get (where the fixture
+    knows)."""
 
 
-def grade_folder(folder: Path, course: Path, *args: str, timeout: float | None = None) -> GradedClass:
+def grade_folder(
+    folder: Path, course: Path, *args: str, timeout: float | None = None
+) -> GradedClass:
     """``dlci grade FOLDER --course COURSE --workers 2 --quiet ARGS``, timed."""
     start = time.perf_counter()
-    run = dlci("grade", str(folder), "--course", str(course), "--workers", "2", "--quiet", *args, timeout=timeout)
+    run = dlci("grade", str(folder), "--course", str(course), "--workers", "2", "--quiet", *args,
+               timeout=timeout)
     seconds = time.perf_counter() - start
     print(run.stdout, f"\n{seconds:.0f} s")
     return GradedClass(folder, course, run, seconds)
@@ -103,7 +108,8 @@ def task1_class(tmp_path_factory: pytest.TempPathFactory) -> GradedClass:
     tmp = tmp_path_factory.mktemp("task1-class")
     made = dlci("sample-class", str(tmp / "class"), "--tasks", "task1")
     assert made.returncode == 0, made.stderr
-    return grade_folder(tmp / "class", tmp / "course", "--tasks", "task1", "--cell-timeout", str(CELL_TIMEOUT),
+    return grade_folder(tmp / "class", tmp / "course", "--tasks", "task1",
+                        "--cell-timeout", str(CELL_TIMEOUT),
                         "--expected", str(tmp / "class" / "expected.csv"))
 
 
@@ -115,8 +121,8 @@ def read_grades(course: Path) -> list[dict[str, str]]:
 
 def sandbox_features(support: Any) -> dict[str, bool]:
     """What an attack ``needs`` (``Attack.needs``) -> whether this machine's sandbox enforces it."""
-    return {"": True, "files": support.files, "network": support.network, "signals": support.signals,
-            "processes": support.processes}
+    return {"": True, "files": support.files, "network": support.network,
+            "signals": support.signals, "processes": support.processes}
 
 
 @pytest.fixture(scope="session")
@@ -131,7 +137,8 @@ def attack_class(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> G
     tmp = tmp_path_factory.mktemp("attacks")
     features = sandbox_features(support())
     names = {f"attack-{a.name}" for a in ATTACKS if features[a.needs]}
-    subs = [s for s in sample_class(KIT / "solutions", KIT / "notebooks", attacks=True) if s.student in names]
+    subs = [s for s in sample_class(KIT / "solutions", KIT / "notebooks", attacks=True)
+            if s.student in names]
     write_class(tmp / "class", subs, load_tasks(KIT / "solutions"))
     graded = grade_folder(tmp / "class", tmp / "course", "--root", str(data_root),
                           "--expected", str(tmp / "class" / "expected.csv"), timeout=1800)

@@ -80,7 +80,9 @@ a class, tried as it is)."""
 VALUE_PARTS = {("task3", "table")}
 """Harness functions handed a value the notebook computed: tried by names from its variables."""
 
-DESIGN_PARTS = {("task2", "models"), ("task2", "training"), ("task2", "results"), ("task2", "table")}
+DESIGN_PARTS = {
+    ("task2", "models"), ("task2", "training"), ("task2", "results"), ("task2", "table"),
+}
 """Task 2: the experiment run with the kit's engine; no student function to substitute."""
 
 CONCEPTS = {
@@ -126,7 +128,8 @@ def _no_required_init(cls: type) -> bool:
         params = inspect.signature(cls).parameters.values()
     except (TypeError, ValueError):
         return False
-    return all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params)
+    return all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+               for p in params)
 
 
 @functools.cache
@@ -162,7 +165,8 @@ def student_callables() -> dict[str, Callable[..., Any]]:
                     continue
                 if inspect.ismodule(obj):
                     continue
-                where = f"{obj.__module__}.{getattr(obj, '__qualname__', attr)}"  # where it is defined
+                # where it is defined
+                where = f"{obj.__module__}.{getattr(obj, '__qualname__', attr)}"
                 add(where, obj)
                 if not inspect.isclass(obj):
                     continue
@@ -218,7 +222,9 @@ def _channel(task: str, test: str) -> Iterator[dict[str, Any]]:
     got: dict[str, Any] = {}
     saved = answers.cases, answers.submit
     answers.cases = lambda t, name: copy.deepcopy([public(c) for c in _cases(task, test)])
-    answers.submit = lambda t, name, out: got.setdefault("answers", answers.decode(answers.encode(out)))
+    answers.submit = lambda t, name, out: got.setdefault(
+        "answers", answers.decode(answers.encode(out))
+    )
     try:
         yield got
     finally:
@@ -276,7 +282,9 @@ def _fits_positionally(function: Callable[..., Any], student_params: tuple[str, 
     return True
 
 
-def _by_names(function: Callable[..., Any], available: Mapping[str, Any]) -> Callable[..., Any] | None:
+def _by_names(
+    function: Callable[..., Any], available: Mapping[str, Any]
+) -> Callable[..., Any] | None:
     """``function`` called with keyword arguments from ``available`` (concept -> value), when
     every required parameter is available; None otherwise (or when it takes none)."""
     names = _required(function)
@@ -298,16 +306,21 @@ def _notebook_extras(task: str) -> dict[str, Any]:
     from starter.kernels import task3_kernel
     from starter.pretrained import load_models
 
-    return {"models": load_models("cpu"), "kernel": task3_kernel(), "sigmas": task3.TABLE_SIGMAS, "seed": 0}
+    return {"models": load_models("cpu"), "kernel": task3_kernel(), "sigmas": task3.TABLE_SIGMAS,
+            "seed": 0}
 
 
-def _adapter(function: Callable[..., Any], task: str, student_params: tuple[str, ...]) -> Callable[..., Any] | None:
+def _adapter(
+    function: Callable[..., Any], task: str, student_params: tuple[str, ...]
+) -> Callable[..., Any] | None:
     """A function with the student's parameters that calls ``function`` by names, if it can."""
     names = _required(function)
     if names is None or not student_params:
         return None
     given = {_concept(p) for p in student_params}
-    if not names[0] or any(_concept(p) not in given | set(_notebook_extras(task)) for p in names[0]):
+    if not names[0] or any(
+        _concept(p) not in given | set(_notebook_extras(task)) for p in names[0]
+    ):
         return None
 
     def adapter(*args: Any, **kwargs: Any) -> Any:
@@ -336,14 +349,16 @@ def _reference_methods() -> dict[str, Callable[..., Any]]:
         seen: dict[bytes, Any] = {}
 
         def run(y: Any) -> Any:
-            key = hashlib.sha256(y.detach().cpu().numpy().tobytes()).digest() + bytes(str(tuple(y.shape)), "ascii")
+            key = (hashlib.sha256(y.detach().cpu().numpy().tobytes()).digest()
+                   + bytes(str(tuple(y.shape)), "ascii"))
             if key not in seen:
                 seen[key] = method(y)
             return seen[key].clone()
 
         return run
 
-    return {name: remembered(m) for name, m in task3_methods(extras["kernel"], extras["models"]).items()}
+    methods = task3_methods(extras["kernel"], extras["models"])
+    return {name: remembered(m) for name, m in methods.items()}
 
 
 def _remembered(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -375,7 +390,9 @@ def _harness(task: str) -> Any:
     return importlib.import_module(f"dlci_grader.kernel.{task}")
 
 
-def _runs(task: str, function: str, test: str, candidate: Callable[..., Any]) -> Iterator[Callable[[], None]]:
+def _runs(
+    task: str, function: str, test: str, candidate: Callable[..., Any]
+) -> Iterator[Callable[[], None]]:
     """The ways to try ``candidate`` in the student's place for one graded part."""
     harness = getattr(_harness(task), function)
     params = FUNCTION_PARTS[(task, function)]
@@ -397,7 +414,9 @@ def _runs(task: str, function: str, test: str, candidate: Callable[..., Any]) ->
             yield lambda s=student: harness(s, test)
 
 
-def _value_runs(task: str, function: str, test: str, candidate: Callable[..., Any]) -> Iterator[Callable[[], None]]:
+def _value_runs(
+    task: str, function: str, test: str, candidate: Callable[..., Any]
+) -> Iterator[Callable[[], None]]:
     """Task 3's table from the notebook's variables by names: clean images, kernel, models, ..."""
     from dlci_grader.tasks.task3 import checks as task3
 
@@ -473,7 +492,8 @@ def test_the_leak_test_catches_an_exported_reference(monkeypatch):
     again (as before issue 16), it finds them."""
     from dlci_grader.tasks.task3 import reference as reference_task3
 
-    monkeypatch.setattr("starter.imaging.wiener_deconv", reference_task3.wiener_deconv, raising=False)
+    monkeypatch.setattr("starter.imaging.wiener_deconv", reference_task3.wiener_deconv,
+                        raising=False)
     monkeypatch.setattr("starter.pretrained.evaluate_methods", reference_task3.evaluate_methods,
                         raising=False)
     # pretend they are the student package's own, as they were

@@ -13,7 +13,9 @@ import pytest
 pytestmark = pytest.mark.foundation
 
 
-def dlci(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def dlci(
+    *args: str, env: dict | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "starter.cli", *args],
         capture_output=True,

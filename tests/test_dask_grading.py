@@ -3,8 +3,8 @@
 A small Task 1 class (the solution, the blank release, a wrong variant, an attack that reads
 secrets, and a notebook that is not JSON) is graded on the cluster and compared with the local
 ``dlci grade`` of the same notebooks (the session's shared graded classes, conftest): every
-score and status is the same, both workers graded. Then the client is killed mid-run and started again
-(nothing graded twice), and a worker is killed mid-run (the run completes, same scores). The
+score and status is the same, both workers graded. Then the client is killed mid-run and started
+again (nothing graded twice), and a worker is killed mid-run (the run completes, same scores). The
 template a worker holds is checked for the instructor's paths and other tasks' hidden tests.
 Every process the tests start is stopped by its pid.
 """
@@ -43,7 +43,9 @@ pytestmark = [pytest.mark.grader, pytest.mark.task1, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
 DLCI = [sys.executable, "-m", "starter.cli"]
-STUDENTS = ("solution", "blank", "task1-update_wrong_sign", "attack-read-secrets", "broken-invalid-json")
+STUDENTS = (
+    "solution", "blank", "task1-update_wrong_sign", "attack-read-secrets", "broken-invalid-json",
+)
 GRADED = len(STUDENTS) - 1  # the notebook that is not JSON is rejected by intake, not run
 
 
@@ -67,17 +69,20 @@ def small_class(tmp_path_factory: pytest.TempPathFactory) -> Path:
     subs = [s for s in sample_class(ROOT / "solutions", ROOT / "notebooks", ["task1"], attacks=True)
             if s.student in STUDENTS]
     assert {s.student for s in subs} == set(STUDENTS)
-    return write_class(tmp_path_factory.mktemp("class") / "class", subs, load_tasks(ROOT / "solutions", ["task1"]))
+    return write_class(tmp_path_factory.mktemp("class") / "class", subs,
+                       load_tasks(ROOT / "solutions", ["task1"]))
 
 
 def _grade(folder: Path, course: Path, *extra: str) -> list[str]:
-    return [*DLCI, "grade", str(folder), "--course", str(course), "--tasks", "task1", "--quiet", *extra]
+    return [*DLCI, "grade", str(folder), "--course", str(course), "--tasks", "task1", "--quiet",
+            *extra]
 
 
 def _scores(course: Path) -> dict[tuple[str, str, str], tuple[str, str]]:
     """(student, task, question) -> (points, status) from the course's grades.csv."""
     with open(course / "grades.csv", newline="") as f:
-        return {(r["student"], r["task"], r["question"]): (r["points"], r["status"]) for r in csv.DictReader(f)}
+        return {(r["student"], r["task"], r["question"]): (r["points"], r["status"])
+                for r in csv.DictReader(f)}
 
 
 @pytest.fixture(scope="module")
@@ -87,12 +92,15 @@ def local_scores(task1_class: GradedClass, attack_class: GradedClass) -> dict:
     for graded in (task1_class, attack_class):
         assert graded.run.returncode == 0, graded.run.stdout + graded.run.stderr
     scores = {**_scores(task1_class.course), **_scores(attack_class.course)}
-    local = {key: value for key, value in scores.items() if key[0] in STUDENTS and key[1] == "task1"}
+    local = {key: value for key, value in scores.items()
+             if key[0] in STUDENTS and key[1] == "task1"}
     assert {student for student, _, _ in local} == set(STUDENTS)
     return local
 
 
-def test_cluster_grades_exactly_as_a_local_run_on_both_workers(cluster, small_class, local_scores, tmp_path):
+def test_cluster_grades_exactly_as_a_local_run_on_both_workers(
+    cluster, small_class, local_scores, tmp_path
+):
     course = tmp_path / "course"
     run = subprocess.run(_grade(small_class, course, "--cluster", cluster.address,
                                 "--expected", str(small_class / "expected.csv")),
@@ -102,20 +110,26 @@ def test_cluster_grades_exactly_as_a_local_run_on_both_workers(cluster, small_cl
     used = re.search(r"graded by: (.*)", run.stderr)
     assert used and "/w1 " in used.group(1) and "/w2 " in used.group(1), run.stderr
     hosts = {r.student: r.host for r in Course(course).results()}
-    assert all(re.fullmatch(r".+/w[12]", hosts[s]) for s in STUDENTS if s != "broken-invalid-json"), hosts
+    assert all(re.fullmatch(r".+/w[12]", hosts[s])
+               for s in STUDENTS if s != "broken-invalid-json"), hosts
     # what the workers were sent: one assignment's template, no path of the instructor's machine
     for name in ("w1", "w2"):
         cached = list((cluster.folder / name).glob("*/*/dlci-templates/*"))
         assert len(cached) == 1, cached
-        files = sorted(p.relative_to(cached[0]).as_posix() for p in cached[0].rglob("*") if p.is_file())
-        assert files == ["gradebook.db", "source/task1_backprop_inpainting/task1_backprop_inpainting.ipynb"]
+        files = sorted(p.relative_to(cached[0]).as_posix()
+                       for p in cached[0].rglob("*") if p.is_file())
+        assert files == [
+            "gradebook.db", "source/task1_backprop_inpainting/task1_backprop_inpainting.ipynb",
+        ]
         for path in cached[0].rglob("*"):
             if path.is_file():
                 assert str(course).encode() not in path.read_bytes()
                 assert str(ROOT).encode() not in path.read_bytes()
 
 
-def test_client_killed_mid_run_resumes_and_grades_nothing_twice(cluster, small_class, local_scores, tmp_path):
+def test_client_killed_mid_run_resumes_and_grades_nothing_twice(
+    cluster, small_class, local_scores, tmp_path
+):
     course = tmp_path / "course"
     args = _grade(small_class, course, "--cluster", cluster.address)
     log = tmp_path / "first.log"
@@ -124,7 +138,8 @@ def test_client_killed_mid_run_resumes_and_grades_nothing_twice(cluster, small_c
     markers = course / ".dlci" / "done"
     deadline = time.monotonic() + 300
     # the rejected notebook is marked at once: wait for one that a worker graded
-    while len(list(markers.glob("*/*.json"))) < 2 and time.monotonic() < deadline and first.poll() is None:
+    while (len(list(markers.glob("*/*.json"))) < 2 and time.monotonic() < deadline
+           and first.poll() is None):
         time.sleep(0.2)
     assert first.poll() is None, log.read_text(errors="replace")
     os.kill(first.pid, signal.SIGKILL)
@@ -135,7 +150,9 @@ def test_client_killed_mid_run_resumes_and_grades_nothing_twice(cluster, small_c
     assert second.returncode == 0, second.stdout + second.stderr
     m = re.search(r"graded (\d+) notebooks .* skipped (\d+) already graded", second.stdout)
     assert m, second.stdout
-    assert (int(m.group(1)), int(m.group(2))) == (len(STUDENTS) - len(done_before), len(done_before))
+    assert (int(m.group(1)), int(m.group(2))) == (
+        len(STUDENTS) - len(done_before), len(done_before)
+    )
     assert _scores(course) == local_scores
 
 
@@ -175,11 +192,13 @@ def test_payload_holds_one_assignment_and_no_course_path(tmp_path):
         assert db.execute("select name from assignment").fetchall() == [(notebook,)]
     finally:
         db.close()
-    other = (course.template / "source" / tasks["task2"].notebook / f"{tasks['task2'].notebook}.ipynb").read_bytes()
+    other_nb = tasks["task2"].notebook
+    other = (course.template / "source" / other_nb / f"{other_nb}.ipynb").read_bytes()
     assert other[-2000:] not in payload and str(tmp_path).encode() not in payload
     digest = sha256_file(course.source_path(notebook))
     assert sha256_file(tmp_path / "unpacked" / "source" / notebook / f"{notebook}.ipynb") == digest
-    job = Job("jane", "task1", notebook, b"{}", course.template, digest, Limits(), Path("/data/secret-root"))
+    job = Job("jane", "task1", notebook, b"{}", course.template, digest, Limits(),
+              Path("/data/secret-root"))
     sent = pickle.dumps(remote_job(job))
     assert str(tmp_path).encode() not in sent and b"secret-root" not in sent
 
@@ -203,10 +222,12 @@ def test_a_worker_refuses_another_kit_and_a_template_that_is_not_the_digest_s(cl
     notebook = tasks["task1"].notebook
     payload = template_payload(course.template, notebook)
     digest = sha256_file(course.source_path(notebook))
-    job = RemoteJob("jane", "task1", notebook, b"{}", digest, Limits(), True, (), "0.0.0-other", grader_digest())
+    job = RemoteJob("jane", "task1", notebook, b"{}", digest, Limits(), True, (), "0.0.0-other",
+                    grader_digest())
     with Client(cluster.address, timeout=60) as client:
         future = client.submit(grade_remote, job, payload, pure=False)
-        with pytest.raises(VersionSkew, match=r"version skew: worker .+/w[12] runs dlci-autograder"):
+        with pytest.raises(VersionSkew,
+                           match=r"version skew: worker .+/w[12] runs dlci-autograder"):
             future.result(timeout=120)
     assert not list(cluster.folder.glob("w*/*/dlci-work/*")), "a refused job must not be graded"
     with pytest.raises(VersionSkew, match="template skew"):

@@ -38,5 +38,7 @@ def test_solution_runs_on_the_embedded_default(source: Path, tmp_path, monkeypat
         str(o.get("text", "")) for c in notebook.cells if c.cell_type == "code"
         for o in c.get("outputs", []) if o.get("output_type") == "stream"
     )
-    assert "embedded" in text.lower(), "the notebook did not tell the student it used the embedded default"
+    assert "embedded" in text.lower(), (
+        "the notebook did not tell the student it used the embedded default"
+    )
     assert os.listdir(empty) == [], "a notebook wrote into the (empty) data root"

@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.slow
 def test_check_reports_the_failing_visible_tests(tmp_path, capsys):
-    """Task 1 with the gradient step's sign flipped: the SGD and training tests fail, the rest pass."""
+    """Task 1 with the gradient step's sign flipped: the SGD and training tests fail, the rest
+    pass."""
     pytest.importorskip("dlci_grader")
     from dlci_grader.samples.sample_class import sample_class
 
@@ -40,7 +41,9 @@ def test_check_runs_a_tiny_notebook_and_rejects_non_course_files(tmp_path):
     ok = nbformat.v4.new_code_cell("x = 1\nassert x == 1")
     bad = nbformat.v4.new_code_cell("assert x == 2, 'x should be 2'")
     for cell, name in ((ok, "test_ok"), (bad, "test_bad")):
-        cell.metadata["nbgrader"] = {"grade": True, "grade_id": name, "points": 2, "solution": False}
+        cell.metadata["nbgrader"] = {
+            "grade": True, "grade_id": name, "points": 2, "solution": False,
+        }
     nb.cells = [ok, bad]
     path = tmp_path / "tiny.ipynb"
     nbformat.write(nb, str(path))
@@ -60,7 +63,9 @@ def test_check_warns_about_a_duplicated_graded_cell(tmp_path, capsys):
     """A cell duplicated in JupyterLab keeps the original's grade id: dlci check says so."""
     nb = nbformat.v4.new_notebook()
     test = nbformat.v4.new_code_cell("assert 1 + 1 == 2")
-    test.metadata["nbgrader"] = {"grade": True, "grade_id": "test_sum", "points": 1, "solution": False}
+    test.metadata["nbgrader"] = {
+        "grade": True, "grade_id": "test_sum", "points": 1, "solution": False,
+    }
     twin = nbformat.from_dict({**test, "id": "twin"})
     nb.cells = [test, twin]
     path = tmp_path / "twice.ipynb"
@@ -71,15 +76,21 @@ def test_check_warns_about_a_duplicated_graded_cell(tmp_path, capsys):
 
 
 def test_check_shows_what_failed_and_nothing_of_the_machinery(tmp_path, capfd):
-    """A failed test prints its intent and whole message; the kernel's own log never reaches the student."""
+    """A failed test prints its intent and whole message; the kernel's own log never reaches the
+    student."""
     nb = nbformat.v4.new_notebook()
-    todo = nbformat.v4.new_code_cell('"""Check the answer is written."""\nraise NotImplementedError()')
+    todo = nbformat.v4.new_code_cell(
+        '"""Check the answer is written."""\nraise NotImplementedError()'
+    )
     bad = nbformat.v4.new_code_cell(
         '"""Check the weight gradient\'s shape.\n\nMore detail."""\n'
-        "raise AssertionError('grad_weight has shape (16, 32)\\nthe weight is (out, in), so expected (32, 16)')"
+        "raise AssertionError('grad_weight has shape (16, 32)\\n"
+        "the weight is (out, in), so expected (32, 16)')"
     )
     for cell, name in ((todo, "test_todo"), (bad, "test_shape")):
-        cell.metadata["nbgrader"] = {"grade": True, "grade_id": name, "points": 1, "solution": False}
+        cell.metadata["nbgrader"] = {
+            "grade": True, "grade_id": name, "points": 1, "solution": False,
+        }
     nb.cells = [todo, bad]
     path = tmp_path / "tiny.ipynb"
     nbformat.write(nb, str(path))

@@ -49,7 +49,8 @@ def hidden_lines(notebook: str) -> set[str]:
     source = nbformat.read(str(ROOT / "solutions" / f"{notebook}.ipynb"), 4)
     released = nbformat.read(str(ROOT / "notebooks" / f"{notebook}.ipynb"), 4)
     shown = {line.strip() for cell in released.cells for line in cell.source.splitlines()}
-    hidden = {line.strip() for cell in source.cells for line in hidden_source(str(cell.source)).splitlines()
+    hidden = {line.strip() for cell in source.cells
+              for line in hidden_source(str(cell.source)).splitlines()
               if len(line.strip()) > 12}
     return hidden - shown
 
@@ -63,7 +64,9 @@ def test_every_sample_submission_gets_exactly_its_expected_score(graded):
     folder, course, run = graded
     assert run.returncode == 0, run.stdout + run.stderr
     expected = report.read_expected(folder / "expected.csv")
-    table = [report.Row(**{**r, "points": float(r["points"]), "max_points": float(r["max_points"])}) for r in _csv(course)]
+    table = [report.Row(**{**r, "points": float(r["points"]),
+                           "max_points": float(r["max_points"])})
+             for r in _csv(course)]
     assert report.compare(expected, table) == []
     assert len(expected) == 14 and "14/14 as expected" in run.stdout
 
@@ -108,8 +111,10 @@ def test_broken_submissions_get_a_clear_reason_in_the_csv(graded):
         summary = [line for line in run.stdout.splitlines() if line.startswith(sub.student + " ")]
         reasons = " | ".join([r["reason"] for r in rows if r["student"] == sub.student] + summary)
         assert sub.reason in reasons, (sub.student, reasons)
-        lost = [r for r in rows if r["student"] == sub.student and r["kind"] == "auto" and float(r["points"]) == 0]
-        assert all(r["reason"] and r["status"] in ("failed", "not run", "deleted", "rejected") for r in lost), lost
+        lost = [r for r in rows if r["student"] == sub.student and r["kind"] == "auto"
+                and float(r["points"]) == 0]
+        assert all(r["reason"] and r["status"] in ("failed", "not run", "deleted", "rejected")
+                   for r in lost), lost
 
 
 @pytest.mark.slow
@@ -119,9 +124,12 @@ def test_csv_and_gradebook_hold_every_cell(graded):
     _, course, _ = graded
     rows = _csv(course)
     assert list(rows[0]) == [
-        "student", "task", "question", "points", "max_points", "status", "reason", "kind", "host", "flags",
+        "student", "task", "question", "points", "max_points", "status", "reason", "kind", "host",
+        "flags",
     ]
-    assert all(r["host"] for r in rows if r["status"] != "rejected"), "every graded row names its grading host"
+    assert all(r["host"] for r in rows if r["status"] != "rejected"), (
+        "every graded row names its grading host"
+    )
     assert not [r for r in rows if r["flags"]], "no honest sample submission is flagged"
     solution = {r["question"]: r for r in rows if r["student"] == "solution"}
     written = {"derivation_answer", "efficiency_answer", "update_answer"}
@@ -129,10 +137,12 @@ def test_csv_and_gradebook_hold_every_cell(graded):
     assert all(solution[q]["status"] == "needs manual grade" for q in written)
     assert all(r["status"] == "passed" for q, r in solution.items() if q not in written)
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        nb = gb.find_submission_notebook("task1_backprop_inpainting", "task1_backprop_inpainting", "task1-update_wrong_sign")
+        nb = gb.find_submission_notebook("task1_backprop_inpainting", "task1_backprop_inpainting",
+                                         "task1-update_wrong_sign")
         assert nb.score == 15 and nb.needs_manual_grade and not nb.flagged
         assert len(gb.students) == 14
-    autograded = course / "autograded" / "broken-kernel-dies" / "task1_backprop_inpainting" / "task1_backprop_inpainting.ipynb"
+    autograded = (course / "autograded" / "broken-kernel-dies" / "task1_backprop_inpainting"
+                  / "task1_backprop_inpainting.ipynb")
     assert "KernelDied" in autograded.read_text()
 
 
@@ -151,10 +161,14 @@ def test_manual_grade_from_formgrader_counts_and_survives_a_regrade(graded, tmp_
         gb.db.commit()
     only = tmp_path / "only"
     (only / "solution").mkdir(parents=True)
-    (only / "solution" / f"{name}.ipynb").write_bytes((folder / "solution" / f"{name}.ipynb").read_bytes())
-    again = dlci("grade", str(only), "--course", str(course), "--tasks", "task1", "--quiet", "--force")
+    (only / "solution" / f"{name}.ipynb").write_bytes(
+        (folder / "solution" / f"{name}.ipynb").read_bytes()
+    )
+    again = dlci("grade", str(only), "--course", str(course), "--tasks", "task1", "--quiet",
+                 "--force")
     assert again.returncode == 0, again.stderr
-    row = next(r for r in _csv(course) if r["student"] == "solution" and r["question"] == "efficiency_answer")
+    row = next(r for r in _csv(course)
+               if r["student"] == "solution" and r["question"] == "efficiency_answer")
     assert (row["points"], row["status"]) == ("1.5", "manually graded")
 
 
@@ -169,7 +183,8 @@ def test_regrading_skips_what_is_graded(graded):
 @pytest.mark.slow
 def test_feedback_shows_visible_tests_and_scores_not_hidden_code(graded):
     _, course, _ = graded
-    done = dlci("feedback", "--course", str(course), "--students", "task1-update_wrong_sign", "solution")
+    done = dlci("feedback", "--course", str(course), "--students", "task1-update_wrong_sign",
+                "solution")
     assert done.returncode == 0, done.stderr
     name = "task1_backprop_inpainting"
     html = (course / "feedback" / "task1-update_wrong_sign" / name / f"{name}.html").read_text()
@@ -196,7 +211,9 @@ def test_intake_reads_a_zip_export_with_lms_folder_names(tmp_path):
     ids = {"task1": _released(nbformat.reads(release.decode(), 4))}
     with opened(archive) as folder:
         subs, warnings = collect(folder, tasks, ids)
-    assert [(s.student, s.task, s.problem) for s in subs] == [("Jane_Doe_123", "task1", None), ("bob", "task1", None)]
+    assert [(s.student, s.task, s.problem) for s in subs] == [
+        ("Jane_Doe_123", "task1", None), ("bob", "task1", None),
+    ]
     assert len(warnings) == 1 and "carol" in warnings[0]
     assert student_id("Jane Doe_123_assignsubmission_file_") == "Jane_Doe_123"
 
@@ -205,12 +222,18 @@ def test_intake_names_the_task_a_wrong_notebook_belongs_to():
     """Tasks 2 and 3 share cell ids (``setup``, ``test_table``): a Task 2 notebook handed in as
     Task 1 is named as Task 2's, by the cells only Task 2 has."""
     tasks = load_tasks(ROOT / "solutions")
-    releases = {k: nbformat.read(str(ROOT / "notebooks" / f"{t.notebook}.ipynb"), 4) for k, t in tasks.items()}
+    releases = {k: nbformat.read(str(ROOT / "notebooks" / f"{t.notebook}.ipynb"), 4)
+                for k, t in tasks.items()}
     ids = {k: _released(nb) for k, nb in releases.items()}
-    for handed, meant in (("task2", "task1"), ("task3", "task1"), ("task2", "task3"), ("task3", "task2")):
-        problem, _, _ = check_notebook(nbformat.writes(releases[handed]).encode(), tasks[meant], ids)
+    for handed, meant in (("task2", "task1"), ("task3", "task1"), ("task2", "task3"),
+                          ("task3", "task2")):
+        problem, _, _ = check_notebook(
+            nbformat.writes(releases[handed]).encode(), tasks[meant], ids
+        )
         assert problem == f"wrong assignment: the notebook holds the cells of {handed}, not {meant}"
-    assert check_notebook(nbformat.writes(releases["task2"]).encode(), tasks["task2"], ids) == (None, (), None)
+    assert check_notebook(
+        nbformat.writes(releases["task2"]).encode(), tasks["task2"], ids
+    ) == (None, (), None)
 
 
 def _released(notebook: nbformat.NotebookNode) -> dict[str, str]:
@@ -235,7 +258,10 @@ def test_intake_gives_a_duplicated_cell_s_grade_back_to_the_released_copy():
         nb.cells.insert(index, duplicate)  # pasted above the original: order must not decide
         problem, notes, repaired = check_notebook(nbformat.writes(nb).encode(), tasks["task1"], ids)
         assert problem is None and repaired is not None
-        assert notes == (f"cell {grade_id} was there 2 times (a duplicated or pasted cell): the released copy is graded, 1 other ran as an ordinary cell",)
+        assert notes == (
+            f"cell {grade_id} was there 2 times (a duplicated or pasted cell): "
+            "the released copy is graded, 1 other ran as an ordinary cell",
+        )
         cells = nbformat.reads(repaired.decode(), 4).cells
         assert [c.id for c in cells] == [c.id for c in nb.cells]
         graded = [c.id for c in cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id]
@@ -254,7 +280,8 @@ def test_memory_cap_stops_20_gib_and_lets_torch_work():
     )
     cap = str(6 * 2**30)
     done = subprocess.run(
-        [sys.executable, "-m", "dlci_grader.isolation.limits", "--memory-bytes", cap, "--", sys.executable, "-c", code],
+        [sys.executable, "-m", "dlci_grader.isolation.limits", "--memory-bytes", cap, "--",
+         sys.executable, "-c", code],
         capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 0, done.stderr
@@ -267,14 +294,18 @@ def test_killed_grader_loses_nothing_and_grades_nothing_twice(tmp_path):
     """SIGKILL the grader's process group once a notebook is recorded; re-run; every notebook is
     graded exactly once over the two runs, and the scores are the expected ones."""
     keep = {"solution", "task1-update_wrong_sign", "task1-relu_mask_wrong_sign"}
-    subs = [s for s in sample_class(ROOT / "solutions", ROOT / "notebooks", ["task1"]) if s.student in keep]
+    subs = [s for s in sample_class(ROOT / "solutions", ROOT / "notebooks", ["task1"])
+            if s.student in keep]
     write_class(tmp_path / "class", subs, load_tasks(ROOT / "solutions", ["task1"]))
     course = tmp_path / "course"
-    args = [*DLCI, "grade", str(tmp_path / "class"), "--course", str(course), "--tasks", "task1", "--workers", "2", "--quiet"]
-    first = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    args = [*DLCI, "grade", str(tmp_path / "class"), "--course", str(course), "--tasks", "task1",
+            "--workers", "2", "--quiet"]
+    first = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
     markers = course / ".dlci" / "done"
     deadline = time.monotonic() + 400
-    while not list(markers.glob("*/*.json")) and time.monotonic() < deadline and first.poll() is None:
+    while (not list(markers.glob("*/*.json")) and time.monotonic() < deadline
+           and first.poll() is None):
         time.sleep(0.5)
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
@@ -289,7 +320,8 @@ def test_killed_grader_loses_nothing_and_grades_nothing_twice(tmp_path):
     second = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
     assert second.returncode == 0, second.stderr
     m = re.search(r"graded (\d+) notebooks .* skipped (\d+) already graded", second.stdout)
-    assert m and int(m.group(1)) == 3 - len(done_before) and int(m.group(2)) == len(done_before), second.stdout
+    assert (m and int(m.group(1)) == 3 - len(done_before)
+            and int(m.group(2)) == len(done_before)), second.stdout
     expected = {(s.student, s.task): s.expected for s in subs}
     table = report.rows(Course(course).results(), Course(course).db)
     assert report.compare(expected, table) == []

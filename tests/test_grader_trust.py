@@ -35,12 +35,15 @@ def _cell(test: str, *records: object, error: bool = False) -> nbformat.Notebook
     cell.metadata["nbgrader"] = {"grade": True, "grade_id": test, "points": 1}
     cell.outputs = [nbformat.v4.new_output("display_data", data={answers.MIME: r}) for r in records]
     if error:
-        cell.outputs.append(nbformat.v4.new_output("error", ename="ValueError", evalue="boom", traceback=[]))
+        cell.outputs.append(
+            nbformat.v4.new_output("error", ename="ValueError", evalue="boom", traceback=[])
+        )
     return cell
 
 
 def _right_relu(cases: list[dict]) -> list[dict]:
-    return [{"grad_x": c["grad_output"] * (c["x"] > 0), "autograd_grad_x": c["grad_output"] * (c["x"] > 0)}
+    return [{"grad_x": c["grad_output"] * (c["x"] > 0),
+             "autograd_grad_x": c["grad_output"] * (c["x"] > 0)}
             for c in cases]
 
 
@@ -50,14 +53,16 @@ def channel(tmp_path) -> verify.Channel:
 
 
 def _record(channel: verify.Channel, test: str, items: list[dict], **changes) -> dict:
-    return {"task": "task1", "test": test, "nonce": channel.nonce, "npz": answers.encode(items), **changes}
+    return {"task": "task1", "test": test, "nonce": channel.nonce, "npz": answers.encode(items),
+            **changes}
 
 
 def test_right_answers_pass_and_wrong_ones_fail_with_the_hint(channel):
     cases = channel.cases["test_relu_hidden"]
     assert verify.judge_cell(channel, "test_relu_hidden", _cell("test_relu_hidden", _record(
         channel, "test_relu_hidden", _right_relu(cases)))).passed
-    wrong = [{"grad_x": c["grad_output"] * (c["x"] < 0), "autograd_grad_x": c["grad_output"]} for c in cases]
+    wrong = [{"grad_x": c["grad_output"] * (c["x"] < 0), "autograd_grad_x": c["grad_output"]}
+             for c in cases]
     verdict = verify.judge_cell(channel, "test_relu_hidden", _cell("test_relu_hidden", _record(
         channel, "test_relu_hidden", wrong)))
     assert not verdict.passed and "mask is on the wrong side" in verdict.reason
@@ -84,7 +89,8 @@ def test_pickled_objects_are_never_loaded(channel):
     np.savez(buffer, **{"count": np.array(1), "0/grad_x": np.array([object()], dtype=object)})
     import base64
 
-    record = _record(channel, "test_relu_hidden", [], npz=base64.b64encode(buffer.getvalue()).decode())
+    record = _record(channel, "test_relu_hidden", [],
+                     npz=base64.b64encode(buffer.getvalue()).decode())
     verdict = verify.judge_cell(channel, "test_relu_hidden", _cell("test_relu_hidden", record))
     assert not verdict.passed and "could not be read" in verdict.reason
 
@@ -115,14 +121,20 @@ def test_inputs_come_from_a_secret_seed_and_hide_the_targets(tmp_path):
     a = verify.prepare("task1", tmp_path / "a")
     b = verify.prepare("task1", tmp_path / "b")
     assert a.nonce != b.nonce
-    xa, xb = (answers.read_cases(c.folder / "cases" / "task1" / "test_linear_hidden.npz")[0]["x"] for c in (a, b))
+    xa, xb = (answers.read_cases(c.folder / "cases" / "task1" / "test_linear_hidden.npz")[0]["x"]
+              for c in (a, b))
     assert xa.shape != xb.shape or not np.array_equal(xa, xb)
     same = verify.prepare("task1", tmp_path / "c", seed=7)
     again = verify.prepare("task1", tmp_path / "d", seed=7)
-    assert np.array_equal(same.cases["test_sgd_hidden"][0]["p0"], again.cases["test_sgd_hidden"][0]["p0"])
+    assert np.array_equal(same.cases["test_sgd_hidden"][0]["p0"],
+                          again.cases["test_sgd_hidden"][0]["p0"])
     for path in (tmp_path / "a" / "cases").rglob("*.npz"):
         assert not any(k.startswith("_") for case in answers.read_cases(path) for k in case), path
-    assert set(judged_tests("task1")) == {f"test_{n}{h}" for n in ("linear", "relu", "network", "analytic", "sgd", "training") for h in ("", "_hidden")}
+    assert set(judged_tests("task1")) == {
+        f"test_{n}{h}"
+        for n in ("linear", "relu", "network", "analytic", "sgd", "training")
+        for h in ("", "_hidden")
+    }
 
 
 @pytest.mark.realdata
@@ -148,7 +160,8 @@ def test_local_mode_judges_in_the_kernel(monkeypatch):
     answers.submit("task1", "test_relu_hidden", _right_relu(cases))
     with pytest.raises(AssertionError, match="wrong side"):
         answers.submit("task1", "test_relu_hidden", [
-            {"grad_x": c["grad_output"] * (c["x"] < 0), "autograd_grad_x": c["grad_output"]} for c in cases])
+            {"grad_x": c["grad_output"] * (c["x"] < 0), "autograd_grad_x": c["grad_output"]}
+            for c in cases])
     ctx = Context(None, answers.LOCAL_SEED, held_out=False)
     assert len(judged_tests("task1")["test_linear"].make(np.random.default_rng(0), ctx)) == 4
 
@@ -160,7 +173,8 @@ SUPPORT = support()
 
 def _sandboxed(code: str, tmp_path: Path, write: list[str]) -> str:
     read = default_read_paths(None)
-    args = [sys.executable, "-m", "dlci_grader.isolation.sandbox", *[a for p in read for a in ("--read", p)],
+    args = [sys.executable, "-m", "dlci_grader.isolation.sandbox",
+            *[a for p in read for a in ("--read", p)],
             *[a for p in write for a in ("--write", p)], "--nproc", "64", "--fsize", str(2**20),
             "--", sys.executable, "-c", textwrap.dedent(code)]
     run = subprocess.run(args, capture_output=True, text=True, cwd=write[0], timeout=120)
@@ -241,7 +255,8 @@ def test_an_installed_grader_package_is_left_out_of_the_readable_packages(tmp_pa
         (site / sub).mkdir(parents=True)
     (site / "six.py").write_text("")
     monkeypatch.setattr(sandbox, "GRADER_PACKAGE", site / "dlci_grader")
-    granted = {Path(p).relative_to(tmp_path) for p in sandbox._around(str(site), [str(tmp_path / "venv")])}
+    granted = {Path(p).relative_to(tmp_path)
+               for p in sandbox._around(str(site), [str(tmp_path / "venv")])}
     base = Path("venv/lib/site-packages")
     assert granted == {base / "torch", base / "numpy", base / "six.py"}
 
@@ -279,7 +294,8 @@ def _pids_hierarchy() -> object:
     return pids_hierarchy()
 
 
-@pytest.mark.skipif(_pids_hierarchy() is None, reason="needs root and a writable pids cgroup hierarchy")
+@pytest.mark.skipif(_pids_hierarchy() is None,
+                    reason="needs root and a writable pids cgroup hierarchy")
 def test_a_pids_cgroup_caps_processes_and_kills_what_escaped():
     """As root, a worker's cgroup stops a fork bomb, and the grader kills a daemon that left
     the process tree (a new session, orphaned) when it releases the cgroup."""
@@ -307,7 +323,8 @@ def test_a_pids_cgroup_caps_processes_and_kills_what_escaped():
             os.kill(pid, 9)
             os.waitpid(pid, 0)
         """)
-    proc = subprocess.Popen(wrap([sys.executable, "-c", code], None, max_pids=30), stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(wrap([sys.executable, "-c", code], None, max_pids=30),
+                            stdout=subprocess.PIPE, text=True)
     try:
         out, _ = proc.communicate(timeout=120)
         daemon, forked = (int(x) for x in out.split())

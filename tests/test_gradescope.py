@@ -74,7 +74,9 @@ RESULTS_SCHEMA = {
             "type": "array",
             "items": {
                 "type": "object",
-                "properties": {"name": {"type": "string"}, "value": {}, "order": {"enum": ["asc", "desc"]}},
+                "properties": {
+                    "name": {"type": "string"}, "value": {}, "order": {"enum": ["asc", "desc"]},
+                },
                 "required": ["name", "value"],
             },
         },
@@ -90,7 +92,8 @@ RESULTS_ATTACK = '''
 import json, os, pathlib
 AG = pathlib.Path({ag!r})
 real = [AG / "results" / "results.json", pathlib.Path("/autograder/results/results.json")]
-print(json.dumps({{"score": 100, "tests": [{{"name": "test_linear", "score": 100, "max_score": 2}}]}}))
+print(json.dumps({{"score": 100, "tests": [{{"name": "test_linear", \
+"score": 100, "max_score": 2}}]}}))
 targets = list(real)
 for parent in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents]:
     targets += [parent / ".." / "results" / "results.json", parent / "results" / "results.json"]
@@ -111,7 +114,8 @@ SOURCE_ATTACK = '''
 import os, pathlib
 AG = pathlib.Path({ag!r})
 found = []
-tries = [AG / "source" / "template" / "source" / {nb!r} / ({nb!r} + ".ipynb"), AG / "source" / "dlci_gradescope.json",
+tries = [AG / "source" / "template" / "source" / {nb!r} / ({nb!r} + ".ipynb"), \
+AG / "source" / "dlci_gradescope.json",
          AG / "source" / "kit" / "autograder" / "dlci_grader" / "tasks" / "task1" / "checks.py"]
 for parent in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents]:
     tries.append(parent / ".." / "source" / "template" / "source" / {nb!r} / ({nb!r} + ".ipynb"))
@@ -143,7 +147,8 @@ def _with_cell(notebook: Path, code: str, out: Path) -> Path:
 def autograder_zip(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("zips")
     built = dlci(
-        "gradescope", "build", "--tasks", "task1", "--out", str(out), "--cell-timeout", str(CELL_TIMEOUT),
+        "gradescope", "build", "--tasks", "task1", "--out", str(out),
+        "--cell-timeout", str(CELL_TIMEOUT),
         "--user", "",  # the test machine's Python lives under /root: no other user may run it
     )
     assert built.returncode == 0, built.stderr
@@ -153,7 +158,8 @@ def autograder_zip(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def submissions(task1_class) -> dict[str, Path]:
     """student -> notebook: sample-class ones and the two attacks (each on the solution)."""
-    chosen = ["solution", "blank", "task1-transposed_grad_weight", "broken-kernel-dies", "broken-infinite-loop"]
+    chosen = ["solution", "blank", "task1-transposed_grad_weight", "broken-kernel-dies",
+              "broken-infinite-loop"]
     subs = {s: task1_class.folder / s / f"{NB}.ipynb" for s in chosen}
     solution = subs["solution"]
     # the attacks name Gradescope's folder of their own run: filled in by _grade_on_gradescope
@@ -162,7 +168,9 @@ def submissions(task1_class) -> dict[str, Path]:
     return subs
 
 
-def _grade_on_gradescope(autograder_zip: Path, student: str, notebook: Path, tmp: Path) -> tuple[dict, str]:
+def _grade_on_gradescope(
+    autograder_zip: Path, student: str, notebook: Path, tmp: Path
+) -> tuple[dict, str]:
     root = tmp / student
     if student.startswith("attack-"):
         # lay the folder out first, to aim the attack at it, then run exactly as run_local does
@@ -170,7 +178,8 @@ def _grade_on_gradescope(autograder_zip: Path, student: str, notebook: Path, tmp
         attack = RESULTS_ATTACK if student == "attack-results" else SOURCE_ATTACK
         _with_cell(notebook, attack.format(ag=str(ag), nb=NB), ag / "submission" / f"{NB}.ipynb")
         env = {**os.environ, "DLCI_AUTOGRADER_DIR": str(ag), "DLCI_PYTHON": sys.executable}
-        proc = subprocess.run(["bash", str(ag / "source" / "run_autograder")], env=env, capture_output=True, text=True)
+        proc = subprocess.run(["bash", str(ag / "source" / "run_autograder")], env=env,
+                              capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr
         return json.loads((ag / "results" / "results.json").read_text()), proc.stdout + proc.stderr
     done = run_local(autograder_zip, [notebook])
@@ -179,10 +188,13 @@ def _grade_on_gradescope(autograder_zip: Path, student: str, notebook: Path, tmp
 
 
 @pytest.fixture(scope="module")
-def gradescope_results(autograder_zip, submissions, tmp_path_factory) -> dict[str, tuple[dict, str]]:
+def gradescope_results(
+    autograder_zip, submissions, tmp_path_factory
+) -> dict[str, tuple[dict, str]]:
     tmp = tmp_path_factory.mktemp("gs-runs")
     with ThreadPoolExecutor(2) as pool:  # two at a time, as `dlci grade --workers 2`
-        futures = {s: pool.submit(_grade_on_gradescope, autograder_zip, s, nb, tmp) for s, nb in submissions.items()}
+        futures = {s: pool.submit(_grade_on_gradescope, autograder_zip, s, nb, tmp)
+                   for s, nb in submissions.items()}
         return {s: f.result() for s, f in futures.items()}
 
 
@@ -214,7 +226,9 @@ def test_scores_equal_dlci_grade(gradescope_results, dlci_grade_scores):
     for student, (results, _) in gradescope_results.items():
         expected = dlci_grade_scores["solution" if student.startswith("attack-") else student]
         got = {t["name"]: t["score"] for t in results["tests"] if "manual" not in t.get("tags", [])}
-        assert got == expected, (student, results["output"], [t["output"] for t in results["tests"]])
+        assert got == expected, (
+            student, results["output"], [t["output"] for t in results["tests"]]
+        )
         assert results["score"] == sum(expected.values()), student
     assert gradescope_results["blank"][0]["score"] == 0
     assert 0 < gradescope_results["task1-transposed_grad_weight"][0]["score"] < 23
@@ -249,7 +263,8 @@ def test_visibility_and_written_answers(gradescope_results):
     assert by_name["test_linear"]["visibility"] == "visible"
     assert by_name["test_linear_hidden"]["visibility"] == "after_published"
     manual = [t for t in results["tests"] if "manual" in t.get("tags", [])]
-    assert len(manual) == 3 and all(t["max_score"] == 0 and "graded by hand" in t["output"] for t in manual)
+    assert len(manual) == 3 and all(t["max_score"] == 0 and "graded by hand" in t["output"]
+                                    for t in manual)
     assert results["stdout_visibility"] == "hidden"
 
 
@@ -258,19 +273,23 @@ def test_zip_holds_the_kit_template_and_a_sound_setup(autograder_zip, tmp_path):
         names = set(archive.namelist())
         info = {i.filename: i for i in archive.infolist()}
         archive.extractall(tmp_path)
-    assert {"run_autograder", "setup.sh", "requirements.txt", "requirements-torch.txt", "dlci_gradescope.json",
-            f"template/source/{NB}/{NB}.ipynb", "template/gradebook.db"} <= names
+    assert {"run_autograder", "setup.sh", "requirements.txt", "requirements-torch.txt",
+            "dlci_gradescope.json", f"template/source/{NB}/{NB}.ipynb",
+            "template/gradebook.db"} <= names
     assert (info["run_autograder"].external_attr >> 16) & 0o111
-    for name in ("starter/imaging.py", "autograder/dlci_grader/run/worker.py", "autograder/dlci_grader/gradescope/run.py"):
+    for name in ("starter/imaging.py", "autograder/dlci_grader/run/worker.py",
+                 "autograder/dlci_grader/gradescope/run.py"):
         assert (tmp_path / "kit" / name).read_bytes() == (ROOT / name).read_bytes(), name
     for script in ("setup.sh", "run_autograder"):
-        checked = subprocess.run(["bash", "-n", str(tmp_path / script)], capture_output=True, text=True)
+        checked = subprocess.run(["bash", "-n", str(tmp_path / script)], capture_output=True,
+                                 text=True)
         assert checked.returncode == 0, (script, checked.stderr)
     setup = (tmp_path / "setup.sh").read_text()
     environment = (ROOT / "environment.yml").read_text()
     for pin in re.findall(r"(torch(?:vision)?==[\w.]+)", environment):
         assert pin in (tmp_path / "requirements-torch.txt").read_text()
-    assert "download.pytorch.org/whl/cpu" in setup and "useradd" in setup and "--only mnist" in setup
+    assert ("download.pytorch.org/whl/cpu" in setup and "useradd" in setup
+            and "--only mnist" in setup)
     settings = json.loads((tmp_path / "dlci_gradescope.json").read_text())
     assert settings["task"] == "task1" and settings["hidden"] == "after_published"
     assert set(settings["release_ids"]) == {"task1", "task2", "task3"}
@@ -281,8 +300,9 @@ def test_results_are_written_when_the_grader_fails(autograder_zip, tmp_path):
     each still gives a valid results.json that says why."""
     ag = layout(tmp_path / "broken", autograder_zip, [ROOT / "notebooks" / f"{NB}.ipynb"])
     (ag / "source" / "template" / "gradebook.db").unlink()
-    proc = subprocess.run(["bash", str(ag / "source" / "run_autograder")], capture_output=True, text=True,
-                          env={**os.environ, "DLCI_AUTOGRADER_DIR": str(ag), "DLCI_PYTHON": sys.executable})
+    proc = subprocess.run(["bash", str(ag / "source" / "run_autograder")], capture_output=True,
+                          text=True, env={**os.environ, "DLCI_AUTOGRADER_DIR": str(ag),
+                                          "DLCI_PYTHON": sys.executable})
     results = json.loads((ag / "results" / "results.json").read_text())
     jsonschema.validate(results, RESULTS_SCHEMA)
     error = next(t for t in results["tests"] if t["name"] == ERROR_TEST)
@@ -297,7 +317,8 @@ def test_results_are_written_when_the_grader_fails(autograder_zip, tmp_path):
                    env={**os.environ, "DLCI_AUTOGRADER_DIR": str(ag), "DLCI_PYTHON": "/bin/false"})
     results = json.loads((ag / "results" / "results.json").read_text())
     jsonschema.validate(results, RESULTS_SCHEMA)
-    assert results["tests"][0]["name"] == ERROR_TEST and "did not start" in results["tests"][0]["output"]
+    assert (results["tests"][0]["name"] == ERROR_TEST
+            and "did not start" in results["tests"][0]["output"])
 
 
 USER = "dlci-student"
@@ -309,36 +330,44 @@ def _reachable_by_others(path: Path) -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(os.geteuid() != 0, reason="Gradescope's runner is root; grading as another user needs root")
+@pytest.mark.skipif(os.geteuid() != 0,
+                    reason="Gradescope's runner is root; grading as another user needs root")
 @pytest.mark.skipif(
-    not _reachable_by_others(Path(sys.executable)) or not _reachable_by_others(Path(os.path.realpath(sys.executable))),
-    reason=f"this Python ({os.path.realpath(sys.executable)}) is in a folder no other user may enter, so the "
-    f"unprivileged user cannot run it (on Gradescope setup.sh installs the kit in /opt/dlci-venv)",
+    not _reachable_by_others(Path(sys.executable))
+    or not _reachable_by_others(Path(os.path.realpath(sys.executable))),
+    reason=f"this Python ({os.path.realpath(sys.executable)}) is in a folder no other user may "
+    "enter, so the unprivileged user cannot run it (on Gradescope setup.sh installs the kit in "
+    "/opt/dlci-venv)",
 )
 def test_the_unprivileged_user_grades_and_reaches_neither_results_nor_source(tmp_path, submissions):
     """The zip as built by default (``--user dlci-student``), its folders as setup.sh leaves them
     (``source/`` root-only, ``results/`` root's): the solution gets 23, the kernel, the worker and
-    the definitions-alone runner run as that user, and the results and source attacks change nothing."""
+    the definitions-alone runner run as that user, and the results and source attacks change
+    nothing."""
     if subprocess.run(["id", "-u", USER], capture_output=True).returncode != 0:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", USER], check=True)
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                        USER], check=True)
     built = dlci("gradescope", "build", "--tasks", "task1", "--out", str(tmp_path / "zips"),
                  "--cell-timeout", str(CELL_TIMEOUT))
     assert built.returncode == 0, built.stderr
     os.chmod(tmp_path, 0o755)
     solution = submissions["solution"]
-    for name, attack in (("solution", None), ("attack-results", RESULTS_ATTACK), ("attack-source", SOURCE_ATTACK)):
+    for name, attack in (("solution", None), ("attack-results", RESULTS_ATTACK),
+                         ("attack-source", SOURCE_ATTACK)):
         ag = layout(tmp_path / name, tmp_path / "zips" / f"{NB}.zip", [] if attack else [solution])
         for folder in (ag.parent, ag, ag / "submission", ag / "results"):
             os.chmod(folder, 0o755)
         subprocess.run(["chmod", "-R", "go-rwx", str(ag / "source")], check=True)
         if attack:
-            _with_cell(solution, attack.format(ag=str(ag), nb=NB), ag / "submission" / f"{NB}.ipynb")
+            _with_cell(solution, attack.format(ag=str(ag), nb=NB),
+                       ag / "submission" / f"{NB}.ipynb")
         env = {**os.environ, "DLCI_AUTOGRADER_DIR": str(ag), "DLCI_PYTHON": sys.executable}
         runner = subprocess.Popen(["bash", str(ag / "source" / "run_autograder")], env=env,
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         owners: set[tuple[str, str]] = set()
         while runner.poll() is None:
-            ps = subprocess.run(["ps", "-ww", "-eo", "user:32,args"], capture_output=True, text=True).stdout
+            ps = subprocess.run(["ps", "-ww", "-eo", "user:32,args"], capture_output=True,
+                                text=True).stdout
             for line in ps.splitlines():
                 for role in ("ipykernel", "gradescope.run --worker", "kernel.rebuilt"):
                     if role in line:
@@ -349,5 +378,7 @@ def test_the_unprivileged_user_grades_and_reaches_neither_results_nor_source(tmp
         assert results["score"] == 23, (name, results.get("output"), output[-2000:])
         assert "graded as root" not in json.dumps(results), name
         assert "ATTACK" not in json.dumps(results) + output, name
-        assert {role for role, _ in owners} >= {"ipykernel", "gradescope.run --worker"}, (name, owners)
+        assert {role for role, _ in owners} >= {"ipykernel", "gradescope.run --worker"}, (
+            name, owners
+        )
         assert all(user == USER for _, user in owners), (name, owners)

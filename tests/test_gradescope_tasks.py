@@ -36,8 +36,9 @@ TASKS = [pytest.param(t, marks=getattr(pytest.mark, t), id=t) for t in ("task2",
 def zips(tmp_path_factory) -> Path:
     """The Task 2 and Task 3 zips, built once."""
     out = tmp_path_factory.mktemp("zips")
+    # --user "": the test machine's Python lives under /root: no other user may run it
     built = dlci("gradescope", "build", "--tasks", "task2", "task3", "--out", str(out),
-                 "--user", "")  # the test machine's Python lives under /root: no other user may run it
+                 "--user", "")
     assert built.returncode == 0, built.stderr
     return out
 
@@ -71,7 +72,9 @@ def test_the_sample_class_grades_as_dlci_grade_grades_it(task, zips, data_root, 
         assert ERROR_TEST not in tests, (name, tests[ERROR_TEST]["output"])
         got = {n: t["score"] for n, t in tests.items() if "manual" not in t.get("tags", [])}
         expected = task_variants(task)[name].expected_scores(auto)
-        assert got == expected, (name, {n: t["output"] for n, t in tests.items() if got.get(n) != expected.get(n)})
+        assert got == expected, (
+            name, {n: t["output"] for n, t in tests.items() if got.get(n) != expected.get(n)}
+        )
         assert results["score"] == sum(expected.values()), name
         written = [t for t in results["tests"] if "manual" in t.get("tags", [])]
         assert sorted(t["name"].split()[0] for t in written) == sorted(manual), name

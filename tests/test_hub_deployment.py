@@ -130,7 +130,8 @@ def _points(notebook: nbformat.NotebookNode) -> dict[str, float]:
 
 
 def test_instructor_has_formgrader_students_do_not(released: Site):
-    """The instructor's server (started by the hub) serves formgrader and lists the release; a student's does not."""
+    """The instructor's server (started by the hub) serves formgrader and lists the release; a
+    student's does not."""
     hub = released.hub
     instructor_url = hub.start_server(INSTRUCTOR)
     _, instructor = hub.user_session(INSTRUCTOR)
@@ -147,7 +148,8 @@ def test_instructor_has_formgrader_students_do_not(released: Site):
 
 
 def test_task1_round_trip_through_the_hub(released: Site):
-    """A student logs in, fetches Task 1, answers all but Part 3, submits; the instructor grades; feedback comes back."""
+    """A student logs in, fetches Task 1, answers all but Part 3, submits; the instructor grades;
+    feedback comes back."""
     hub = released.hub
     hub.login(STUDENT)  # the login form; the hub spawns the student's server
     student = StudentServer(*hub.user_session(STUDENT))
@@ -220,7 +222,8 @@ def _dock_right(page: object, tab: object) -> None:
 
 
 def test_student_sees_task1_in_jupyterlab(released: Site, tmp_path: Path):
-    """In headless Chromium a student logs in, opens the Task 1 notebook and finds Task 1 in the Assignments panel."""
+    """In headless Chromium a student logs in, opens the Task 1 notebook and finds Task 1 in the
+    Assignments panel."""
     chromium = ensure_chromium()
     ensure_playwright()
     from playwright.sync_api import sync_playwright
@@ -252,7 +255,8 @@ def test_student_sees_task1_in_jupyterlab(released: Site, tmp_path: Path):
                 page.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader").click()
                 menu = page.inner_text(".lm-Menu")
                 page.locator(".lm-Menu-itemLabel", has_text="Assignment List").click()
-                panel = page.locator(".lm-DockPanel-widget:visible", has_text="Downloaded assignments")
+                panel = page.locator(".lm-DockPanel-widget:visible",
+                                     has_text="Downloaded assignments")
                 panel.get_by_text(ASSIGNMENT).first.wait_for(timeout=60_000)
                 _dock_right(page, page.locator(".lm-TabBar-tab", has_text="Assignments"))
                 heading.first.wait_for()  # the notebook and the panel side by side

@@ -92,14 +92,16 @@ def shipped_files(dockerfile: Path) -> dict[str, list[str]]:
     for source in copy_sources(dockerfile):
         files = []
         for match in sorted(REPO.glob(source)):
-            candidates = [match] if match.is_file() else sorted(p for p in match.rglob("*") if p.is_file())
+            candidates = ([match] if match.is_file()
+                          else sorted(p for p in match.rglob("*") if p.is_file()))
             files += [p.relative_to(REPO).as_posix() for p in candidates]
         shipped[source] = [f for f in files if not excluded(f)]
     return shipped
 
 
 def test_dockerignore_matching_follows_docker_rules(tmp_path: Path):
-    """The ignore-file reader: last match wins, a folder rule covers its files, ``!`` re-includes."""
+    """The ignore-file reader: last match wins, a folder rule covers its files, ``!``
+    re-includes."""
     ignore = tmp_path / "x.dockerignore"
     ignore.write_text("*\n!starter/\n!notebooks/*.ipynb\n**/__pycache__\n")
     excluded = dockerignore_excludes(ignore)
@@ -157,7 +159,8 @@ def test_student_wheel_holds_starter_only(tmp_path: Path):
 
 
 def test_instructor_image_adds_grader_and_solutions():
-    """The instructor image carries what grading needs: dlci_grader (hidden tests' checks) and solutions/."""
+    """The instructor image carries what grading needs: dlci_grader (hidden tests' checks) and
+    solutions/."""
     shipped = shipped_files(DEPLOY / "instructor.Dockerfile")
     empty = [source for source, files in shipped.items() if not files]
     assert not empty, f"COPY sources with nothing to copy (the build would fail): {empty}"
@@ -179,7 +182,8 @@ def _dockerfile_env(dockerfile: Path) -> dict[str, str]:
 
 
 def test_values_yaml_agrees_with_the_images():
-    """values.yaml mounts the exchange and the data where the images look, sizes users, and its profile code runs."""
+    """values.yaml mounts the exchange and the data where the images look, sizes users, and its
+    profile code runs."""
     import yaml
     from traitlets.config import Config
 
@@ -200,7 +204,9 @@ def test_values_yaml_agrees_with_the_images():
     def spawner_of(*groups: str) -> object:  # the two attributes the profile code reads
         from types import SimpleNamespace
 
-        return SimpleNamespace(user=SimpleNamespace(groups=[SimpleNamespace(name=g) for g in groups]))
+        return SimpleNamespace(
+            user=SimpleNamespace(groups=[SimpleNamespace(name=g) for g in groups])
+        )
 
     assert profiles(spawner_of("students")) == []
     offered = profiles(spawner_of("instructors"))
@@ -208,7 +214,8 @@ def test_values_yaml_agrees_with_the_images():
 
 
 def test_constraints_pin_every_kit_dependency_as_pyproject_does():
-    """constraints.txt pins each dependency of the kit and the autograder, with pyproject's own pins."""
+    """constraints.txt pins each dependency of the kit and the autograder, with pyproject's own
+    pins."""
     import tomllib
 
     def name_of(requirement: str) -> str:
@@ -243,7 +250,9 @@ def test_student_validate_allows_the_slowest_cell():
     exec(compile(path.read_text(), str(path), "exec"), namespace)  # as Jupyter's loader does
     timeout = config.Execute.timeout
     assert timeout == namespace["CELL_TIMEOUT"]
-    assert timeout >= 2 * 9 * 60, f"Validate's cell timeout {timeout} s: Task 2 trains ~9 minutes on a busy 2-core pod"
+    assert timeout >= 2 * 9 * 60, (
+        f"Validate's cell timeout {timeout} s: Task 2 trains ~9 minutes on a busy 2-core pod"
+    )
     shipped = {f for fs in shipped_files(DEPLOY / "student.Dockerfile").values() for f in fs}
     assert path.relative_to(REPO).as_posix() in shipped
 

@@ -1,7 +1,8 @@
 """The imaging operators obey their maths: blur is circular convolution, Wiener inverts it.
 
 ``blur``, ``psf2otf`` and ``add_noise`` are the student package's; Wiener deconvolution is the
-instructor's reference (``dlci_grader.tasks.task3.reference``: it answers a graded part of Task 3)."""
+instructor's reference (``dlci_grader.tasks.task3.reference``: it answers a graded part of
+Task 3)."""
 
 from __future__ import annotations
 

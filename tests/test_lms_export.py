@@ -32,9 +32,12 @@ def course(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("lms")
     made = dlci("sample-class", str(tmp / "sample"), "--tasks", "task1")
     assert made.returncode == 0, made.stderr
-    for student, source in (("alice", "solution"), ("bob", "task1-transposed_grad_weight"), ("carol", "blank")):
+    for student, source in (("alice", "solution"), ("bob", "task1-transposed_grad_weight"),
+                            ("carol", "blank")):
         (tmp / "class" / student).mkdir(parents=True)
-        (tmp / "class" / student / f"{NB}.ipynb").write_bytes((tmp / "sample" / source / f"{NB}.ipynb").read_bytes())
+        (tmp / "class" / student / f"{NB}.ipynb").write_bytes(
+            (tmp / "sample" / source / f"{NB}.ipynb").read_bytes()
+        )
     run = dlci("grade", str(tmp / "class"), "--course", str(tmp / "course"), "--tasks", "task1",
                "--workers", "2", "--cell-timeout", str(CELL_TIMEOUT), "--quiet")
     assert run.returncode == 0, run.stdout + run.stderr
@@ -63,7 +66,8 @@ def test_canvas_import_csv(course):
 @pytest.mark.slow
 def test_moodle_import_csv_through_the_command_line(course):
     out = course / "moodle.csv"
-    run = dlci("export", "moodle", "--course", str(course / "course"), "--roster", str(course / "roster.csv"),
+    run = dlci("export", "moodle", "--course", str(course / "course"),
+               "--roster", str(course / "roster.csv"),
                "--out", str(out), "--column", "task1=Task 1: backprop")
     assert run.returncode == 1, run.stdout + run.stderr  # a graded student is not in the roster
     assert "kit student with no roster entry (not exported): carol" in run.stderr

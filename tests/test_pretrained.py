@@ -87,7 +87,8 @@ def test_missing_manifest_or_unknown_model_is_a_clear_error(tmp_path):
 
 
 def test_predict_runs_in_batches_and_matches_one_pass():
-    """predict: the same as one forward pass, float32 on the input's device, also under bf16 autocast."""
+    """predict: the same as one forward pass, float32 on the input's device, also under bf16
+    autocast."""
     model = load_models("cpu").deblur_denoise
     x = torch.rand(5, 3, 32, 48, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -112,14 +113,17 @@ def test_training_script_parses_every_config_option(monkeypatch, tmp_path):
     assert main(["--out", str(tmp_path), "--steps", "3", "--lr-min", "1e-6", "--warmup-steps", "7",
                  "--init-from", "w0.pt"]) == 0
     config = seen["config"]
-    assert (config.steps, config.lr_min, config.warmup_steps, config.init_from) == (3, 1e-6, 7, "w0.pt")
+    assert (config.steps, config.lr_min, config.warmup_steps, config.init_from) == (
+        3, 1e-6, 7, "w0.pt"
+    )
 
 
 def test_half_spectrum_filters_match_blur_and_wiener():
     x = torch.rand(2, 3, 64, 80, generator=torch.Generator().manual_seed(0))
     k = task3_kernel()
     blur_f, wiener_f = half_spectrum_filters(k, (64, 80), snr=100.0)
-    torch.testing.assert_close(torch.fft.irfft2(torch.fft.rfft2(x) * blur_f, s=(64, 80)), blur(x, k))
+    torch.testing.assert_close(torch.fft.irfft2(torch.fft.rfft2(x) * blur_f, s=(64, 80)),
+                               blur(x, k))
     torch.testing.assert_close(
         torch.fft.irfft2(torch.fft.rfft2(x) * wiener_f, s=(64, 80)), wiener_deconv(x, k, snr=100.0)
     )

@@ -1,4 +1,5 @@
-"""A student's walk-through: each released notebook, completed from its own text, validates and grades.
+"""A student's walk-through: each released notebook, completed from its own text, validates and
+grades.
 
 For each task the test takes the released notebook (``notebooks/``) and fills only what a
 student writes: every ``# YOUR CODE HERE`` stub with the matching region of ``solutions/``, and
@@ -52,7 +53,9 @@ TASKS = {
 }
 """Task -> (notebook name, automatic points)."""
 
-_REGION = re.compile(r"^[ \t]*### BEGIN SOLUTION[ \t]*\n(.*?)^[ \t]*### END SOLUTION[ \t]*$", re.M | re.S)
+_REGION = re.compile(
+    r"^[ \t]*### BEGIN SOLUTION[ \t]*\n(.*?)^[ \t]*### END SOLUTION[ \t]*$", re.M | re.S
+)
 _STUB = re.compile(r"^([ \t]*)# YOUR CODE HERE\n\1raise NotImplementedError\(\)[ \t]*$", re.M)
 INSTRUCTOR_MATTER = ("dlci_grader", "DLCI_GRADING", "GRADING", "MAX_STEPS", "max_steps",
                      "hidden threshold", "BEGIN SOLUTION", "BEGIN HIDDEN")
@@ -82,7 +85,9 @@ sys.exit(main())
 with the executed notebook written where the test reads its outputs."""
 
 
-def complete(release: nbformat.NotebookNode, solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
+def complete(
+    release: nbformat.NotebookNode, solution: nbformat.NotebookNode
+) -> nbformat.NotebookNode:
     """``release`` with every solution stub and answer cell filled from ``solution``, as typed."""
     answers = {c.metadata["nbgrader"]["grade_id"]: c for c in solution.cells
                if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
@@ -98,9 +103,12 @@ def complete(release: nbformat.NotebookNode, solution: nbformat.NotebookNode) ->
             continue
         regions = _REGION.findall(source)
         stubs = list(_STUB.finditer(cell.source))
-        assert len(regions) == len(stubs) > 0, f"{meta['grade_id']}: {len(stubs)} stubs, {len(regions)} solutions"
+        assert len(regions) == len(stubs) > 0, (
+            f"{meta['grade_id']}: {len(stubs)} stubs, {len(regions)} solutions"
+        )
         for stub, region in zip(reversed(stubs), reversed(regions), strict=True):
-            cell.source = cell.source[: stub.start()] + region.rstrip("\n") + cell.source[stub.end():]
+            cell.source = (cell.source[: stub.start()] + region.rstrip("\n")
+                           + cell.source[stub.end():])
     return done
 
 
@@ -118,12 +126,14 @@ def _validate(notebook: Path, env: dict[str, str]) -> Validation:
     outputs = notebook.with_suffix(".executed.ipynb")
     start = time.perf_counter()
     run = subprocess.run(
-        [sys.executable, str(Path(env["WALKTHROUGH_LIB"]) / "validate.py"), "validate", notebook.name],
+        [sys.executable, str(Path(env["WALKTHROUGH_LIB"]) / "validate.py"), "validate",
+         notebook.name],
         cwd=notebook.parent, env={**env, "WALKTHROUGH_OUTPUTS": str(outputs)}, capture_output=True,
         text=True, timeout=1500,
     )
     executed = nbformat.read(str(outputs), 4) if outputs.exists() else None
-    return Validation(run.returncode, run.stdout + run.stderr, time.perf_counter() - start, executed)
+    return Validation(run.returncode, run.stdout + run.stderr, time.perf_counter() - start,
+                      executed)
 
 
 @dataclass
@@ -161,8 +171,10 @@ def walkthrough(tmp_path_factory: pytest.TempPathFactory) -> Walkthrough:
             nbformat.write(completed[task], str(folder / f"{name}.ipynb"))
         jobs[task] = tmp / "hub" / task / f"{name}.ipynb"
     wrong = nbformat.from_dict(json.loads(json.dumps(completed["task1"])))
-    (cell,) = [c for c in wrong.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "linear_function"]
-    cell.source = cell.source.replace("grad_output.T @ x", "x.T @ grad_output")  # the transposed gradient
+    (cell,) = [c for c in wrong.cells
+               if c.metadata.get("nbgrader", {}).get("grade_id") == "linear_function"]
+    # the transposed gradient
+    cell.source = cell.source.replace("grad_output.T @ x", "x.T @ grad_output")
     (tmp / "hub" / "wrong").mkdir()
     jobs["wrong"] = tmp / "hub" / "wrong" / f"{TASKS['task1'][0]}.ipynb"
     nbformat.write(wrong, str(jobs["wrong"]))
@@ -177,11 +189,13 @@ def walkthrough(tmp_path_factory: pytest.TempPathFactory) -> Walkthrough:
                  if k not in ("JUPYTER_CONFIG_PATH", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     start = time.perf_counter()
     grade = subprocess.run(
-        [sys.executable, "-m", "starter.cli", "grade", str(tmp / "class"), "--course", str(tmp / "course"),
+        [sys.executable, "-m", "starter.cli", "grade", str(tmp / "class"),
+         "--course", str(tmp / "course"),
          "--workers", "2", "--quiet", "--root", str(data)],
         cwd=ROOT, env=grade_env, capture_output=True, text=True, timeout=900,
     )
-    print(f"dlci grade: {time.perf_counter() - start:.0f} s\n{grade.stdout}\n{grade.stderr[-3000:]}")
+    print(f"dlci grade: {time.perf_counter() - start:.0f} s\n"
+          f"{grade.stdout}\n{grade.stderr[-3000:]}")
     grades_csv = tmp / "course" / "grades.csv"
     grades = list(csv.DictReader(grades_csv.open(newline=""))) if grades_csv.exists() else []
     return Walkthrough(completed, validations, grade, grades)
@@ -198,10 +212,14 @@ def _outputs(notebook: nbformat.NotebookNode) -> str:
 
 
 @pytest.mark.parametrize("task", list(TASKS))
-def test_completed_release_validates_under_the_student_configuration(walkthrough: Walkthrough, task: str):
+def test_completed_release_validates_under_the_student_configuration(
+    walkthrough: Walkthrough, task: str
+):
     """The Validate button passes a completed notebook (no cell timeout, no failing test)."""
     v = walkthrough.validations[task]
-    assert v.returncode == 0 and "Success! Your notebook passes all the tests." in v.output, v.output[-3000:]
+    assert v.returncode == 0 and "Success! Your notebook passes all the tests." in v.output, (
+        v.output[-3000:]
+    )
     assert "Timeout" not in v.output, v.output[-3000:]
 
 
@@ -221,7 +239,8 @@ def test_outputs_show_no_instructor_matter(walkthrough: Walkthrough, task: str):
     text = _outputs(executed)
     found = [s for s in INSTRUCTOR_MATTER if s in text]
     assert not found, f"{task}: the outputs show {found}"
-    errors = [o for c in executed.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    errors = [o for c in executed.cells for o in c.get("outputs", [])
+              if o.get("output_type") == "error"]
     assert not errors, f"{task}: {[e['ename'] + ': ' + e['evalue'] for e in errors]}"
 
 
@@ -240,6 +259,7 @@ def test_completed_notebook_grades_full_automatic_marks(walkthrough: Walkthrough
     rows = [r for r in walkthrough.grades if r["task"] == task and r["kind"] == "auto"]
     assert rows, f"no automatic grade for {task}: {walkthrough.grade.stdout}"
     assert sum(float(r["max_points"]) for r in rows) == pytest.approx(points)
-    lost = [(r["question"], r["points"], r["reason"]) for r in rows if float(r["points"]) < float(r["max_points"])]
+    lost = [(r["question"], r["points"], r["reason"]) for r in rows
+            if float(r["points"]) < float(r["max_points"])]
     assert not lost, f"{task}: points lost: {lost}"
     assert not any(r["flags"] for r in rows), [r["flags"] for r in rows]

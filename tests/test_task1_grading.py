@@ -212,8 +212,8 @@ def test_relu_check_catches_mistakes():
 def _network_case(seed=5):
     r = _rng(seed)
     din, n, dout, batch = 3, 5, 2, 4
-    params = {k: r.normal(size=s) for k, s in {
-        "W1": (n, din), "b1": (n,), "W2": (n, n), "b2": (n,), "W3": (dout, n), "b3": (dout,)}.items()}
+    shapes = {"W1": (n, din), "b1": (n,), "W2": (n, n), "b2": (n,), "W3": (dout, n), "b3": (dout,)}
+    params = {k: r.normal(size=s) for k, s in shapes.items()}
     return r.normal(size=(batch, din)), params, r.normal(size=(batch, dout))
 
 
@@ -221,7 +221,8 @@ def test_network_check_names_the_function_at_fault():
     x, params, grad_y = _network_case()
     checks.check_network_gradients(x, params, grad_y, checks.network_backward(x, params, grad_y))
     wrong_relu = checks.network_backward(x, params, grad_y, relu=lambda g, go: go * (g < 0))
-    with pytest.raises(AssertionError, match="as if ReLUFunction passed the gradient where its input is negative"):
+    with pytest.raises(AssertionError,
+                       match="as if ReLUFunction passed the gradient where its input is negative"):
         checks.check_network_gradients(x, params, grad_y, wrong_relu)
     mean_bias = checks.network_backward(
         x, params, grad_y, linear=lambda x, w, go: (go @ w, go.T @ x, go.mean(axis=0))
@@ -273,7 +274,8 @@ def test_a_gradient_autograd_refuses_still_reaches_the_grader(monkeypatch):
             x, weight = ctx.saved_tensors
             return grad_output @ weight, x.T @ grad_output, grad_output.sum(0)
 
-    with pytest.raises(AssertionError, match="backward called directly: grad_weight .* transpose of dL/dW"):
+    with pytest.raises(AssertionError,
+                       match="backward called directly: grad_weight .* transpose of dL/dW"):
         harness.linear(Transposed, "test_linear_hidden")
 
 

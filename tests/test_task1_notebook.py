@@ -293,7 +293,8 @@ def test_network_check_passes_right_and_fails_wrong_relu():
     wrong_relu = _relu(lambda g, go: go * (g < 0))
     with pytest.raises(AssertionError, match=r"(?s)dL/dW1 has the right shape .* entries are off"):
         ac.check_network_gradients(_Net(RIGHT_LINEAR, wrong_relu))
-    with pytest.raises(AssertionError, match=r"(?s)built from ReLU, whose backward is wrong.*wrong side"):
+    with pytest.raises(AssertionError,
+                       match=r"(?s)built from ReLU, whose backward is wrong.*wrong side"):
         ac.check_network_gradients(_Net(RIGHT_LINEAR, wrong_relu), RIGHT_LINEAR, wrong_relu)
     with pytest.raises(ValueError, match="float64"):
         ac.check_network_gradients(_Net(RIGHT_LINEAR, RIGHT_RELU).float())
@@ -304,7 +305,8 @@ def test_network_check_names_a_bias_averaged_over_the_batch():
     averaged = _linear(lambda x, w, go: (go @ w, go.T @ x, go.mean(0)))
     with pytest.raises(AssertionError, match="dL/db3 has the right shape .* the batch mean"):
         ac.check_network_gradients(_Net(averaged, RIGHT_RELU))
-    with pytest.raises(AssertionError, match=r"(?s)whose backward is wrong .*test_linear.*batch mean"):
+    with pytest.raises(AssertionError,
+                       match=r"(?s)whose backward is wrong .*test_linear.*batch mean"):
         ac.check_network_gradients(_Net(averaged, RIGHT_RELU), averaged, RIGHT_RELU)
 
 
@@ -321,15 +323,20 @@ def _analytic(mask1=True, mask2=True, bias=lambda d: d.sum(0), weight=lambda d, 
 @pytest.mark.parametrize(
     ("analytic", "message"),
     [
-        (_analytic(mask1=False), "dL/dW1 has the right shape (8, 4) but wrong values: the gradient does not stop where g1 ≤ 0"),
+        (_analytic(mask1=False), "dL/dW1 has the right shape (8, 4) but wrong values: "
+                                 "the gradient does not stop where g1 ≤ 0"),
         (_analytic(mask2=False), "the gradient does not stop where g2 ≤ 0"),
         (_analytic(mask1=False, mask2=False), "stops at neither ReLU"),
-        (_analytic(weight=lambda d, x: x.T @ d), "dL/dW1 has shape (4, 8); W1 is (n, din), so expected (8, 4): it is the transpose"),
-        (_analytic(bias=lambda d: d.mean(0)), "dL/db1 has the right shape (8,) but wrong values: it is the batch mean"),
-        (_analytic(bias=lambda d: d), "dL/db1 has shape (6, 8); b1 is (n,), so expected (8,): it still has the batch dimension"),
+        (_analytic(weight=lambda d, x: x.T @ d),
+         "dL/dW1 has shape (4, 8); W1 is (n, din), so expected (8, 4): it is the transpose"),
+        (_analytic(bias=lambda d: d.mean(0)),
+         "dL/db1 has the right shape (8,) but wrong values: it is the batch mean"),
+        (_analytic(bias=lambda d: d),
+         "dL/db1 has shape (6, 8); b1 is (n,), so expected (8,): it still has the batch dimension"),
         (_analytic(sign=-1), "opposite sign"),
         (_analytic(w2t=True), "W2 enters transposed"),
-        (_analytic(mask1=False, bias=lambda d: d.mean(0)), "does not stop where g1 ≤ 0; it is the batch mean"),
+        (_analytic(mask1=False, bias=lambda d: d.mean(0)),
+         "does not stop where g1 ≤ 0; it is the batch mean"),
     ],
     ids=["no mask 1", "no mask 2", "no masks", "W1 transposed", "bias mean", "bias unsummed",
          "sign", "W2 transposed", "mask and mean"],

@@ -1,4 +1,5 @@
-"""Task 3's hidden-test checks catch each wrong pipeline and accept the right one (no data needed)."""
+"""Task 3's hidden-test checks catch each wrong pipeline and accept the right one (no data
+needed)."""
 
 from __future__ import annotations
 
@@ -84,7 +85,9 @@ def test_check_noise_names_sigma_squared_and_shared_noise(scene):
     y = add_noise(blur(x, k), 0.01**2, generator=torch.Generator().manual_seed(0))
     with pytest.raises(AssertionError, match="σ² was used as the standard deviation"):
         task3.check_noise(blur(x, k), y, 0.01)
-    shared = blur(x, k) + 0.01 * torch.randn(x.shape[-2:], generator=torch.Generator().manual_seed(0))
+    shared = blur(x, k) + 0.01 * torch.randn(
+        x.shape[-2:], generator=torch.Generator().manual_seed(0)
+    )
     with pytest.raises(AssertionError, match="colour channels is correlated"):
         task3.check_noise(blur(x, k), shared, 0.01)
 

@@ -33,7 +33,9 @@ PACKAGE = Path(dlci_grader.__file__).resolve().parent
 def test_the_registry_finds_every_task_folder_and_nothing_else():
     assert tasks.registered() == ("task1", "task2", "task3")
     loaded = tasks.load_tasks(ROOT / "solutions")
-    assert set(loaded) == set(tasks.registered()), "a notebook without a task folder, or the reverse"
+    assert set(loaded) == set(tasks.registered()), (
+        "a notebook without a task folder, or the reverse"
+    )
     for key, task in loaded.items():
         assert task_variants(key), f"{key} registers no sample variants"
         assert tasks.judged_tests(key), f"{key} judges nothing outside the kernel"
@@ -108,7 +110,9 @@ def _cell(kind: str, source: str, grade_id: str, points: int = 0) -> nbformat.No
 
 def _tiny_solution() -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3", "display_name": "Python 3", "language": "python",
+    }
     nb.cells = [
         _cell("answer", """
             def double(x):
@@ -140,17 +144,27 @@ def test_a_new_task_is_one_folder_a_kernel_module_and_two_notebooks(tmp_path):
     solutions.mkdir()
     nbformat.write(_tiny_solution(), str(solutions / "task9_tiny.ipynb"))
 
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path / "pkg"), os.environ.get("PYTHONPATH")]))}
+    pythonpath = os.pathsep.join(
+        filter(None, [str(tmp_path / "pkg"), os.environ.get("PYTHONPATH")])
+    )
+    env = {**os.environ, "PYTHONPATH": pythonpath}
     dlci = str(Path(sys.executable).parent / "dlci")
 
     def run(*args: str) -> str:
-        done = subprocess.run([dlci, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0, f"dlci {' '.join(args)}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        done = subprocess.run([dlci, *args], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=600)
+        assert done.returncode == 0, (
+            f"dlci {' '.join(args)}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
         return done.stdout
 
-    probe = subprocess.run([sys.executable, "-c", "import dlci_grader; print(dlci_grader.__file__)"],
-                           env=env, capture_output=True, text=True, check=True)
-    assert Path(probe.stdout.strip()).parent == grader, "the copy with task9 is not the one imported"
+    probe = subprocess.run(
+        [sys.executable, "-c", "import dlci_grader; print(dlci_grader.__file__)"],
+        env=env, capture_output=True, text=True, check=True,
+    )
+    assert Path(probe.stdout.strip()).parent == grader, (
+        "the copy with task9 is not the one imported"
+    )
     run("release", "--solutions", "solutions", "--out", "notebooks")
     assert "dlci_grader" not in (tmp_path / "notebooks" / "task9_tiny.ipynb").read_text()
     run("sample-class", "class", "--solutions", "solutions", "--notebooks", "notebooks")
@@ -159,4 +173,5 @@ def test_a_new_task_is_one_folder_a_kernel_module_and_two_notebooks(tmp_path):
     assert "MISMATCH" not in out
     csv = (tmp_path / "course" / "grades.csv").read_text()
     assert "solution,task9,test_double_hidden,2,2,passed" in csv, csv
-    assert "task9-triple,task9,test_double_hidden,0,2,failed,AssertionError: case 1 of 2 (float64): double(x) is not 2·x" in csv, csv
+    assert ("task9-triple,task9,test_double_hidden,0,2,failed,"
+            "AssertionError: case 1 of 2 (float64): double(x) is not 2·x") in csv, csv

@@ -333,5 +333,6 @@ def test_grading_mode_picks_the_grading_test_images(monkeypatch):
         monkeypatch.setenv("DLCI_GRADING", "1")
         assert torch.equal(denoising_test_images(), grading_budget.denoising_subset(full))
         assert denoising_test_images().shape[-2:] == (grading_budget.DENOISING_TEST_CROP,) * 2
-        assert torch.equal(blurred.table_images(), grading_budget.deblurring_subset(blurred.clean_images()))
+        assert torch.equal(blurred.table_images(),
+                           grading_budget.deblurring_subset(blurred.clean_images()))
     assert LiveCurves().callback("x") is None

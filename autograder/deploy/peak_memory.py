@@ -1,11 +1,12 @@
-"""Peak memory and wall time of running one notebook, to size the hub's per-user guarantees.
+r"""Peak memory and wall time of running one notebook, to size the hub's per-user guarantees.
 
 Runs the notebook top to bottom with ``jupyter nbconvert --execute`` in a child process and
 reports the largest resident set size among the processes it waited for (the kernel is the
 largest), from ``getrusage(RUSAGE_CHILDREN)``. Run it once per task notebook on the image's
 software and the real data, and put the numbers in values.yaml (see README.md, "Sizing").
 
-    DLCI_DATA=/path/to/data python autograder/deploy/peak_memory.py solutions/task1_backprop_inpainting.ipynb
+    DLCI_DATA=/path/to/data python autograder/deploy/peak_memory.py \
+        solutions/task1_backprop_inpainting.ipynb
 """
 
 from __future__ import annotations

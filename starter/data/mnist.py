@@ -230,7 +230,8 @@ class MNISTDigits(Dataset[tuple[torch.Tensor, int | torch.Tensor]]):
         return normalize_digits(self.images.to(device)), self.labels.to(device)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(split={self.split!r}, {len(self)} digits, source={self.source!r})"
+        return (f"{type(self).__name__}(split={self.split!r}, {len(self)} digits, "
+                f"source={self.source!r})")
 
 
 class InpaintingMNIST(MNISTDigits):

@@ -110,10 +110,13 @@ class LocalHub:
             except requests.ConnectionError:
                 pass
             time.sleep(0.5)
-        raise HubError(f"the hub did not answer on {self.url} within {timeout:.0f} s{self.log_tail()}")
+        raise HubError(
+            f"the hub did not answer on {self.url} within {timeout:.0f} s{self.log_tail()}"
+        )
 
     def stop(self, grace: float = 20) -> None:
-        """Stop the hub, which stops every server and its proxy; SIGKILL what is left after ``grace``."""
+        """Stop the hub, which stops every server and its proxy; SIGKILL what is left after
+        ``grace``."""
         if self.process is None:
             return
         if self.process.poll() is None:  # cleanup_servers: the hub stops every server first
@@ -159,19 +162,26 @@ class LocalHub:
 
     # --- the hub's REST API (as the test's service) ------------------------------------------
 
-    def api(self, method: str, path: str, timeout: float = 30, **kwargs: object) -> requests.Response:
-        """Call ``/hub/api<path>`` with the service token; raise :class:`HubError` on an error status."""
+    def api(
+        self, method: str, path: str, timeout: float = 30, **kwargs: object
+    ) -> requests.Response:
+        """Call ``/hub/api<path>`` with the service token; raise :class:`HubError` on an error
+        status."""
         response = requests.request(
             method, f"{self.url}/hub/api{path}", timeout=timeout,
             headers={"Authorization": f"token {self.service_token}"}, **kwargs,
         )
         if response.status_code >= 400:
-            raise HubError(f"{method} /hub/api{path}: {response.status_code} {response.text[:500]}{self.log_tail()}")
+            raise HubError(
+                f"{method} /hub/api{path}: {response.status_code} {response.text[:500]}"
+                f"{self.log_tail()}"
+            )
         return response
 
     def user_token(self, name: str) -> str:
         """A new API token owned by ``name`` (it may use that user's own server)."""
-        return self.api("POST", f"/users/{name}/tokens", json={"note": "dlci hub test"}).json()["token"]
+        response = self.api("POST", f"/users/{name}/tokens", json={"note": "dlci hub test"})
+        return response.json()["token"]
 
     def wait_for_server(self, name: str, timeout: float = 120) -> str:
         """Wait until ``name``'s default server is ready; return its URL through the proxy."""

@@ -26,7 +26,8 @@ CACHE_ENV_VAR = "DLCI_HUB_CACHE"
 
 
 def cache_dir() -> Path:
-    """Where the test keeps configurable-http-proxy: $DLCI_HUB_CACHE, else ~/.cache/dlci-hub-test."""
+    """Where the test keeps configurable-http-proxy: $DLCI_HUB_CACHE, else
+    ~/.cache/dlci-hub-test."""
     value = os.environ.get(CACHE_ENV_VAR)
     path = Path(value) if value else Path.home() / ".cache" / "dlci-hub-test"
     path.mkdir(parents=True, exist_ok=True)
@@ -51,7 +52,9 @@ def _run(command: list[str], what: str, timeout: float = 600) -> None:
 def require_root() -> None:
     """The hub tests create Unix users and run servers as them: that needs root."""
     if os.geteuid() != 0:
-        pytest.skip("the hub tests create Unix users (useradd) and spawn servers as them: run as root")
+        pytest.skip(
+            "the hub tests create Unix users (useradd) and spawn servers as them: run as root"
+        )
     for tool in ("useradd", "userdel", "groupadd", "groupdel", "runuser"):
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} not found (Debian package passwd/util-linux)")

@@ -54,11 +54,13 @@ class StudentServer:
         self._call("PUT", f"api/contents/{path}", json={"type": "notebook", "content": notebook})
 
     def read_text(self, path: str) -> str:
-        model = self._call("GET", f"api/contents/{path}", params={"content": "1", "type": "file"}).json()
+        params = {"content": "1", "type": "file"}
+        model = self._call("GET", f"api/contents/{path}", params=params).json()
         return model["content"]
 
     def listing(self, path: str = "") -> list[str]:
-        return [item["name"] for item in self._call("GET", f"api/contents/{path}").json()["content"]]
+        content = self._call("GET", f"api/contents/{path}").json()["content"]
+        return [item["name"] for item in content]
 
 
 def complete(

@@ -74,7 +74,8 @@ def _owner_alive(gecos: str) -> bool:
 
 def remove_stale_users() -> list[str]:
     """Remove test users whose creating process has ended (a killed run's leftovers)."""
-    stale = [e.pw_name for e in pwd.getpwall() if MARKER in e.pw_gecos and not _owner_alive(e.pw_gecos)]
+    stale = [e.pw_name for e in pwd.getpwall()
+             if MARKER in e.pw_gecos and not _owner_alive(e.pw_gecos)]
     for name in stale:
         remove_user(name)
     return stale
@@ -93,7 +94,8 @@ def remove_user(name: str) -> None:
 
 
 class UnixUsers:
-    """Create ``names`` (each with its own group) with private homes under ``home_base``; remove on close.
+    """Create ``names`` (each with its own group) with private homes under ``home_base``; remove
+    on close.
 
     Example:
         >>> with UnixUsers(["dlci-student1"], Path("/tmp/x")) as users:  # doctest: +SKIP

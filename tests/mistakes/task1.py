@@ -54,7 +54,8 @@ MISTAKES: list[Mistake] = [
         "LinearFunction returns Wᵀ·(dL/dg)ᵀ, the transpose of dL/dx",
         _GRAD_INPUT_TRANSPOSED,
         "test_linear",
-        r"grad_input \(dL/dx\) has shape \(16, 64\); the input x is \(N, in\), so expected \(64, 16\)",
+        r"grad_input \(dL/dx\) has shape \(16, 64\); "
+        r"the input x is \(N, in\), so expected \(64, 16\)",
         r"transpose of dL/dx",
     ),
     _row(

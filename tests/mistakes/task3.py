@@ -53,7 +53,8 @@ MISTAKES: list[Mistake] = [
     _row(
         "sigma_squared",
         "simulate draws noise of standard deviation σ² (it squares σ, as for a variance)",
-        (Edit(_SIMULATE, _SIM, "return add_noise(blur(x, kernel), sigma**2, generator=generator)"),),
+        (Edit(_SIMULATE, _SIM,
+              "return add_noise(blur(x, kernel), sigma**2, generator=generator)"),),
         "test_simulate",
         r"std 1\.00e-04 = σ² instead of σ = 0\.01",
         r"do not square it",
@@ -61,7 +62,8 @@ MISTAKES: list[Mistake] = [
     _row(
         "sigma_as_variance",
         "simulate treats σ as a variance: noise of standard deviation √σ",
-        (Edit(_SIMULATE, _SIM, "return add_noise(blur(x, kernel), sigma**0.5, generator=generator)"),),
+        (Edit(_SIMULATE, _SIM,
+              "return add_noise(blur(x, kernel), sigma**0.5, generator=generator)"),),
         "test_simulate",
         r"= √σ instead of σ = 0\.01",
         r"used as a\s+variance",
@@ -104,7 +106,8 @@ MISTAKES: list[Mistake] = [
         "wiener_kernel_not_centred",
         "wiener takes the DFT of the zero-padded kernel instead of psf2otf (its centre not at the "
         "origin)",
-        (Edit(_WIENER, "otf = psf2otf(kernel, y.shape[-2:])", "otf = torch.fft.fft2(kernel, s=y.shape[-2:])"),),
+        (Edit(_WIENER, "otf = psf2otf(kernel, y.shape[-2:])",
+              "otf = torch.fft.fft2(kernel, s=y.shape[-2:])"),),
         "test_wiener",
         r"shifted by \(-3, -3\) pixels",
         r"centre must\s+sit at the origin",
@@ -112,7 +115,8 @@ MISTAKES: list[Mistake] = [
     _row(
         "method_wiener_snr_inverted",
         "method_wiener passes SNR 0.01 (the noise-to-signal ratio) instead of 100",
-        (Edit(_METHODS, "return wiener(y, kernel, snr=100.0)", "return wiener(y, kernel, snr=0.01)"),),
+        (Edit(_METHODS, "return wiener(y, kernel, snr=100.0)",
+              "return wiener(y, kernel, snr=0.01)"),),
         "test_methods",
         r"method_wiener scales the image's mean by 0\.0099",
         r"SNR\s+≈ 0\.01",
@@ -147,7 +151,8 @@ MISTAKES: list[Mistake] = [
     _row(
         "table_ignores_seed",
         "psnr_table's generator is never seeded with seed (the same noise whatever the seed)",
-        (Edit(_TABLE, "generator = torch.Generator().manual_seed(seed)", "generator = torch.Generator()"),),
+        (Edit(_TABLE, "generator = torch.Generator().manual_seed(seed)",
+              "generator = torch.Generator()"),),
         "test_table",
         r"same table for seeds 0 and 1",
         r"generator\s+seeded with seed",

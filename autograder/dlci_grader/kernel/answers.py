@@ -12,6 +12,14 @@ from the executed notebook and judges them in the grader's process, where a monk
 Without ``$DLCI_ANSWERS`` (an instructor running a solution notebook top to bottom) the inputs
 come from a fixed seed and :func:`submit` judges at once, raising ``AssertionError`` as a test.
 
+Each answer also carries what the harness observed while the student's code ran (never part of
+a score; the grader turns it into flags for the instructor): autograd's engine entered inside a
+graded function that must compute by hand (:func:`watching`), and any name in the kit's loaded
+modules bound to a function or class defined outside a module file, i.e. in the notebook or by
+``exec`` of a string, however it got there (attribute, ``setattr``, ``vars(...).update``,
+``importlib``): :func:`replaced_in_kit`. The spelling rules (:mod:`dlci_grader.verdicts.flags`)
+remain a second net.
+
 This module ships with the autograder only; the student release never imports it.
 """
 
@@ -21,7 +29,9 @@ import base64
 import io
 import json
 import os
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +126,77 @@ def send(fd: int, message: dict[str, Any]) -> None:
         view = view[os.write(fd, view):]
 
 
+_KIT_PACKAGES = ("dlci_grader", "starter")
+_MAIN = ("__main__", "__mp_main__")
+_HEAP_TYPE = 1 << 9
+"""``Py_TPFLAGS_HEAPTYPE``: a class made by a ``class`` statement (not a C type)."""
+_ENGINE_NAMES = ("torch.autograd", "torch.autograd.graph")
+"""Modules whose ``_engine_run_backward`` every ``backward()`` and ``autograd.grad`` call goes
+through (torch 2.x)."""
+
+
+def replaced_in_kit() -> list[str]:
+    """Names in the kit's loaded modules bound to a function or class that no module file
+    defines (the notebook's, or an ``exec``'d string's): a harness or a check replaced."""
+    files = {  # the files of imported modules (a script run as __main__ is not one)
+        f for n, m in list(sys.modules.items())
+        if n not in _MAIN and isinstance(f := getattr(m, "__file__", None), str)
+    }
+    found = []
+    for name, module in list(sys.modules.items()):
+        if name.split(".")[0] not in _KIT_PACKAGES or module is None:
+            continue
+        for attr, value in list(vars(module).items()):
+            code = getattr(value, "__code__", None)
+            if code is not None and hasattr(code, "co_filename"):
+                if code.co_filename not in files:
+                    found.append(f"{name}.{attr} is a function defined in the notebook")
+            elif isinstance(value, type) and (
+                value.__module__ == "__main__"  # a notebook cell's class
+                # exec("class ...", {}) names its class's module builtins; C types are not
+                # heap types
+                or value.__module__ == "builtins" and value.__flags__ & _HEAP_TYPE
+            ):
+                found.append(f"{name}.{attr} is a class defined in the notebook")
+    return sorted(set(found))
+
+
+@contextmanager
+def watching(what: str, harness_calls: int = 0) -> Iterator[list[str]]:
+    """Run the student's ``what`` (``"LinearFunction.backward"``) noting, in the list it yields,
+    any run of autograd's engine beyond the harness's own ``harness_calls`` nested levels: a
+    graded function that should compute its gradients by hand asked autograd for them."""
+    import importlib
+
+    seen: list[str] = []
+    depth = 0
+    modules = [importlib.import_module(m) for m in _ENGINE_NAMES]
+    originals = [vars(m).get("_engine_run_backward") for m in modules]
+
+    def watched(original: Any) -> Any:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            nonlocal depth
+            depth += 1
+            try:
+                if depth > harness_calls and not seen:
+                    seen.append(f"autograd's engine ran inside {what}")
+                return original(*args, **kwargs)
+            finally:
+                depth -= 1
+
+        return run
+
+    for module, original in zip(modules, originals, strict=True):
+        if original is not None:
+            module._engine_run_backward = watched(original)  # type: ignore[attr-defined]
+    try:
+        yield seen
+    finally:
+        for module, original in zip(modules, originals, strict=True):
+            if original is not None:
+                module._engine_run_backward = original  # type: ignore[attr-defined]
+
+
 def cases(task: str, test: str) -> list[dict[str, np.ndarray]]:
     """The inputs of hidden test ``test`` of ``task``: one dict of arrays per case.
 
@@ -130,13 +211,17 @@ def cases(task: str, test: str) -> list[dict[str, np.ndarray]]:
     return [public(c) for c in _local_cases(task, test)]
 
 
-def submit(task: str, test: str, answers: Sequence[Mapping[str, Any]]) -> None:
-    """Hand the answers (one dict per case, as :func:`cases` gave them) to the grader.
+def submit(
+    task: str, test: str, answers: Sequence[Mapping[str, Any]], observed: Sequence[str] = (),
+) -> None:
+    """Hand the answers (one dict per case, as :func:`cases` gave them) to the grader, with what
+    the harness ``observed`` (:func:`watching`) and :func:`replaced_in_kit`.
 
     Under the grader: one output of this cell, judged later outside this process (or, in a
     run of the definitions alone, a line down that run's pipe). Outside it: judged now; raises
     ``AssertionError`` when wrong.
     """
+    seen = sorted({*observed, *replaced_in_kit()})
     folder = os.environ.get(ENV)
     if not folder:
         from dlci_grader.tasks import judged_tests
@@ -145,15 +230,19 @@ def submit(task: str, test: str, answers: Sequence[Mapping[str, Any]]) -> None:
         summary = judged_tests(task)[test].judge(_local_cases(task, test), decoded)
         detail = f" ({summary})" if summary else ""
         print(f"{test}: passed{detail} (judged in this kernel; the grader judges outside it)")
+        for line in seen:
+            print(f"{test}: the grader would flag: {line}")
         return
     fd = os.environ.get(FD_ENV)
     if fd:  # a test run from the definitions alone: the answers go down this child's pipe
-        send(int(fd), {"task": task, "test": test, "npz": encode(answers)})
+        send(int(fd), {"task": task, "test": test, "npz": encode(answers), "observed": seen})
         return
     from IPython.display import display
 
     nonce = (Path(folder) / "nonce").read_text().strip()
-    record = {"task": task, "test": test, "nonce": nonce, "npz": encode(answers)}
+    record = {
+        "task": task, "test": test, "nonce": nonce, "npz": encode(answers), "observed": seen,
+    }
     display({MIME: record, "text/plain": f"answers to {test} handed to the grader"}, raw=True)
 
 

@@ -29,7 +29,8 @@ def models(built: Mapping[str, torch.nn.Module], test: str) -> None:
     out = []
     for name, model in built.items():
         convs = _convs(model)
-        out.append({"name": np.array(str(name)), "conv_bias": np.array([c.bias is not None for c in convs]),
+        out.append({"name": np.array(str(name)),
+                    "conv_bias": np.array([c.bias is not None for c in convs]),
                     "conv_out": np.array([c.out_channels for c in convs])})
     answers.submit(TASK, test, out)
 
@@ -40,14 +41,17 @@ def training(histories: Mapping[str, Any], test: str) -> None:
     out = []
     for name, h in histories.items():
         out.append({
-            "name": np.array(str(name)), "sigma": h.sigma, "epochs": h.epochs, "batch_size": h.batch_size,
-            "lr": h.lr, "num_patches": h.num_patches, "max_steps": -1 if h.max_steps is None else h.max_steps,
+            "name": np.array(str(name)), "sigma": h.sigma, "epochs": h.epochs,
+            "batch_size": h.batch_size, "lr": h.lr, "num_patches": h.num_patches,
+            "max_steps": -1 if h.max_steps is None else h.max_steps,
             "step_loss": np.asarray(h.step_loss, dtype=np.float64),
         })
     answers.submit(TASK, test, out)
 
 
-def results(built: Mapping[str, torch.nn.Module], reported: Mapping[str, Mapping[Any, float]], test: str) -> None:
+def results(
+    built: Mapping[str, torch.nn.Module], reported: Mapping[str, Mapping[Any, float]], test: str
+) -> None:
     """Each model's trained weights and architecture, with the PSNRs the notebook reports for it."""
     answers.cases(TASK, test)
     out = []
@@ -58,7 +62,8 @@ def results(built: Mapping[str, torch.nn.Module], reported: Mapping[str, Mapping
             "name": np.array(str(name)),
             "in_channels": convs[0].in_channels, "hidden_channels": convs[0].out_channels,
             "hidden_layers": len(convs) - 2, "use_bias": convs[0].bias is not None,
-            "sigmas": np.array([float(s) for s in row]), "psnr": np.array([float(v) for v in row.values()]),
+            "sigmas": np.array([float(s) for s in row]),
+            "psnr": np.array([float(v) for v in row.values()]),
             **{f"w:{k}": v.detach().float().cpu() for k, v in model.state_dict().items()},
         })
     answers.submit(TASK, test, out)

@@ -32,7 +32,9 @@ def wiener(function: Callable[..., torch.Tensor], test: str) -> None:
     """The student's Wiener filter; a case with ``snr`` 0 uses the function's default SNR."""
     out = []
     for case in answers.cases(TASK, test):
-        y, k, snr = torch.from_numpy(case["y"]), torch.from_numpy(case["kernel"]), float(case["snr"])
+        y, k, snr = (
+            torch.from_numpy(case["y"]), torch.from_numpy(case["kernel"]), float(case["snr"])
+        )
         out.append({"x_hat": function(y, k, snr=snr) if snr else function(y, k)})
     answers.submit(TASK, test, out)
 
@@ -57,7 +59,9 @@ def method(function: Callable[[torch.Tensor], torch.Tensor], test: str) -> None:
 def _flat(table: Any) -> dict[str, np.ndarray]:
     """``{method: {σ: dB}}`` as ``<method>_sigmas`` and ``<method>_values`` arrays."""
     if not isinstance(table, Mapping) or not all(isinstance(c, Mapping) for c in table.values()):
-        raise TypeError(f"the table must be a dict {{method: {{sigma: PSNR}}}}, got {type(table).__name__}")
+        raise TypeError(
+            f"the table must be a dict {{method: {{sigma: PSNR}}}}, got {type(table).__name__}"
+        )
     flat = {}
     for name, column in table.items():
         flat[f"{name}_sigmas"] = np.array([float(s) for s in column])

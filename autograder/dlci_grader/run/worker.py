@@ -283,6 +283,7 @@ def grade_isolated(
         )
     else:
         executed = nbformat.read(str(autograded), 4)
+        seen = judging.observed(executed)  # before judging replaces the answers by verdicts
         alone = {}
         if channel is not None:  # the definitions-only tests again, on the definitions alone
             alone = rebuild.run_alone(
@@ -291,7 +292,7 @@ def grade_isolated(
         result = _read_scores(
             course, student, task, notebook, points, executed, autograded, limits, channel, alone,
         )
-        result.flags = flags.scan(executed, set(points))
+        result.flags = [*flags.scan(executed, set(points)), *seen]
         result.slowest_cell, result.slowest_cell_seconds = _slowest_cell(timings)
     result.reason = "; ".join(filter(None, [*notes, result.reason]))
     result.seconds, result.cpu_seconds = time.perf_counter() - start, cpu

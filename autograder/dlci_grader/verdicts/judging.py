@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,6 +112,34 @@ def _records(cell: NotebookNode) -> list[object]:
             "display_data", "execute_result"
         ) and MIME in out.get("data", {})
     ]
+
+
+def observed(notebook: NotebookNode, alone: Mapping[str, Sequence[str]] = {}) -> list[str]:
+    """Flags from what the hidden tests' harness observed while the student's code ran (autograd
+    inside a graded backward, a kit name bound to the notebook's code: :mod:`~dlci_grader.kernel.
+    answers`), in the kernel (each answer record's ``observed``) and in the run of the
+    definitions alone (``alone``: test -> lines). Hints for a person, never part of a score: the
+    student's code could forge or suppress them; the spelling rules are the second net."""
+    tests: dict[str, list[str]] = {}  # what was observed -> the tests that observed it
+
+    def note(test: str, lines: Sequence[object], where: str = "") -> None:
+        for line in lines[:20]:
+            tests.setdefault(first_line(line, 200) + where, []).append(test)
+
+    for cell in notebook.cells:
+        for record in _records(cell):
+            lines = record.get("observed") if isinstance(record, dict) else None
+            test = record.get("test") if isinstance(record, dict) else None
+            if isinstance(lines, list) and isinstance(test, str):
+                note(test, lines)
+    for test, lines in alone.items():
+        note(test, lines, " (definitions alone)")
+    flags = []
+    for line, names in tests.items():
+        names = list(dict.fromkeys(names))
+        more = f", +{len(names) - 2} more" if len(names) > 2 else ""
+        flags.append(f"the grader observed ({', '.join(names[:2])}{more}): {line}")
+    return flags
 
 
 def first_line(text: object, limit: int = 240) -> str:

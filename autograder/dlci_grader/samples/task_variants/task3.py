@@ -8,7 +8,7 @@ per mistake. Scores out of the 19 autograded points (the 6 hand-graded points as
 | solution | the instructor's solution | 19 |
 | blank | the release untouched | 0 |
 | noise_before_blur | ``blur(add_noise(x))``: the scene is noisy, not the sensor | 10 |
-| swapped_inputs | the U-Net gets Wiener's output, the Wiener + U-Net network the raw measurement | 12 |
+| swapped_inputs | the U-Net gets Wiener's output; Wiener + U-Net, the raw measurement | 12 |
 | sigma_as_variance | noise of standard deviation √σ | 10 |
 
 """

@@ -87,12 +87,14 @@ def check_architecture(
         state = "has" if all(conv_has_bias) else "has no"
         raise AssertionError(
             f"{name}: the model {state} biases, but this configuration is "
-            f"{'with' if use_bias else 'without'} biases (use_bias={use_bias}); are the flags swapped?"
+            f"{'with' if use_bias else 'without'} biases (use_bias={use_bias}); "
+            "are the flags swapped?"
         )
     if len(conv_has_bias) != HIDDEN_LAYERS + 2:
         raise AssertionError(
-            f"{name}: {len(conv_has_bias)} convolutions, expected {HIDDEN_LAYERS + 2}: the course's "
-            f"DnCNN has {HIDDEN_LAYERS} hidden layers, the default of DnCNN(...); leave hidden_layers"
+            f"{name}: {len(conv_has_bias)} convolutions, expected {HIDDEN_LAYERS + 2}: "
+            f"the course's DnCNN has {HIDDEN_LAYERS} hidden layers, the default of DnCNN(...); "
+            "leave hidden_layers"
         )
     widths = list(conv_out_channels[:-1])
     if any(w != hidden for w in widths) or conv_out_channels[-1] != in_channels:
@@ -299,7 +301,9 @@ def rebuild(answer: Case) -> Any:
 
     from starter.models import DnCNN
 
-    weights = {k[2:]: torch.from_numpy(np.array(v)) for k, v in answer.items() if k.startswith("w:")}
+    weights = {
+        k[2:]: torch.from_numpy(np.array(v)) for k, v in answer.items() if k.startswith("w:")
+    }
     model = DnCNN(
         in_channels=int(answer["in_channels"]), hidden_channels=int(answer["hidden_channels"]),
         hidden_layers=int(answer["hidden_layers"]), use_bias=bool(answer["use_bias"]),
@@ -307,7 +311,9 @@ def rebuild(answer: Case) -> Any:
     try:
         model.load_state_dict(weights, strict=True)
     except RuntimeError as error:
-        raise AssertionError(f"the model's weights do not fit a DnCNN: {str(error)[:200]}") from None
+        raise AssertionError(
+            f"the model's weights do not fit a DnCNN: {str(error)[:200]}"
+        ) from None
     return model.eval()
 
 
@@ -363,7 +369,9 @@ def _table_visible_judge(cases: list[Case], answers: list[Case]) -> None:
     (answer,) = answers
     shape = np.shape(answer["values"])
     if shape != (len(CONFIGS), len(SIGMAS_TEST)):
-        raise AssertionError(f"the table has shape {shape}, expected {(len(CONFIGS), len(SIGMAS_TEST))}")
+        raise AssertionError(
+            f"the table has shape {shape}, expected {(len(CONFIGS), len(SIGMAS_TEST))}"
+        )
 
 
 JUDGED: dict[str, JudgedTest] = {
