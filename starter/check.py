@@ -29,7 +29,7 @@ from pathlib import Path
 import nbformat
 from nbclient.exceptions import DeadKernelError
 
-from starter.definitions import self_contained_warnings
+from starter.definitions import refusals, self_contained_warnings
 from starter.env_vars import GRADING_ENV_VAR
 from starter.nbgrader_cells import grade_id, is_test
 
@@ -180,7 +180,8 @@ def run_check(path: str | Path, grading: bool = True, timeout: int = 600) -> int
     start = time.perf_counter()
     print(f"running {path} in a fresh kernel{' (grading mode)' if grading else ''} ...", flush=True)
     results = run_tests(path, grading=grading, timeout=timeout)
-    for warning in self_contained_warnings(nbformat.read(str(path), as_version=4)):
+    notebook = nbformat.read(str(path), as_version=4)
+    for warning in [*self_contained_warnings(notebook), *refusals(notebook)]:
         print(f"  warning: {warning}")
     for name, count in duplicated_cells(path).items():
         print(

@@ -1,10 +1,11 @@
 """The adversarial suite (issue: grading you can trust), graded end to end with ``dlci grade``.
 
-Every attack of :mod:`dlci_grader.samples.attacks` is a submission (most of Task 1) that tries to cheat the
-grader or break out of its sandbox. One grading run of all of them (real nbgrader, sandboxed
-kernels; ``conftest.attack_class``, shared with the Dask tests) must give each exactly the score of the honest work it contains, say "refused" for
-every try of the attacks that report them, and leave the grader running. An attack whose
-defence needs a sandbox feature this machine lacks (Landlock, see ``dlci_grader.isolation.sandbox``) is
+Every attack of :mod:`dlci_grader.samples.attacks` is a submission (most of Task 1) that tries
+to cheat the grader or break out of its sandbox. One grading run of all of them (real nbgrader,
+sandboxed kernels; ``conftest.attack_class``, shared with the Dask tests) must give each exactly
+the score of the honest work it contains, say "refused" for every try of the attacks that
+report them, and leave the grader running. An attack whose defence needs a sandbox feature this
+machine lacks (Landlock, see ``dlci_grader.isolation.sandbox``) is
 skipped with that reason.
 """
 
@@ -44,7 +45,8 @@ def _attack_lines(course: Path, student: str) -> list[str]:
     for cell in nbformat.read(str(path), 4).cells:
         if str(cell.get("id", "")).startswith("attack-"):
             for out in cell.get("outputs", []):
-                lines += [ln for ln in out.get("text", "").splitlines() if ln.startswith(ATTACK_PREFIX)]
+                text = out.get("text", "")
+                lines += [ln for ln in text.splitlines() if ln.startswith(ATTACK_PREFIX)]
     return lines
 
 
@@ -64,7 +66,10 @@ def test_attack_gets_the_score_of_its_honest_work(attack, attacked):
     flags = {r["flags"] for r in rows}
     assert len(flags) == 1, "a notebook's flags are the same on each of its rows"
     if attack.flagged:
-        assert flags.pop(), f"{student}'s code is not flagged for the instructor"
+        text = flags.pop()
+        assert text, f"{student}'s code is not flagged for the instructor"
+        for says in attack.flag_says:
+            assert says in text, f"{student}: no flag says {says!r}: {text}"
     if attack.refused:
         lines = _attack_lines(course, student)
         assert lines, f"{student} printed no ATTACK lines"

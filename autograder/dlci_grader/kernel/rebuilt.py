@@ -5,10 +5,20 @@ the same sandbox and under the same limits as the student's kernel) reads a JSON
 the notebook's code cells and, for each test judged this way, how many cells precede it and the
 test's own hidden-test source (the instructor's, a call into :mod:`dlci_grader.kernel`). For each
 test it forks a fresh child that runs only the definitions of the cells above the test
-(:func:`starter.definitions.kept_module`: imports, ``def``, ``class``, constants; no top-level
-call, no assignment of a computed value) and then the test's source. So a harness the notebook
-replaced, a check it turned into a no-op, or a patch of PyTorch made by top-level code is not
-there: what comes back is what the graded functions compute.
+(:func:`starter.definitions.cell_definitions`: imports, ``def``, ``class``, constants; no
+top-level call, no assignment of a computed value, nothing that could run the notebook's code
+while it is defined), and of those only what the test's source needs (the imports, and the
+definitions of the names it reads, and of the names those read: :func:`starter.definitions.needed`),
+and then the test's source. So a harness the notebook replaced, a check it turned into a no-op,
+or a patch of PyTorch made by top-level code or a hook in the definitions is not there: what
+comes back is what the graded functions compute.
+
+While the definitions run, a class statement of the notebook's is defined only when each base
+is a class whose metaclass is Python's, ``abc``'s or PyTorch's Function's, and no class its bases
+derive from has an ``__init_subclass__`` but Python's or ``typing.Generic``'s
+(:func:`_base_problem`): another metaclass or hook could run the notebook's code while the class
+is defined (an ``enum.Enum`` calls the class's ``__init__``). Any other class is not defined, and
+the test's error says why if it needs it.
 
 Each child hands its answers back through a pipe of its own (:data:`answers.FD_ENV`); its
 standard streams are closed and this process is not dumpable, so a child can neither write to
@@ -19,6 +29,7 @@ to stdout: ``{"test", "npz"}`` (base64, the format of :func:`answers.encode`) or
 
 from __future__ import annotations
 
+import abc
 import builtins
 import ctypes
 import json
@@ -28,10 +39,13 @@ import signal
 import sys
 import time
 import traceback
+import typing
+from collections.abc import Callable, Sequence
 from types import CodeType, TracebackType
-from typing import Any
+from typing import Any, cast
 
 from dlci_grader.kernel import answers
+from starter.definitions import Statement, cell_definitions, names_read, needed, statement
 
 _PR_SET_DUMPABLE, _PR_SET_NO_NEW_PRIVS = 4, 38
 _CAP_VERSION_3 = 0x20080522
@@ -73,22 +87,30 @@ def _drop_privileges() -> None:
         )
 
 
-def _compile_cells(cells: list[dict[str, str]]) -> list[list[CodeType]]:
+Compiled = list[list[tuple[CodeType, Statement]]]
+"""Each cell's kept statements: a code object each, and what it binds and reads."""
+
+
+def _compile_cells(cells: list[dict[str, str]]) -> Compiled:
     """Each cell's kept statements, one code object per statement (a failing statement then
     costs only itself, as a failing cell does in the notebook)."""
     import ast
 
-    from starter.definitions import kept_module
+    return [
+        [
+            (
+                compile(ast.Module(body=[node], type_ignores=[]), cell["label"], "exec"),
+                statement(node),
+            ) for node in cell_definitions(cell["source"]).module.body
+        ] for cell in cells
+    ]
 
-    compiled = []
-    for cell in cells:
-        module = kept_module(cell["source"])
-        compiled.append([
-            compile(
-                ast.Module(body=[node], type_ignores=[]), cell["label"], "exec",
-            ) for node in module.body
-        ])
-    return compiled
+
+def _prelude(cells: Compiled, test: str) -> list[list[CodeType]]:
+    """The statements of ``cells`` that the test's source ``test`` needs, cell by cell."""
+    flat = [s for statements in cells for _, s in statements]
+    keep = iter(needed(flat, names_read(test)))
+    return [[code for code, _ in statements if next(keep)] for statements in cells]
 
 
 def _preimport(cells: list[list[CodeType]]) -> None:
@@ -131,6 +153,82 @@ def _where(tb: TracebackType | None) -> str:
     return last
 
 
+_INIT_SUBCLASS_KEPT = (object, typing.Generic)
+"""The classes whose ``__init_subclass__`` a notebook class may inherit: Python's own, and
+``typing.Generic``'s, which reads only the new class's name and bases (PyTorch's ``Dataset``
+derives from it). Any other may call the new class's methods: PyTorch's ``TorchDispatchMode``
+calls its ``_should_skip_dynamo``."""
+
+
+def _base_problem(base: object) -> str | None:
+    """Why a class derived from ``base`` could run the notebook's code while it is defined, or
+    None. Reads nothing of ``base`` but through Python's own ``type`` (no attribute of a notebook
+    object is read: that could run its code too)."""
+    import torch
+
+    metaclass = type(base)
+    if not issubclass(metaclass, type):
+        return (
+            f"a base is not a class but a {metaclass.__qualname__} object, whose __mro_entries__ "
+            "Python would call"
+        )
+    if not any(metaclass is m for m in (type, abc.ABCMeta, type(torch.autograd.Function))):
+        return (
+            f"its base {cast(type, base).__qualname__} has the metaclass "
+            f"{metaclass.__qualname__} (not Python's, abc's or PyTorch's Function's), which "
+            "could run code while the class is defined"
+        )
+    for ancestor in cast(type, base).__mro__:
+        if "__init_subclass__" in vars(ancestor) and not any(
+            ancestor is kept for kept in _INIT_SUBCLASS_KEPT
+        ):
+            return (
+                f"{ancestor.__qualname__} defines __init_subclass__, which Python would call "
+                "while the class is defined"
+            )
+    return None
+
+
+def _checked_build_class(
+    original: Callable[..., Any], labels: set[str],
+) -> Callable[..., Any]:
+    """Python's ``__build_class__``, which refuses (``TypeError``) a class statement compiled
+    from the cells ``labels`` whose bases or keywords could run code (:func:`_base_problem`)."""
+
+    def build_class(body: Any, name: str, *bases: object, **keywords: object) -> Any:
+        code = body.__code__
+        if code.co_filename in labels:
+            problems = [p for p in map(_base_problem, bases) if p] + [
+                f"keyword {k}=" for k in keywords
+            ]
+            if problems:
+                raise TypeError(
+                    f"class {name} ({code.co_filename}, line {code.co_firstlineno}) is not "
+                    f"defined in the grader's run of the definitions alone: {problems[0]}"
+                )
+        return original(body, name, *bases, **keywords)
+
+    return build_class
+
+
+def _run_prelude(prelude: Sequence[Sequence[CodeType]], namespace: dict[str, Any]) -> list[str]:
+    """Run the definitions in ``namespace``, each class statement checked; the failures."""
+    failures: list[str] = []
+    original = builtins.__build_class__
+    labels = {code.co_filename for statements in prelude for code in statements}
+    builtins.__build_class__ = _checked_build_class(original, labels)
+    try:
+        for statements in prelude:
+            for code in statements:
+                try:
+                    exec(code, namespace)  # noqa: S102 - the notebook's definitions, checked statically
+                except Exception as error:  # noqa: BLE001 - as a failing cell: noted, the rest goes on
+                    failures.append(f"{type(error).__name__}: {error} ({code.co_filename})")
+    finally:
+        builtins.__build_class__ = original
+    return failures
+
+
 def _child(prelude: list[list[CodeType]], test: CodeType, fd: int) -> None:
     """Run in the forked child: definitions, then the test; never returns."""
     devnull = os.open(os.devnull, os.O_RDWR)
@@ -145,12 +243,7 @@ def _child(prelude: list[list[CodeType]], test: CodeType, fd: int) -> None:
     failures: list[str] = []
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
     try:
-        for statements in prelude:
-            for code in statements:
-                try:
-                    exec(code, namespace)  # noqa: S102 - the notebook's definitions, checked statically
-                except Exception as error:  # noqa: BLE001 - as a failing cell: noted, the rest goes on
-                    failures.append(f"{type(error).__name__}: {error} ({code.co_filename})")
+        failures = _run_prelude(prelude, namespace)
         exec(test, namespace)  # noqa: S102 - the instructor's test source
     except BaseException as error:  # noqa: BLE001 - whatever the graded function raised
         where = _where(error.__traceback__)
@@ -196,7 +289,7 @@ def _collect(pid: int, fd: int, timeout: float) -> tuple[bytes, bool]:
 def run_test(
     prelude: list[list[CodeType]], test: str, source: CodeType, timeout: float,
 ) -> dict[str, Any]:
-    """One test in a fresh child: ``{"test", "npz"}`` or ``{"test", "error"}``."""
+    """One test in a fresh child: ``{"test", "npz", "observed"}`` or ``{"test", "error"}``."""
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child keeps only its own pipe
@@ -226,7 +319,9 @@ def run_test(
             "test": test,
             "error": f"{len(answers_sent)} answers came back; the test hands back exactly one"
         }
-    return {"test": test, "npz": answers_sent[0]["npz"]}
+    seen = answers_sent[0].get("observed")  # what the harness observed: hints for flags
+    observed = [str(x)[:300] for x in seen[:20]] if isinstance(seen, list) else []
+    return {"test": test, "npz": answers_sent[0]["npz"], "observed": observed}
 
 
 def main() -> int:
@@ -237,16 +332,20 @@ def main() -> int:
     cells = _compile_cells(spec["cells"])
     tests = [
         (
-            t["test"], int(t["before"]), compile(t["source"], f"<test {t['test']}>", "exec")
+            t["test"], _prelude(cells[:int(t["before"])], t["source"]),
+            compile(t["source"], f"<test {t['test']}>", "exec"),
         ) for t in spec["tests"]
     ]
-    _preimport([*cells, [code for _, _, code in tests]])
+    _preimport([
+        *([code for code, _ in statements] for statements in cells),
+        [code for _, _, code in tests],
+    ])
     _warm_up()
     out = os.fdopen(os.dup(1), "w")
     os.dup2(os.open(os.devnull, os.O_RDWR), 1)  # the children inherit no way to this output
     _not_dumpable()
-    for test, before, code in tests:
-        record = run_test(cells[:before], test, code, float(spec["timeout"]))
+    for test, prelude, code in tests:
+        record = run_test(prelude, test, code, float(spec["timeout"]))
         out.write(json.dumps(record) + "\n")
         out.flush()
     return 0

@@ -292,7 +292,10 @@ def grade_isolated(
         result = _read_scores(
             course, student, task, notebook, points, executed, autograded, limits, channel, alone,
         )
-        result.flags = [*flags.scan(executed, set(points)), *seen]
+        alone_seen = {test: v.observed for test, v in alone.items() if v.observed}
+        result.flags = [
+            *flags.scan(executed, set(points)), *seen, *judging.observed(None, alone_seen),
+        ]
         result.slowest_cell, result.slowest_cell_seconds = _slowest_cell(timings)
     result.reason = "; ".join(filter(None, [*notes, result.reason]))
     result.seconds, result.cpu_seconds = time.perf_counter() - start, cpu

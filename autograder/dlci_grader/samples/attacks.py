@@ -60,6 +60,8 @@ LOOKUP_CLEAN_IMAGES = _cell("lookup_clean_images")
 LOOKUP_SHIFTED_IMAGES = _cell("lookup_shifted_images")
 REPLACE_HARNESS = _cell("replace_harness")
 AUTOGRAD_BACKWARD = _cell("autograd_backward")
+DEFINITION_TIME = _cell("definition_time")
+BEHAVIOUR = _cell("behaviour")
 
 
 def _new_cell(after: str, code: str) -> Callable[[NotebookNode], NotebookNode]:
@@ -112,6 +114,7 @@ class Attack:
         task: the task whose submission it is.
         flagged: the grader must flag its code for the instructor
         (:mod:`dlci_grader.verdicts.flags`).
+        flag_says: text its flags must hold (a flag that only behaviour can raise).
     """
 
     name: str
@@ -123,6 +126,7 @@ class Attack:
     needs: str = ""
     task: str = "task1"
     flagged: bool = False
+    flag_says: tuple[str, ...] = ()
 
 
 ATTACKS = [
@@ -134,10 +138,23 @@ ATTACKS = [
            "one pasted cell replaces the grader's Task 1 harness (answers computed "
            "with PyTorch) and the visible checks, on a blank notebook", "blank",
            _new_cell("setup", REPLACE_HARNESS), flagged=True),
+    Attack("definition-time",
+           "a blank notebook's hooks install a forged harness while its definitions are defined "
+           "(__init_subclass__ = ..., staticmethod = ..., class torch, @p.setter on no property, "
+           "an Enum's __init__, __mro_entries__ of a cached class, @classmethod over @property, "
+           "{**a class}), all in LinearFunction's class body", "blank",
+           _new_cell("linear_function", DEFINITION_TIME), flagged=True),
     Attack("autograd-backward",
            "LinearFunction.backward computed with torch.autograd.grad instead of "
            "the formula (right answers: judged by them, flagged)", "solution",
            _new_cell("linear_function", AUTOGRAD_BACKWARD), flagged=True),
+    Attack("hidden-spellings",
+           "the harness replaced through vars(importlib.import_module(computed name)).update, "
+           "and a backward that reaches autograd through getattr(torch, 'auto' + 'grad') (right "
+           "answers: the solution's score; flagged from what the harness observed)", "solution",
+           _new_cell("linear_function", BEHAVIOUR), flagged=True,
+           flag_says=("task1.relu is a function defined in the notebook",
+                      "autograd's engine ran inside LinearFunction.backward")),
     Attack("always-true", "backward returns tensors whose comparisons are always true",
            "transposed_grad_weight", _new_cell("linear_function", ALWAYS_TRUE)),
     Attack("forged-answers",

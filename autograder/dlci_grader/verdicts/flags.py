@@ -10,7 +10,10 @@ A flag never changes a score by itself (what decides a test is the graded functi
 - computes a gradient in an autograd Function's ``backward`` with PyTorch's own autograd
   (``.backward()``, ``torch.autograd.grad``, ``torch.func``): the task asks for the formula.
   Such a ``backward`` is still judged by its outputs (it may well be right); the flag says how
-  it got them.
+  it got them, or
+- is a definition the grader's run of the definitions alone refuses, because it could run code
+  while it is defined (``staticmethod = ...``, ``__init_subclass__ = ...``, a decorator on a
+  class: :mod:`starter.definitions`).
 
 The scan is static (Python's ``ast``): it recognises the usual ways, not every way, so it
 points a person at code; it proves nothing either way.
@@ -25,7 +28,7 @@ from dataclasses import dataclass
 from nbformat import NotebookNode
 
 from dlci_grader.verdicts.rebuild import cell_label
-from starter.definitions import dotted_name, python_source
+from starter.definitions import cell_definitions, dotted_name, python_source
 from starter.nbgrader_cells import grade_id, is_test
 
 PROTECTED = frozenset({
@@ -220,11 +223,16 @@ def scan(notebook: NotebookNode, instructor: Iterable[str] = ()) -> list[str]:
     for index, cell in enumerate(notebook.cells):
         if cell.cell_type != "code" or _skip(cell, skip):
             continue
+        label = cell_label(index, cell)
+        refused = [
+            Flag(label, d.line, f"not kept in the grader's run of the definitions alone: {d.what}")
+            for d in cell_definitions(str(cell.source)).dropped if d.refused
+        ]
         try:
             tree = ast.parse(python_source(str(cell.source)))
         except SyntaxError:
             continue
-        scanner = _Scanner(cell_label(index, cell), modules, imported)
+        scanner = _Scanner(label, modules, imported)
         scanner.visit(tree)
-        found += [str(f) for f in scanner.flags]
+        found += [str(f) for f in sorted([*scanner.flags, *refused], key=lambda f: f.line)]
     return list(dict.fromkeys(found))

@@ -70,6 +70,8 @@ class Verdict:
     passed: bool
     reason: str = ""
     answered: bool = True
+    observed: tuple[str, ...] = ()
+    """What the harness observed while the student's code ran (hints for flags, no score)."""
 
 
 def prepare(
@@ -114,7 +116,9 @@ def _records(cell: NotebookNode) -> list[object]:
     ]
 
 
-def observed(notebook: NotebookNode, alone: Mapping[str, Sequence[str]] = {}) -> list[str]:
+def observed(
+    notebook: NotebookNode | None, alone: Mapping[str, Sequence[str]] | None = None,
+) -> list[str]:
     """Flags from what the hidden tests' harness observed while the student's code ran (autograd
     inside a graded backward, a kit name bound to the notebook's code: :mod:`~dlci_grader.kernel.
     answers`), in the kernel (each answer record's ``observed``) and in the run of the
@@ -126,13 +130,13 @@ def observed(notebook: NotebookNode, alone: Mapping[str, Sequence[str]] = {}) ->
         for line in lines[:20]:
             tests.setdefault(first_line(line, 200) + where, []).append(test)
 
-    for cell in notebook.cells:
+    for cell in notebook.cells if notebook is not None else []:
         for record in _records(cell):
             lines = record.get("observed") if isinstance(record, dict) else None
             test = record.get("test") if isinstance(record, dict) else None
             if isinstance(lines, list) and isinstance(test, str):
                 note(test, lines)
-    for test, lines in alone.items():
+    for test, lines in (alone or {}).items():
         note(test, lines, " (definitions alone)")
     flags = []
     for line, names in tests.items():

@@ -13,6 +13,7 @@ runs pass; a failure of the second run names the error and the cell and line it 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -179,7 +180,11 @@ def run_alone(
         elif "error" in record:
             verdicts[test] = Verdict(False, f"{WHY}: {first_line(record['error'], 400)}")
         else:
-            verdicts[test] = _judge(channel, test, record.get("npz"))
+            seen = record.get("observed")
+            verdicts[test] = dataclasses.replace(
+                _judge(channel, test, record.get("npz")),
+                observed=tuple(map(str, seen)) if isinstance(seen, list) else (),
+            )
     return verdicts
 
 
