@@ -8,9 +8,17 @@ identity, found through a roster:
 
 - the roster is a CSV with the LMS identity columns (Canvas's gradebook export: ``Student``,
   ``ID``, ``SIS User ID``, ``SIS Login ID``, ``Section``; Moodle: ``Email address`` or ``email``,
-  ``ID number``/``idnumber``) and a ``student`` column with the kit's student id (the folder
-  name, or what intake made of an LMS zip's folder name); without a ``student`` column, a kit id
-  matches a roster row when it equals one of the row's values made safe the way intake does;
+  ``ID number``/``idnumber``), matched to the kit's students in this order:
+
+  1. a ``student`` column with the kit's student id, when the roster has one;
+  2. else the LMS id that ``dlci grade`` found in the LMS's download and kept in the gradebook
+     (``Student.lms_user_id``): the Canvas user id is the roster's ``ID``; the Moodle
+     participant id (``Jane Doe_123456_assignsubmission_file_``) is the ``Identifier``
+     ``Participant 123456`` of Moodle's grading worksheet (Assignment -> View all submissions ->
+     Download grading worksheet, which also holds ``Email address``), so that neither roster
+     needs a column made by hand;
+  3. else a kit id matches a roster row when it equals one of the row's values made safe the
+     way intake does;
 - kit students with no roster row, and roster rows with no graded notebook, are listed in the
   :class:`Export` (and printed by ``dlci export``), never dropped silently.
 """
@@ -19,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +42,9 @@ MOODLE_KEYS = {"email": ("Email address", "email"), "idnumber": ("ID number", "i
 CANVAS_FIXED = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 """The identity columns Canvas's gradebook import expects before the assignment columns."""
 KIT_ID_COLUMNS = ("student", "kit_id", "dlci_id")
+LMS_ID_COLUMNS = ("ID", "Identifier")
+"""Roster columns holding the LMS id intake keeps: Canvas's user id, Moodle's worksheet
+``Participant 123456``."""
 
 
 @dataclass
@@ -69,11 +81,13 @@ class Export:
 
 @dataclass(frozen=True)
 class Totals:
-    """(kit student, task) -> points, the tasks' maxima, and what awaits a manual grade."""
+    """(kit student, task) -> points, the tasks' maxima, what awaits a manual grade, and the
+    students' LMS ids (kit student -> the id the LMS's download named them by)."""
 
     points: dict[tuple[str, str], float]
     max_points: dict[str, float]
     pending: list[tuple[str, str]]
+    lms_ids: dict[str, str] = field(default_factory=dict)
 
 
 def gradebook_totals(course: str | Path) -> Totals:
@@ -89,11 +103,14 @@ def gradebook_totals(course: str | Path) -> Totals:
     points: dict[tuple[str, str], float] = {}
     maxima: dict[str, float] = {}
     pending = []
+    lms_ids: dict[str, str] = {}
     with Gradebook(f"sqlite:///{db.resolve()}") as gradebook:
         assignments = [a.name for a in gradebook.assignments]
         for assignment in assignments:
             maxima[task_key(assignment)] = float(gradebook.find_assignment(assignment).max_score)
         for student in gradebook.students:
+            if student.lms_user_id:
+                lms_ids[student.id] = str(student.lms_user_id)
             for assignment in assignments:
                 try:
                     sub = gradebook.find_submission(assignment, student.id)
@@ -103,7 +120,7 @@ def gradebook_totals(course: str | Path) -> Totals:
                 points[key] = float(sub.score)
                 if sub.needs_manual_grade:
                     pending.append(key)
-    return Totals(points, maxima, sorted(pending))
+    return Totals(points, maxima, sorted(pending), lms_ids)
 
 
 def read_roster(path: str | Path) -> list[dict[str, str]]:
@@ -123,15 +140,32 @@ def _kit_id(row: Mapping[str, str]) -> str:
     return next((row[c] for c in KIT_ID_COLUMNS if row.get(c)), "")
 
 
+def _lms_id(column: str, value: str) -> str:
+    """A roster cell as the LMS id intake keeps: Moodle's ``Participant 123456`` is ``123456``
+    (whatever the language of the word before it)."""
+    if column == "Identifier":
+        number = re.search(r"(\d+)\s*$", value)
+        return number[1] if number else value
+    return value
+
+
 def match(
-    students: Sequence[str], roster: Sequence[Mapping[str, str]],
+    students: Sequence[str],
+    roster: Sequence[Mapping[str, str]],
+    lms_ids: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, int], list[str]]:
-    """(kit student -> roster row index, kit students with no row)."""
+    """(kit student -> roster row index, kit students with no row); ``lms_ids``: kit student
+    -> the LMS id intake kept (see the module docstring for the order of the matches)."""
     by_id: dict[str, int] = {}
     for index, row in enumerate(roster):
         kit = _kit_id(row)
         if kit:
             by_id.setdefault(kit, index)
+    by_lms: dict[str, int] = {}
+    for index, row in enumerate(roster):
+        for column in LMS_ID_COLUMNS:
+            if row.get(column):
+                by_lms.setdefault(_lms_id(column, row[column]).casefold(), index)
     loose: dict[str, int] = {}
     for index, row in enumerate(roster):
         for value in row.values():
@@ -140,7 +174,14 @@ def match(
     found: dict[str, int] = {}
     unmatched: list[str] = []
     for student in students:
-        at: int | None = by_id.get(student) if by_id else loose.get(student)
+        lms_id = (lms_ids or {}).get(student, "").casefold()
+        at: int | None
+        if by_id:
+            at = by_id.get(student)
+        elif lms_id and lms_id in by_lms:
+            at = by_lms[lms_id]
+        else:
+            at = loose.get(student)
         if at is None:
             unmatched.append(student)
         else:
@@ -181,7 +222,7 @@ def export(
     tasks = sorted(totals.max_points)
     titles = [(columns or {}).get(t, t) for t in tasks]
     students = sorted({s for s, _ in totals.points})
-    found, unmatched = match(students, roster)
+    found, unmatched = match(students, roster, totals.lms_ids)
     graded_rows = set(found.values())
     by_row: dict[int, str] = {index: student for student, index in found.items()}
     buffer = io.StringIO()

@@ -49,7 +49,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--course", default="course", help="nbgrader course folder (default: course)")
     p.add_argument(
         "--roster", required=True,
-        help="roster CSV: the LMS's identity columns and a `student` column",
+        help="roster CSV: the LMS's identity columns, as downloaded: Canvas's gradebook export "
+        "(its ID is matched to the Canvas user id `dlci grade` kept), Moodle's grading worksheet "
+        "(its Identifier, `Participant 123456`, to the participant id); a `student` column with "
+        "the kit's student id, if there, matches first",
     )
     p.add_argument(
         "--key",

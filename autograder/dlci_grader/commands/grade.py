@@ -14,6 +14,7 @@ from dlci_grader.run import report
 from dlci_grader.run.class_run import grade_class
 from dlci_grader.run.dask_executor import DaskExecutor
 from dlci_grader.run.job import resolve_data_root
+from dlci_grader.run.roster import LMS_ID_COLUMN, STUDENT_COLUMN, Roster
 
 
 def _cluster(args: argparse.Namespace) -> DaskExecutor | None:
@@ -63,10 +64,14 @@ def _run(args: argparse.Namespace) -> int:
         print("sandbox: off on every worker (--no-sandbox)", file=sys.stderr)
     data_root = resolve_data_root(args.root)
     expected = report.read_expected(args.expected) if args.expected else None
+    try:
+        roster = Roster.read(args.roster) if args.roster else None
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"dlci grade: {exc}") from exc
     run = grade_class(
         args.submissions, args.course, args.solutions, args.tasks or None, args.workers, limits,
         args.force, data_root=data_root, progress=not args.quiet, executor=executor,
-        expected=expected,
+        expected=expected, roster=roster,
     )
     if executor is not None:
         for worker in executor.workers.values():
@@ -109,12 +114,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="autograde a class's submissions with nbgrader; gradebook, grades.csv (instructors)",
         description=(
             "Autograde every submission (a folder with one subfolder per student, nbgrader's "
-            "submitted/ or a plain/LMS zip) into an nbgrader course folder: scores in its "
+            "submitted/, Moodle's folders per participant, Canvas's flat download, Gradescope's "
+            "export, or a zip of any) into an nbgrader course folder: scores in its "
             "gradebook.db, a CSV of points per student, task and question, and a summary. "
-            "Notebooks already graded (same file) are skipped unless --force."
+            "Notebooks already graded (same file) are skipped unless --force; every file "
+            "skipped is named in a warning."
         ),
     )
-    p.add_argument("submissions", help="folder or .zip with one subfolder per student")
+    p.add_argument(
+        "submissions",
+        help="folder or .zip: one subfolder per student, or an LMS download (Moodle, Canvas, "
+        "Gradescope)",
+    )
+    p.add_argument(
+        "--roster", metavar="CSV",
+        help=f"CSV with columns {LMS_ID_COLUMN},{STUDENT_COLUMN}: an id the LMS names a student "
+        "by (Canvas user id, Moodle participant id, Gradescope SID or email) and the course's "
+        "student id; a submission whose id is not in it, or is there for two students, is not "
+        "graded (warned)",
+    )
     p.add_argument("--course", default="course", help="nbgrader course folder (default: course)")
     p.add_argument("--solutions", default="solutions", help="source notebooks (default: solutions)")
     p.add_argument("--tasks", nargs="*", metavar="TASK", help="grade only these tasks, e.g. task1")

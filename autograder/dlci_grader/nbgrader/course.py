@@ -41,7 +41,7 @@ from dlci_grader.files import atomic_write
 from dlci_grader.isolation.limits import CELL_TIMEOUT
 from dlci_grader.ledger import Ledger
 from dlci_grader.nbgrader.config import write_course_config
-from dlci_grader.nbgrader.gradebook import write_result
+from dlci_grader.nbgrader.gradebook import write_lms_ids, write_result
 from dlci_grader.nbgrader.template import NBFORMAT_VERSION, Template
 from dlci_grader.verdicts.results import NotebookResult
 from starter.hashing import sha256_file
@@ -244,6 +244,11 @@ class Course(NbgraderCourse):
     def results(self) -> list[NotebookResult]:
         """Every result the ledger recorded, by student then task."""
         return self.ledger.results()
+
+    def record_lms_ids(self, lms_ids: Mapping[str, str]) -> None:
+        """Keep each student's LMS id in the gradebook (student id -> the id the LMS's download
+        named them by), for the grades' export (:mod:`dlci_grader.lms`)."""
+        write_lms_ids(self.db, lms_ids)
 
     def store(
         self, result: NotebookResult, submission: bytes | None, autograded: bytes | None,

@@ -4,13 +4,15 @@
   hub's plain ``nbgrader autograde`` is read the same way);
 - :func:`write_result`: a worker's result merged into the instructor's gradebook (only the
   parent of a grading run calls it, one result at a time);
-- :func:`recorded_scores`: the scores the gradebook holds now, manual grades included (the CSV).
+- :func:`recorded_scores`: the scores the gradebook holds now, manual grades included (the CSV);
+- :func:`write_lms_ids`: the LMS's id of each student (intake's), which the grades' export
+  matches the LMS's roster on.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -118,3 +120,18 @@ def recorded_scores(
                 continue
             out.update({(r.student, r.notebook, name): cell for name, cell in cells.items()})
     return out
+
+
+def write_lms_ids(db: Path, lms_ids: Mapping[str, str]) -> None:
+    """Keep each student's LMS id (student id -> Canvas user id, Moodle participant id,
+    Gradescope SID or email) as nbgrader's ``Student.lms_user_id``, creating the student if
+    needed."""
+    from nbgrader.api import Gradebook
+
+    if not lms_ids:
+        return
+    with Gradebook(_url(db), COURSE_ID) as gradebook, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # nbgrader's own SQLAlchemy autoflush warnings
+        for student, lms_id in sorted(lms_ids.items()):
+            gradebook.update_or_create_student(student, lms_user_id=lms_id)
+        gradebook.db.commit()

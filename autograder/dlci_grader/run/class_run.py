@@ -43,6 +43,7 @@ from dlci_grader.nbgrader.course import Course, read_notebook
 from dlci_grader.run.executor import Executor, LocalExecutor
 from dlci_grader.run.intake import Submission, collect, opened
 from dlci_grader.run.job import Job, resolve_data_root
+from dlci_grader.run.roster import Roster
 from dlci_grader.tasks import load_tasks, task_key
 from dlci_grader.verdicts.results import (
     CellStatus,
@@ -109,7 +110,8 @@ class ClassRun:
         results: every recorded result of the course (this run's and earlier ones).
         graded: results of notebooks graded in this run (rejected ones included).
         skipped: (student, task) already graded with the same file, not graded again.
-        warnings: files that matched no task, duplicates.
+        warnings: files skipped and why (no task, an older or duplicate notebook, not in the
+            roster, ambiguous).
         seconds: wall-clock time of the run.
     """
 
@@ -188,6 +190,7 @@ def grade_class(
     executor: Executor | None = None,
     progress: bool = False,
     expected: Mapping[tuple[str, str], float] | None = None,
+    roster: Roster | None = None,
 ) -> ClassRun:
     """Grade every submission in ``submissions`` into the course folder ``course``.
 
@@ -206,6 +209,8 @@ def grade_class(
         progress: show a progress bar on stderr.
         expected: autograded points by (student, task) (``expected.csv`` of a sample class):
             the progress bar counts the notebooks that differ, not those with problems.
+        roster: LMS ids -> the course's student ids (:mod:`dlci_grader.run.roster`); with one,
+            a submission it does not match is not graded (a warning names it).
     """
     start = time.perf_counter()
     cores = os.cpu_count() or 1
@@ -229,7 +234,8 @@ def grade_class(
         graded: list[NotebookResult] = []
         skipped: list[tuple[str, str]] = []
         with opened(submissions) as folder:
-            found, warnings = collect(folder, loaded, release_ids)
+            found, warnings = collect(folder, loaded, release_ids, roster)
+            state.record_lms_ids({s.student: s.lms_id for s in found if s.lms_id is not None})
             todo: list[Submission] = []
             for sub in found:
                 if not force and state.ledger.done(sub.student, sub.task, sub.digest) is not None:
