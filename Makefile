@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 $(STAMP): pyproject.toml $(wildcard autograder/pyproject.toml)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[hub]' $(if $(wildcard autograder/pyproject.toml),-e ./autograder)
+	$(PY) -m pip install --quiet -e '.[dev,hub]' $(if $(wildcard autograder/pyproject.toml),-e ./autograder)
 	touch $(STAMP)
 
 install: $(STAMP)

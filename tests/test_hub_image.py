@@ -158,6 +158,38 @@ def test_student_wheel_holds_starter_only(tmp_path: Path):
     assert not leaks, f"hidden tests or solutions in the student wheel: {leaks}"
 
 
+def _pip_installs(dockerfile: Path) -> list[str]:
+    """What the RUN lines' ``pip install`` commands install (options and their values left out)."""
+    text = re.sub(r"\\\n", " ", dockerfile.read_text())
+    targets = []
+    for line in text.splitlines():
+        words = shlex.split(line, comments=True) if line.strip() else []
+        if not words or words[0].upper() != "RUN" or "install" not in words:
+            continue
+        command = words[words.index("install") + 1:]
+        command = command[: command.index("&&")] if "&&" in command else command
+        skip = False
+        for word in command:
+            if skip:
+                skip = False
+            elif word in ("--constraint", "-c", "--extra-index-url", "--index-url", "-r"):
+                skip = True
+            elif not word.startswith(("-", "$")):
+                targets.append(word)
+    return targets
+
+
+def test_student_image_installs_no_grader_or_developer_tool():
+    """The student image installs the kit (its run-time packages) and nbgrader (Assignment List,
+    Validate), and so nothing of the grader's or the developers' tools."""
+    from test_environment import GRADER_OR_DEV, installed_closure, name_of, student_requirements
+
+    assert _pip_installs(DEPLOY / "student.Dockerfile") == ["/tmp/dlci/kit", "nbgrader"]
+    kit = {name_of(r) for r in student_requirements()} - {"jupyterlab"}
+    leaked = sorted(installed_closure(kit | {"nbgrader"}) & (GRADER_OR_DEV - {"nbgrader"}))
+    assert not leaked, f"the student image brings {leaked}"
+
+
 def test_instructor_image_adds_grader_and_solutions():
     """The instructor image carries what grading needs: dlci_grader (hidden tests' checks) and
     solutions/."""

@@ -17,8 +17,10 @@ ARG TORCH_INDEX_URL=""
 COPY autograder/deploy/constraints.txt /tmp/dlci/constraints.txt
 COPY pyproject.toml README.md LICENSE /tmp/dlci/kit/
 COPY starter/ /tmp/dlci/kit/starter/
+# The kit (starter and its run-time packages: no grader, no developers' tools) and nbgrader, for
+# the Assignment List and Validate; JupyterLab comes with the base image.
 RUN pip install --no-cache-dir ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} \
-        --constraint /tmp/dlci/constraints.txt /tmp/dlci/kit \
+        --constraint /tmp/dlci/constraints.txt /tmp/dlci/kit nbgrader \
     && rm -rf /tmp/dlci \
     && fix-permissions "${CONDA_DIR}" && fix-permissions "/home/${NB_USER}"
 

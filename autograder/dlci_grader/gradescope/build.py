@@ -34,7 +34,7 @@ KIT_ROOT = Path(__file__).resolve().parents[3]
 """The kit's source checkout (holds pyproject.toml, starter/, autograder/)."""
 RUNTIME_PACKAGES = (
     "numpy", "scikit-image", "matplotlib", "pandas", "tqdm", "pooch", "mlxtend", "ipykernel",
-    "nbclient", "nbformat", "nbgrader", "psutil", "jupyter_client",
+    "nbclient", "nbformat", "jsonschema", "nbgrader", "psutil", "jupyter_client",
 )
 """What grading needs besides torch (pinned at this environment's versions)."""
 TORCH_PACKAGES = ("torch", "torchvision")
