@@ -2,7 +2,7 @@
 #   make demo   create .venv, install the kit, run its main job on the embedded default data
 #   make test   install if needed, run the whole test suite
 #   make lint   ruff, mypy (strict on starter/ and the grader), the grader's layers (tools/check_layers.py)
-# Real course data: point DLCI_DATA at a folder holding BSDS300/ and MNIST/ (see README).
+# Real course data: point DLCI_DATA at a folder holding BSDS300/ and MNIST/ (see docs/students/README.md).
 
 PYTHON ?= python3
 VENV   ?= .venv

@@ -157,7 +157,7 @@ def test_pretrained_networks_beat_the_course_originals(data_root):
     """Every PSNR cell beats the course's original networks by at least 0.5 dB.
 
     On every 5th test image (20 of 100, about a minute on 2 CPU cores); the figures on all 100
-    images are in the README and in starter/assets/pretrained.json.
+    images are in docs/instructors/results.md and in starter/assets/pretrained.json.
     """
     _, clean = BlurredBSDS300(data_root, split="test", embedded_ok=False).as_tensors()
     table = evaluate_methods(clean[::5], task3_kernel(), load_models("cpu"), seed=0)

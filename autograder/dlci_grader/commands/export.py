@@ -25,8 +25,8 @@ def _run(args: argparse.Namespace) -> int:
     report_path = out.with_suffix(".report.txt")
     report_path.write_text(report + ("\n" if report else ""))
     print(
-        f"wrote {done.rows} students to {out} (import it in {args.lms.capitalize()}: see the "
-        "README)"
+        f"wrote {done.rows} students to {out} (import it in {args.lms.capitalize()}: see "
+        "docs/instructors/gradescope-and-lms.md)"
     )
     if report:
         print(report, file=sys.stderr)

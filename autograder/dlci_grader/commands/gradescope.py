@@ -26,7 +26,8 @@ def _build(args: argparse.Namespace) -> int:
         f"{args.timeout_minutes:g} min "
         f"and at least {args.memory_gb + 0.5:g} GB of memory (Settings -> Autograder); written "
         "answers "
-        "as manually graded questions worth their points (see the README)."
+        "as manually graded questions worth their points (see "
+        "docs/instructors/gradescope-and-lms.md)."
     )
     return 0
 

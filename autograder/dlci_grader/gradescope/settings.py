@@ -18,8 +18,8 @@ GRADESCOPE_TIMEOUT_S = 10 * 60
 """Gradescope's default autograder timeout (10 minutes; raised per assignment in its settings)."""
 GRADESCOPE_MEMORY_BYTES = 768 * 2**20
 """Memory of Gradescope's default autograder container (1 CPU, 768 MB); larger tiers (2 CPUs
-with 3 GB, 4 CPUs with 6 GB) are chosen per assignment. PyTorch needs a larger tier: see the
-README's Gradescope section."""
+with 3 GB, 4 CPUs with 6 GB) are chosen per assignment. PyTorch needs a larger tier: see
+docs/instructors/gradescope-and-lms.md."""
 
 
 @dataclass

@@ -8,8 +8,8 @@ nbgrader restores from the gradebook). Each new cell prints one ``ATTACK <what>:
 per thing it tried, so the tests can check that every try was refused, not just the score.
 
 ``dlci sample-class OUT --attacks`` adds them to a sample class as ``attack-<name>`` students;
-``tests/test_attacks.py`` grades them with ``dlci grade`` and checks scores and outcomes; the
-README's grading section has the table.
+``tests/test_attacks.py`` grades them with ``dlci grade`` and checks scores and outcomes;
+docs/instructors/trust.md has the table.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ class Attack:
 
     Attributes:
         name: short id (the student is ``attack-<name>``).
-        vector: what it tries, in words (the README table).
+        vector: what it tries, in words (the table in docs/instructors/trust.md).
         base: the sample submission it starts from (``solution``, ``blank`` or a variant's name).
         edit: adds the attack to the base notebook.
         fails: cells the attack's own code legitimately costs, beyond the base's failures.

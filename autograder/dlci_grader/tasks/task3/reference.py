@@ -4,7 +4,7 @@ none of them may ship in the student package ``starter`` (``tests/test_api_leak.
 
 - :func:`wiener_deconv`: Wiener deconvolution, the answer to the ``wiener`` part;
 - :func:`evaluate` / :func:`evaluate_methods`: mean PSNR of methods at several noise levels, the
-  answer to ``psnr_table`` and the notebook's table (the figures in the README).
+  answer to ``psnr_table`` and the notebook's table (the figures in docs/instructors/results.md).
 
 Images are ``(..., H, W)`` tensors (typically ``(N, 3, H, W)`` in [0, 1]); a kernel is a real
 ``(kh, kw)`` tensor. The helpers they use (``psf2otf``, ``blur``, ``psnr``, the pretrained
