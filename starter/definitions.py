@@ -23,7 +23,7 @@ so: ``dlci check`` prints it, the grader flags it):
   and containers and operators of those (no ``**`` in a dict: it calls ``keys()``); no
   ``metaclass=``, no annotations evaluated.
 
-The grader's run adds two checks (:mod:`dlci_grader.kernel.rebuilt`): each test keeps only the
+The grader's own run of the definitions adds two checks: each test keeps only the
 definitions its source needs (:func:`needed`), and a class whose bases have a metaclass other than
 Python's, ``abc``'s or PyTorch's Function's, or an ``__init_subclass__`` of the notebook's own, is
 not defined.
