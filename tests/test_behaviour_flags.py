@@ -106,7 +106,7 @@ def test_a_backward_by_hand_is_not_observed(capsys):
 def test_the_grader_turns_observations_into_one_flag_each():
     import nbformat
 
-    from dlci_grader.verdicts.judging import observed
+    from dlci_grader.verdicts.judging import observations, observed
 
     def cell(test: str, lines: list[str]) -> nbformat.NotebookNode:
         record = {"task": "task1", "test": test, "npz": "", "observed": lines}
@@ -116,7 +116,7 @@ def test_the_grader_turns_observations_into_one_flag_each():
     cells = [cell("test_linear", [REPLACED, "x"]), cell("test_relu", [REPLACED]),
              cell("test_network", [REPLACED])]
     nb = nbformat.v4.new_notebook(cells=cells)
-    assert observed(nb) == [
+    assert observed(observations(nb)) == [
         f"the grader observed (test_linear, test_relu, +1 more): {REPLACED}",
         "the grader observed (test_linear): x",
     ]

@@ -283,7 +283,7 @@ def grade_isolated(
         )
     else:
         executed = nbformat.read(str(autograded), 4)
-        seen = judging.observed(executed)  # before judging replaces the answers by verdicts
+        seen = judging.observations(executed)  # before judging replaces the answers
         alone = {}
         if channel is not None:  # the definitions-only tests again, on the definitions alone
             alone = rebuild.run_alone(
@@ -293,9 +293,7 @@ def grade_isolated(
             course, student, task, notebook, points, executed, autograded, limits, channel, alone,
         )
         alone_seen = {test: v.observed for test, v in alone.items() if v.observed}
-        result.flags = [
-            *flags.scan(executed, set(points)), *seen, *judging.observed(None, alone_seen),
-        ]
+        result.flags = [*flags.scan(executed, set(points)), *judging.observed(seen, alone_seen)]
         result.slowest_cell, result.slowest_cell_seconds = _slowest_cell(timings)
     result.reason = "; ".join(filter(None, [*notes, result.reason]))
     result.seconds, result.cpu_seconds = time.perf_counter() - start, cpu

@@ -116,28 +116,32 @@ def _records(cell: NotebookNode) -> list[object]:
     ]
 
 
-def observed(
-    notebook: NotebookNode | None, alone: Mapping[str, Sequence[str]] | None = None,
-) -> list[str]:
-    """Flags from what the hidden tests' harness observed while the student's code ran (autograd
-    inside a graded backward, a kit name bound to the notebook's code: :mod:`~dlci_grader.kernel.
-    answers`), in the kernel (each answer record's ``observed``) and in the run of the
-    definitions alone (``alone``: test -> lines). Hints for a person, never part of a score: the
-    student's code could forge or suppress them; the spelling rules are the second net."""
-    tests: dict[str, list[str]] = {}  # what was observed -> the tests that observed it
-
-    def note(test: str, lines: Sequence[object], where: str = "") -> None:
-        for line in lines[:20]:
-            tests.setdefault(first_line(line, 200) + where, []).append(test)
-
-    for cell in notebook.cells if notebook is not None else []:
+def observations(notebook: NotebookNode) -> dict[str, list[str]]:
+    """test -> what the hidden tests' harness observed while the student's code ran (each answer
+    record's ``observed``: :mod:`dlci_grader.kernel.answers`); read before :func:`annotate`
+    replaces the records by verdicts."""
+    seen: dict[str, list[str]] = {}
+    for cell in notebook.cells:
         for record in _records(cell):
             lines = record.get("observed") if isinstance(record, dict) else None
             test = record.get("test") if isinstance(record, dict) else None
             if isinstance(lines, list) and isinstance(test, str):
-                note(test, lines)
-    for test, lines in (alone or {}).items():
-        note(test, lines, " (definitions alone)")
+                seen.setdefault(test, []).extend(str(line) for line in lines[:20])
+    return seen
+
+
+def observed(
+    kernel: Mapping[str, Sequence[str]], alone: Mapping[str, Sequence[str]] | None = None,
+) -> list[str]:
+    """Flags, one per thing observed with the tests that observed it, from the kernel's run
+    (:func:`observations`) and the run of the definitions alone (``alone``: test -> lines).
+    Hints for a person, never part of a score: the student's code could forge or suppress them;
+    the spelling rules are the second net."""
+    tests: dict[str, list[str]] = {}  # what was observed -> the tests that observed it
+    for where, seen in (("", kernel), (" (definitions alone)", alone or {})):
+        for test, lines in seen.items():
+            for line in lines[:20]:
+                tests.setdefault(first_line(line, 200) + where, []).append(test)
     flags = []
     for line, names in tests.items():
         names = list(dict.fromkeys(names))
