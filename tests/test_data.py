@@ -142,6 +142,33 @@ def no_env(monkeypatch):
 # ---------------------------------------------------------------- data root
 
 
+def test_data_package_names_resolve_and_its_root_needs_no_torch():
+    """``starter.data`` imports its names on first use: each name of ``__all__`` is the one its
+    type-checking import names, and finding the data root (what ``dlci`` commands and the
+    grader's parent processes need) imports no PyTorch."""
+    import ast
+    import importlib
+    import subprocess
+    import sys
+
+    import starter.data as data
+
+    declared = {
+        alias.name: node.module
+        for node in ast.walk(ast.parse(Path(data.__file__).read_text()))
+        if isinstance(node, ast.ImportFrom) and node.module
+        for alias in node.names
+    }
+    assert set(data.__all__) == set(declared) - {"annotations", "TYPE_CHECKING", "Any"}
+    for name in data.__all__:
+        assert getattr(data, name) is getattr(importlib.import_module(declared[name]), name)
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        _ = data.nothing  # type: ignore[attr-defined]
+    probe = "import sys, starter.data.root, starter.data; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", "importing starter.data.root imported torch"
+
+
 def test_data_root_order(tmp_path, monkeypatch):
     """The argument beats DLCI_DATA, which beats the kit's data/, which beats the user cache."""
     monkeypatch.setenv(DATA_ENV_VAR, str(tmp_path / "env"))

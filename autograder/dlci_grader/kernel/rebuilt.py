@@ -130,11 +130,15 @@ def _preimport(cells: list[list[CodeType]]) -> None:
 
 def _warm_up() -> None:
     """One tiny autograd pass before the children fork, so that each does not pay PyTorch's
-    first-use set-up again (single-threaded: nothing here starts a thread pool)."""
+    first-use set-up again (single-threaded: nothing here starts a thread pool). The pass hands
+    ``backward`` an explicit gradient, as the harnesses do: that path imports
+    ``torch.fx.experimental.symbolic_shapes`` and sympy on first use, 0.4 s per child
+    otherwise."""
     import torch
 
     x = torch.ones(2, 2, dtype=torch.float64, requires_grad=True)
-    (x @ x).sum().backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
+    y = x @ x
+    y.backward(torch.ones_like(y))  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
 
 
 def _imported_modules(code: CodeType) -> list[str]:

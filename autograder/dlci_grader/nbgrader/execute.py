@@ -34,7 +34,9 @@ KERNEL_STOPPED = "KernelStopped"
 """``ename`` of a cell whose timeout interrupt the student's code swallowed (a bare ``except:``
 around a loop): the kernel is stopped, the cells that ran keep their points."""
 NOT_RUN = "NotRun"
-_UNFINISHED = ("CellTimeoutError", KERNEL_DIED, KERNEL_STOPPED, NOT_RUN)
+TIMED_OUT = CellTimeoutError.__name__
+"""``ename`` nbgrader's ``Execute`` writes for a cell interrupted at its timeout."""
+_UNFINISHED = (TIMED_OUT, KERNEL_DIED, KERNEL_STOPPED, NOT_RUN)
 """``ename`` of a cell that did not run to its end (not counted as the slowest cell)."""
 
 

@@ -135,13 +135,13 @@ class _Progress:
         expected: Mapping[tuple[str, str], float] | None = None,
     ) -> None:
         self.lock = threading.Lock()
-        self.running = self.failed = 0
+        self.running = self.counted = 0
         self.expected = expected
         self.bar = progress_bar(total, "grading", enabled=enabled, unit="nb")
 
     def _show(self) -> None:
         what = "with problems" if self.expected is None else "unexpected"
-        self.bar.set_postfix_str(f"running {self.running}, {what} {self.failed}", refresh=True)
+        self.bar.set_postfix_str(f"running {self.running}, {what} {self.counted}", refresh=True)
 
     def _counts(self, result: NotebookResult) -> bool:
         if self.expected is None:
@@ -157,7 +157,7 @@ class _Progress:
     def finished(self, result: NotebookResult) -> None:
         with self.lock:
             self.running = max(0, self.running - 1)
-            self.failed += self._counts(result)
+            self.counted += self._counts(result)
             self.bar.update(1)
             self._show()
 

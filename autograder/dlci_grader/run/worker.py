@@ -34,7 +34,7 @@ from dlci_grader.isolation.limits import Limits, release_cgroup, wrap
 from dlci_grader.kernel.answers import ENV as ANSWERS_ENV_VAR
 from dlci_grader.nbgrader.config import write_worker_config
 from dlci_grader.nbgrader.course import NbgraderCourse
-from dlci_grader.nbgrader.execute import KERNEL_DIED, KERNEL_STOPPED, NOT_RUN
+from dlci_grader.nbgrader.execute import KERNEL_DIED, KERNEL_STOPPED, NOT_RUN, TIMED_OUT
 from dlci_grader.nbgrader.gradebook import read_submission
 from dlci_grader.run.job import Job, JobResult
 from dlci_grader.verdicts import flags, judging, rebuild
@@ -50,7 +50,6 @@ from dlci_grader.verdicts.results import (
 from starter.env_vars import DATA_ENV_VAR, GRADING_ENV_VAR
 from starter.nbgrader_cells import grade_id
 
-TIMEOUT_ENAMES = ("CellTimeoutError",)
 DISK_POLL_S = 1.0
 """Seconds between two checks of a notebook's disk use."""
 
@@ -83,7 +82,7 @@ def explain(
             continue
         enames = [e for e, _ in errors]
         status = CellStatus.FAILED
-        if any(e in TIMEOUT_ENAMES for e in enames):
+        if TIMED_OUT in enames:
             reason = f"timed out after {limits.cell_timeout} s (interrupted)"
             problems.append(f"cell {name} {reason}")
         elif KERNEL_STOPPED in enames:
