@@ -1,6 +1,6 @@
 """``dlci grade`` / ``feedback`` / ``sample-class`` end to end, on the real nbgrader and kernels.
 
-One sample class (Task 1: the solution, the blank release, three wrong variants and nine broken
+One sample class (Task 1: the solution, the blank release, four wrong variants and nine broken
 submissions) is generated and graded once through the command line (``conftest.task1_class``,
 shared with the other modules that read its verdicts); the tests then check every score against
 its expectation, the CSV, the gradebook, the feedback, re-runs, a grader killed mid-run, and the
@@ -68,7 +68,7 @@ def test_every_sample_submission_gets_exactly_its_expected_score(graded):
                            "max_points": float(r["max_points"])})
              for r in _csv(course)]
     assert report.compare(expected, table) == []
-    assert len(expected) == 14 and "14/14 as expected" in run.stdout
+    assert len(expected) == 15 and "15/15 as expected" in run.stdout
 
 
 @pytest.mark.slow
@@ -141,7 +141,7 @@ def test_csv_and_gradebook_hold_every_cell(graded):
         nb = gb.find_submission_notebook("task1_backprop_inpainting", "task1_backprop_inpainting",
                                          "task1-update_wrong_sign")
         assert nb.score == 15 and nb.needs_manual_grade and not nb.flagged
-        assert len(gb.students) == 14
+        assert len(gb.students) == 15
     autograded = (course / "autograded" / "broken-kernel-dies" / "task1_backprop_inpainting"
                   / "task1_backprop_inpainting.ipynb")
     assert "KernelDied" in autograded.read_text()

@@ -48,6 +48,9 @@ def test_the_catalogue_covers_tasks_1_and_3():
     assert {m.task for m in MISTAKES} == set(CATALOGUE_TASKS)
     for m in MISTAKES:
         assert m.says, f"{m.name}: says nothing to check"
+        assert m.test in m.fails, f"{m.name}: fails does not list its own test {m.test}"
+    for a in MISTAKES:  # one notebook, one set of points
+        assert all(a.fails == b.fails for b in MISTAKES if (b.task, b.edits) == (a.task, a.edits))
 
 
 def failure_text(output: str, test: str) -> str:
@@ -109,3 +112,11 @@ def test_dlci_check_names_the_mistake(mistake: Mistake, checked):
         )
     for fragment in mistake.never:
         assert fragment not in output, f"{mistake.name}: the output shows {fragment!r}:\n{output}"
+    # each visible test's points: 0 for the tests the mistake makes wrong, full for the others
+    scored = re.findall(r"^  (PASS|FAIL)  (\S+) +([\d.]+)/([\d.]+)$", run.stdout, re.M)
+    assert scored, output
+    expected = {test: 0.0 if test in mistake.fails else float(full) for _, test, _, full in scored}
+    assert {test: float(got) for _, test, got, _ in scored} == expected, (
+        f"{mistake.name}: points per visible test differ (expected to fail: "
+        f"{sorted(mistake.fails)}):\n{output}"
+    )

@@ -113,6 +113,7 @@ def test_solution_full_marks_blank_zero(graded):
         "solution": 23,
         "blank": 0,
         "transposed_grad_weight": 12,
+        "bias_unsummed": 18,  # test_linear and test_linear_hidden only: one mistake, once
         "relu_mask_wrong_sign": 14,
         "update_wrong_sign": 15,
     }

@@ -294,7 +294,8 @@ def test_network_check_passes_right_and_fails_wrong_relu():
     with pytest.raises(AssertionError, match=r"(?s)dL/dW1 has the right shape .* entries are off"):
         ac.check_network_gradients(_Net(RIGHT_LINEAR, wrong_relu))
     with pytest.raises(AssertionError,
-                       match=r"(?s)built from ReLU, whose backward is wrong.*wrong side"):
+                       match=r"(?s)entries are off.*built from ReLU, whose backward is wrong "
+                             r"\(test_relu says how\)"):
         ac.check_network_gradients(_Net(RIGHT_LINEAR, wrong_relu), RIGHT_LINEAR, wrong_relu)
     with pytest.raises(ValueError, match="float64"):
         ac.check_network_gradients(_Net(RIGHT_LINEAR, RIGHT_RELU).float())
@@ -306,8 +307,19 @@ def test_network_check_names_a_bias_averaged_over_the_batch():
     with pytest.raises(AssertionError, match="dL/db3 has the right shape .* the batch mean"):
         ac.check_network_gradients(_Net(averaged, RIGHT_RELU))
     with pytest.raises(AssertionError,
-                       match=r"(?s)whose backward is wrong .*test_linear.*batch mean"):
+                       match=r"(?s)batch mean.*whose backward is wrong \(test_linear says how\)"):
         ac.check_network_gradients(_Net(averaged, RIGHT_RELU), averaged, RIGHT_RELU)
+
+
+def test_network_check_fails_only_for_the_network(capsys):
+    """A bias gradient left unsummed over the batch is LinearFunction's own mistake: autograd
+    sums it, the network's gradients are right, so the network's check passes and says so."""
+    unsummed = _linear(lambda x, w, go: (go @ w, go.T @ x, go))
+    with pytest.raises(AssertionError, match="still has the batch dimension"):
+        ac.check_linear_function(unsummed)
+    ac.check_network_gradients(_Net(unsummed, RIGHT_RELU), unsummed, RIGHT_RELU)
+    assert re.search(r"note: _Net's gradients are right, though it is built from \w+, whose "
+                     r"backward is wrong \(test_linear says how\)", capsys.readouterr().out)
 
 
 def _analytic(mask1=True, mask2=True, bias=lambda d: d.sum(0), weight=lambda d, x: d.T @ x,

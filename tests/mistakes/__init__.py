@@ -29,6 +29,10 @@ class Mistake:
         says: regular expressions (case-insensitive); each must match that test's failure
             text in ``dlci check`` (the test's intent line and its whole error message).
         never: substrings that must appear nowhere in ``dlci check``'s output.
+        fails: every visible test the edited notebook fails (``test`` among them); the others
+            pass, so each visible test's points are known (all or nothing). A composite test
+            (the network's gradients, training's outcome) is listed only when the mistake makes
+            what it is about wrong: a wrong part is its own test's failure, not the whole's too.
     """
 
     task: str
@@ -38,3 +42,4 @@ class Mistake:
     test: str
     says: tuple[str, ...]
     never: tuple[str, ...] = ()
+    fails: tuple[str, ...] = ()

@@ -38,8 +38,11 @@ _ANALYTIC = "analytic_gradients"
 _SGD = "sgd_step"
 
 
-def _row(name: str, description: str, edits: tuple[Edit, ...], test: str, *says: str) -> Mistake:
-    return Mistake("task1", name, description, edits, test, says, SOLUTION)
+def _row(
+    name: str, description: str, edits: tuple[Edit, ...], test: str, *says: str,
+    fails: tuple[str, ...],
+) -> Mistake:
+    return Mistake("task1", name, description, edits, test, says, SOLUTION, fails)
 
 
 _GRAD_INPUT_TRANSPOSED = (
@@ -57,6 +60,7 @@ MISTAKES: list[Mistake] = [
         r"grad_input \(dL/dx\) has shape \(16, 64\); "
         r"the input x is \(N, in\), so expected \(64, 16\)",
         r"transpose of dL/dx",
+        fails=("test_linear", "test_network", "test_training"),
     ),
     _row(
         "grad_input_transposed_in_training",
@@ -66,6 +70,7 @@ MISTAKES: list[Mistake] = [
         "test_training",
         r"training stopped in its first epoch",
         r"the error is in the training cell",
+        fails=("test_linear", "test_network", "test_training"),
     ),
     _row(
         "grad_weight_transposed",
@@ -75,6 +80,7 @@ MISTAKES: list[Mistake] = [
         r"grad_weight \(dL/dW\) has shape \(16, 32\); the weight is \(out, in\), so expected "
         r"\(32, 16\)",
         r"transpose of dL/dW",
+        fails=("test_linear", "test_network", "test_training"),
     ),
     _row(
         "bias_averaged",
@@ -83,22 +89,26 @@ MISTAKES: list[Mistake] = [
         "test_linear",
         r"grad_bias \(dL/db\) has the right shape \(32,\) but wrong values",
         r"batch mean, not the sum over the batch",
+        fails=("test_linear", "test_network"),
     ),
     _row(
         "bias_averaged_in_network",
         "the same averaged bias gradient, seen by the network's test (autograd accepts its shape)",
         _BIAS_MEAN,
         "test_network",
-        r"built from LinearFunction, whose backward is wrong",
-        r"grad_bias .* batch mean, not the sum over the batch",
+        r"dL/db\d has the right shape .* batch mean, not the sum over the batch",
+        r"built from LinearFunction, whose backward is wrong \(test_linear says how\)",
+        fails=("test_linear", "test_network"),
     ),
     _row(
         "bias_unsummed",
-        "LinearFunction returns dL/dg itself as the bias gradient, one row per example",
+        "LinearFunction returns dL/dg itself as the bias gradient, one row per example (autograd "
+        "sums it, so the network's gradients are right: test_network passes, with a note)",
         (Edit(_LINEAR, "grad_bias = grad_output.sum(dim=0)", "grad_bias = grad_output"),),
         "test_linear",
         r"grad_bias \(dL/db\) has shape \(64, 32\); the bias is \(out,\), so expected \(32,\)",
         r"still has the batch dimension",
+        fails=("test_linear",),
     ),
     _row(
         "relu_mask_wrong_side",
@@ -107,14 +117,16 @@ MISTAKES: list[Mistake] = [
         "test_relu",
         r"passes the gradient where g < 0 and blocks it where g > 0",
         r"mask is on the wrong side",
+        fails=("test_network", "test_relu", "test_training"),
     ),
     _row(
         "relu_mask_wrong_side_in_network",
         "the same wrong-side mask, seen by the network's test",
         _RELU_WRONG_SIDE,
         "test_network",
-        r"built from ReLUFunction, whose backward is wrong",
-        r"mask is on the wrong side",
+        r"dL/dW1 has the right shape .* entries are off",
+        r"built from ReLUFunction, whose backward is wrong \(test_relu says how\)",
+        fails=("test_network", "test_relu", "test_training"),
     ),
     _row(
         "relu_mask_on_grad_output",
@@ -123,6 +135,7 @@ MISTAKES: list[Mistake] = [
         "test_relu",
         r"the mask follows the sign of the upstream gradient",
         r"sign of the input g",
+        fails=("test_network", "test_relu", "test_training"),
     ),
     _row(
         "relu_unmasked",
@@ -131,6 +144,7 @@ MISTAKES: list[Mistake] = [
         "test_relu",
         r"upstream gradient unmasked",
         r"does not stop where g ≤ 0",
+        fails=("test_network", "test_relu", "test_training"),
     ),
     _row(
         "relu_mask_alone",
@@ -139,6 +153,7 @@ MISTAKES: list[Mistake] = [
         "test_relu",
         r"mask alone",
         r"upstream gradient is not multiplied in",
+        fails=("test_network", "test_relu", "test_training"),
     ),
     _row(
         "analytic_no_mask_layer1",
@@ -147,6 +162,7 @@ MISTAKES: list[Mistake] = [
         "test_analytic",
         r"dL/dW1 has the right shape \(8, 4\) but wrong values",
         r"the gradient does not stop where g1 ≤ 0",
+        fails=("test_analytic",),
     ),
     _row(
         "analytic_no_mask_layer2",
@@ -154,6 +170,7 @@ MISTAKES: list[Mistake] = [
         (Edit(_ANALYTIC, "delta2 = ((y_hat - y) @ W3) * (g2 > 0)", "delta2 = (y_hat - y) @ W3"),),
         "test_analytic",
         r"the gradient does not stop where g2 ≤ 0",
+        fails=("test_analytic",),
     ),
     _row(
         "analytic_grad_W1_transposed",
@@ -162,6 +179,7 @@ MISTAKES: list[Mistake] = [
         "test_analytic",
         r"dL/dW1 has shape \(4, 8\); W1 is \(n, din\), so expected \(8, 4\)",
         r"transpose of dL/dW1",
+        fails=("test_analytic",),
     ),
     _row(
         "analytic_bias_averaged",
@@ -169,6 +187,7 @@ MISTAKES: list[Mistake] = [
         (Edit(_ANALYTIC, "grad_b1 = delta1.sum(dim=0)", "grad_b1 = delta1.mean(dim=0)"),),
         "test_analytic",
         r"dL/db1 has the right shape \(8,\) but wrong values: it is the batch mean",
+        fails=("test_analytic",),
     ),
     _row(
         "analytic_sign_flipped",
@@ -176,6 +195,7 @@ MISTAKES: list[Mistake] = [
         (Edit(_ANALYTIC, "(y_hat - y)", "(y - y_hat)"),),
         "test_analytic",
         r"dL/dW1 .* opposite sign",
+        fails=("test_analytic",),
     ),
     _row(
         "analytic_W2_transposed",
@@ -183,6 +203,7 @@ MISTAKES: list[Mistake] = [
         (Edit(_ANALYTIC, "(delta2 @ W2)", "(delta2 @ W2.T)"),),
         "test_analytic",
         r"W2 enters transposed",
+        fails=("test_analytic",),
     ),
     _row(
         "sgd_wrong_sign",
@@ -190,6 +211,7 @@ MISTAKES: list[Mistake] = [
         (Edit(_SGD, "p -= lr * p.grad", "p += lr * p.grad"),),
         "test_sgd",
         r"weight moved by \+lr·grad, uphill",
+        fails=("test_sgd", "test_training"),
     ),
     _row(
         "sgd_rebinds",
@@ -198,6 +220,7 @@ MISTAKES: list[Mistake] = [
         "test_sgd",
         r"weight did not move",
         r"change the parameter itself, in place",
+        fails=("test_sgd", "test_training"),
     ),
     _row(
         "sgd_without_lr",
@@ -205,6 +228,7 @@ MISTAKES: list[Mistake] = [
         (Edit(_SGD, "p -= lr * p.grad", "p -= p.grad"),),
         "test_sgd",
         r"not scaled by the learning rate",
+        fails=("test_sgd", "test_training"),
     ),
     _row(
         "sgd_zeroes_grad_first",
@@ -212,6 +236,7 @@ MISTAKES: list[Mistake] = [
         (Edit(_SGD, "p -= lr * p.grad", "p.grad.zero_()\n            p -= lr * p.grad"),),
         "test_sgd",
         r"gradient was cleared before the step used it",
+        fails=("test_sgd", "test_training"),
     ),
 ]
 """Task 1's rows of the catalogue."""

@@ -36,8 +36,11 @@ _SIM = "return add_noise(blur(x, kernel), sigma, generator=generator)"
 _FILTER = "otf.conj() / (otf.abs() ** 2 + 1.0 / snr)"
 
 
-def _row(name: str, description: str, edits: tuple[Edit, ...], test: str, *says: str) -> Mistake:
-    return Mistake("task3", name, description, edits, test, says, SOLUTION)
+def _row(
+    name: str, description: str, edits: tuple[Edit, ...], test: str, *says: str,
+    fails: tuple[str, ...],
+) -> Mistake:
+    return Mistake("task3", name, description, edits, test, says, SOLUTION, fails)
 
 
 MISTAKES: list[Mistake] = [
@@ -49,6 +52,7 @@ MISTAKES: list[Mistake] = [
         r"std 3\.\d+e-03 = σ·‖k‖₂",
         r"correlated",
         r"added before the blur",
+        fails=("test_simulate",),
     ),
     _row(
         "sigma_squared",
@@ -58,6 +62,7 @@ MISTAKES: list[Mistake] = [
         "test_simulate",
         r"std 1\.00e-04 = σ² instead of σ = 0\.01",
         r"do not square it",
+        fails=("test_simulate",),
     ),
     _row(
         "sigma_as_variance",
@@ -67,6 +72,7 @@ MISTAKES: list[Mistake] = [
         "test_simulate",
         r"= √σ instead of σ = 0\.01",
         r"used as a\s+variance",
+        fails=("test_simulate",),
     ),
     _row(
         "noise_one_pattern",
@@ -76,6 +82,7 @@ MISTAKES: list[Mistake] = [
         "test_simulate",
         r"same noise",
         r"full shape \(N, 3, H, W\)",
+        fails=("test_simulate",),
     ),
     _row(
         "noise_ignores_generator",
@@ -84,6 +91,7 @@ MISTAKES: list[Mistake] = [
         "test_simulate",
         r"different measurements for generators with the same seed",
         r"draw the\s+noise from the generator",
+        fails=("test_simulate", "test_table"),
     ),
     _row(
         "wiener_conjugate_dropped",
@@ -93,6 +101,7 @@ MISTAKES: list[Mistake] = [
         r"got \d+\.\d dB",
         r"complex conjugate of H is missing",
         r"flipped",
+        fails=("test_methods", "test_wiener"),
     ),
     _row(
         "wiener_plus_snr",
@@ -101,6 +110,7 @@ MISTAKES: list[Mistake] = [
         "test_wiener",
         r"got 6\.\d dB",
         r"adds SNR to \|H\|² where 1/SNR belongs",
+        fails=("test_methods", "test_table", "test_wiener"),
     ),
     _row(
         "wiener_kernel_not_centred",
@@ -111,6 +121,7 @@ MISTAKES: list[Mistake] = [
         "test_wiener",
         r"shifted by \(-3, -3\) pixels",
         r"centre must\s+sit at the origin",
+        fails=("test_methods", "test_wiener"),
     ),
     _row(
         "method_wiener_snr_inverted",
@@ -120,6 +131,7 @@ MISTAKES: list[Mistake] = [
         "test_methods",
         r"method_wiener scales the image's mean by 0\.0099",
         r"SNR\s+≈ 0\.01",
+        fails=("test_methods", "test_table"),
     ),
     _row(
         "wiener_unet_fed_measurement",
@@ -129,6 +141,7 @@ MISTAKES: list[Mistake] = [
         "test_methods",
         r"method_wiener_unet's output is models\.wiener_denoise applied to the raw measurement",
         r"apply your wiener \(SNR 100\) first",
+        fails=("test_methods",),
     ),
     _row(
         "unet_fed_wiener_output",
@@ -138,6 +151,7 @@ MISTAKES: list[Mistake] = [
         "test_methods",
         r"method_unet's output is models\.deblur_denoise applied to Wiener's output",
         r"trained on\s+the blurred, noisy measurement",
+        fails=("test_methods",),
     ),
     _row(
         "table_sums_images",
@@ -147,6 +161,7 @@ MISTAKES: list[Mistake] = [
         "test_table",
         r"it looks like their sum",
         r"mean over the images",
+        fails=("test_table",),
     ),
     _row(
         "table_ignores_seed",
@@ -156,6 +171,7 @@ MISTAKES: list[Mistake] = [
         "test_table",
         r"same table for seeds 0 and 1",
         r"generator\s+seeded with seed",
+        fails=("test_table",),
     ),
 ]
 """Task 3's catalogue: 13 rows, each a visible test that names the mistake."""

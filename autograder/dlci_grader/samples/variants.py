@@ -13,7 +13,8 @@ points. The tests grade every variant with the real nbgrader and compare (see
 Example:
     >>> subs = submissions("task1", "solutions", "notebooks")  # doctest: +SKIP
     >>> sorted(subs)  # doctest: +SKIP
-    ['blank', 'relu_mask_wrong_sign', 'solution', 'transposed_grad_weight', 'update_wrong_sign']
+    ['bias_unsummed', 'blank', 'relu_mask_wrong_sign', 'solution', 'transposed_grad_weight',
+     'update_wrong_sign']
 """
 
 from __future__ import annotations

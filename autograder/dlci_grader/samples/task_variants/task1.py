@@ -25,6 +25,14 @@ VARIANTS: dict[str, Variant] = by_name(
         fails=_TASK1_LINEAR | _TASK1_NETWORK | _TASK1_TRAINING,
     ),
     Variant(
+        "bias_unsummed",
+        "LinearFunction returns dL/dg itself as dL/db, one row per example: only its own tests "
+        "fail (autograd sums the rows, so the network's gradients and training are right: one "
+        "mistake costs its points once)",
+        edits=(Edit("linear_function", "grad_output.sum(dim=0)", "grad_output"),),
+        fails=_TASK1_LINEAR,
+    ),
+    Variant(
         "relu_mask_wrong_sign",
         "ReLUFunction passes the gradient where its input is negative; training diverges",
         edits=(Edit("relu_function", "(g > 0)", "(g < 0)"),),
