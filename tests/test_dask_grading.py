@@ -227,7 +227,7 @@ def test_a_worker_refuses_another_kit_and_a_template_that_is_not_the_digest_s(cl
     with Client(cluster.address, timeout=60) as client:
         future = client.submit(grade_remote, job, payload, pure=False)
         with pytest.raises(VersionSkew,
-                           match=r"version skew: worker .+/w[12] runs dlci-autograder"):
+                           match=r"version skew: Dask worker .+/w[12] runs dlci-autograder"):
             future.result(timeout=120)
     assert not list(cluster.folder.glob("w*/*/dlci-work/*")), "a refused job must not be graded"
     with pytest.raises(VersionSkew, match="template skew"):

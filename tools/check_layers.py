@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent / "autograder" / PACKAGE
 
 LAYERS: list[list[str]] = [
     ["commands"],
-    ["gradescope", "lms", "samples", "offline"],
+    ["gradescope", "lms", "samples", "offline", "insight"],
     ["run"],
     ["nbgrader"],
     ["ledger"],

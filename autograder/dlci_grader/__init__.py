@@ -5,11 +5,11 @@ folder and the folders below it; ``tools/check_layers.py`` keeps it so, and
 docs/maintainers/architecture.md follows one verdict through them):
 
 - ``commands/``: the ``dlci`` verbs (release, grade, feedback, sample-class, export, gradescope,
-  demo): arguments and printing only.
+  demo, report): arguments and printing only.
 - ``gradescope/``: the Gradescope zip, its runner and results; ``lms.py``: Canvas and Moodle
   gradebook exports; ``samples/``: the sample class, each task's sample variants and the
   adversarial suite; ``offline/``: ``dlci demo``'s imaging pipeline, the false-pass study and
-  the U-Net training script.
+  the U-Net training script; ``insight/``: after the grade, the class report.
 - ``run/``: a class run: intake, the job, the executor seam and its local and Dask executors, the
   one-notebook worker, the report.
 - ``nbgrader/``: the adapter to nbgrader: course folders, a task's template, their config, the

@@ -10,13 +10,14 @@ A Dask worker (an ordinary ``dask worker`` process in the instructor image) runs
 :func:`grade_remote`: it refuses a job from another kit version or whose template differs,
 unpacks the template into its local cache by digest, and grades with the same
 :func:`~dlci_grader.run.worker.run_job` as a local run (sandboxed kernel; secret inputs and
-verdicts in the worker's grading process). It returns a :class:`RemoteResult`; only the client
-writes the gradebook, the CSV and the done markers.
+verdicts in the grader's process on that Dask worker). It returns a :class:`RemoteResult`; only
+the client writes the gradebook, the CSV and the done markers.
 
-Faults: a worker that dies mid-job costs only time (Dask gives its job to another worker; the
-client records each job's result once). A job that takes down ``allowed-failures`` + 1 workers
-(Dask's ``KilledWorker``) ends as a zero with the reason. Any other cluster failure stops the run
-with the error: what was recorded stays, and the next run resumes from the done markers.
+Faults: a Dask worker that dies mid-job costs only time (Dask gives its job to another Dask
+worker; the client records each job's result once). A job that takes down
+``allowed-failures`` + 1 Dask workers (Dask's ``KilledWorker``) ends as a zero with the reason.
+Any other cluster failure stops the run with the error: what was recorded stays, and the next
+run resumes from the done markers.
 
 A Dask scheduler runs whatever a client sends it: it must listen on a cluster-internal address
 or require mutual TLS (``autograder/deploy/dask.md``).
@@ -50,29 +51,30 @@ from dlci_grader.run.worker import run_job
 from dlci_grader.verdicts.results import NotebookResult, NotebookStatus, zero_result
 
 STARTED_TOPIC = "dlci-grade-started"
-"""The Dask event topic a worker logs a job's task key to when it starts grading it."""
+"""The Dask event topic a Dask worker logs a job's task key to when it starts grading it."""
 CACHE_FOLDER = "dlci-templates"
 """The folder under a Dask worker's local directory holding unpacked templates, by digest."""
 NOTEBOOK_RESOURCE = "notebook"
-"""The worker resource a job asks for when every worker has it (``--resources notebook=1``)."""
+"""The Dask worker resource a job asks for when every Dask worker has it
+(``--resources notebook=1``)."""
 
 
 class VersionSkew(RuntimeError):
-    """A worker runs another kit version or grader code, or holds another template, than the
+    """A Dask worker runs another kit version or grader code, or holds another template, than the
     client: its scores could differ from a local run's, so the job is refused."""
 
 
 @dataclass(frozen=True)
 class RemoteJob:
     """One notebook to grade, as sent to a Dask worker: a :class:`Job` without the instructor's
-    paths (the template travels as a payload; the worker uses its own data root).
+    paths (the template travels as a payload; the Dask worker uses its own data root).
 
     Attributes:
         student, task, notebook, submission, template_digest, limits, grading, notes, seed: as
             in :class:`~dlci_grader.run.executor.Job`.
         kit_version: the client's ``dlci_grader.__version__``.
         grader_digest: the client's :func:`grader_digest`.
-        data_root: the course data on the worker (None: the worker's ``$DLCI_DATA``, else its
+        data_root: the course data on the Dask worker (None: its ``$DLCI_DATA``, else its
             default).
     """
 
@@ -95,11 +97,11 @@ class RemoteResult:
     """What a Dask worker sends back for one :class:`RemoteJob`, plain data.
 
     Attributes:
-        result: the notebook's result (``host`` names the worker: ``hostname/worker-name``).
+        result: the notebook's result (``host`` names the Dask worker: ``hostname/worker-name``).
         autograded: the autograded notebook's bytes, or None.
         host: ``hostname/worker-name`` of the Dask worker that graded it.
-        kit_version: the worker's ``dlci_grader.__version__``.
-        sandbox: what the worker's sandbox enforced (one line).
+        kit_version: the Dask worker's ``dlci_grader.__version__``.
+        sandbox: what the Dask worker's sandbox enforced (one line).
     """
 
     result: NotebookResult
@@ -124,7 +126,7 @@ def grader_digest() -> str:
 
 def template_payload(template: Path, notebook: str) -> bytes:
     """A tar of a one-assignment course template: ``source/<notebook>/`` as it is in ``template``
-    and a ``gradebook.db`` in which only this assignment was generated (so a worker never gets
+    and a ``gradebook.db`` in which only this assignment was generated (so a Dask worker never gets
     another task's hidden tests). Built with ``nbgrader generate_assignment`` on a throw-away
     course: the same assignment, byte for byte the same source, as the local template's."""
     with NbgraderCourse.temporary() as course:
@@ -169,7 +171,7 @@ _unpack_lock = threading.Lock()
 
 
 def cached_template(cache: Path, digest: str, notebook: str, payload: bytes) -> Path:
-    """The template for ``digest`` unpacked under ``cache`` (once per worker; reused by later
+    """The template for ``digest`` unpacked under ``cache`` (once per Dask worker; reused by later
     jobs and runs); :class:`VersionSkew` when its source notebook is not the one ``digest``
     names."""
     folder = cache / digest
@@ -194,7 +196,7 @@ def grade_remote(job: RemoteJob, template: bytes) -> RemoteResult:
     """Grade one :class:`RemoteJob` on this Dask worker with the same worker as a local run.
 
     Refuses (:class:`VersionSkew`) a job from another kit version or grader code. The template
-    (``template``, a :func:`template_payload`) is unpacked into the worker's local directory by
+    (``template``, a :func:`template_payload`) is unpacked into the Dask worker's local directory by
     digest; the job is graded in a private folder there, removed afterwards.
     """
     from distributed import get_worker
@@ -204,10 +206,10 @@ def grade_remote(job: RemoteJob, template: bytes) -> RemoteResult:
     host = f"{platform.node()}/{worker.name}"
     if job.kit_version != dlci_grader.__version__ or job.grader_digest != grader_digest():
         raise VersionSkew(
-            f"version skew: worker {host} runs dlci-autograder {dlci_grader.__version__} (grader "
-            f"code {grader_digest()[:12]}…), the client {job.kit_version} "
+            f"version skew: Dask worker {host} runs dlci-autograder {dlci_grader.__version__} "
+            f"(grader code {grader_digest()[:12]}…), the client {job.kit_version} "
             f"({job.grader_digest[:12]}…); "
-            f"start the workers from the same instructor image as the client"
+            f"start the Dask workers from the same instructor image as the client"
         )
     key = worker.get_current_task()
     if key is not None:
@@ -243,7 +245,7 @@ def _cores() -> int:
 
 def _hold(payload: bytes) -> bytes:
     """A template payload as a Dask task's result: sent to the scheduler once, moved between
-    workers by Dask, recomputed from the task if every worker holding it died."""
+    Dask workers, recomputed from the task if every Dask worker holding it died."""
     return payload
 
 
@@ -254,9 +256,9 @@ class DaskExecutor:
         address: the scheduler's address (``tcp://host:8786``, ``tls://...``).
         scheduler_file: the scheduler's ``--scheduler-file`` (instead of ``address``).
         security: a ``distributed.Security`` (mutual TLS) or None.
-        max_in_flight: jobs handed to the cluster at once (default: twice its worker threads,
-            checked as workers come and go), so a large class is never all in memory.
-        data_root: the course data on the workers (default: each worker's ``$DLCI_DATA``).
+        max_in_flight: jobs handed to the cluster at once (default: twice its Dask workers'
+            threads, checked as they come and go), so a large class is never all in memory.
+        data_root: the course data on the Dask workers (default: each one's ``$DLCI_DATA``).
         wait_s: how long to wait for a first worker.
     """
 
@@ -304,8 +306,8 @@ class DaskExecutor:
         return client
 
     def check_workers(self, client: Any) -> dict[str, dict[str, str]]:
-        """Every connected worker's :func:`describe_worker`; :class:`VersionSkew` naming the
-        workers whose kit or grader code differs from this client's."""
+        """Every connected Dask worker's :func:`describe_worker`; :class:`VersionSkew` naming the
+        Dask workers whose kit or grader code differs from this client's."""
         described: dict[str, dict[str, str]] = client.run(describe_worker)
         ours = (dlci_grader.__version__, grader_digest())
         skewed = [
@@ -315,8 +317,8 @@ class DaskExecutor:
         if skewed:
             raise VersionSkew(
                 f"version skew: this client runs dlci-autograder {ours[0]} (grader code "
-                f"{ours[1][:12]}…), these workers differ: {', '.join(skewed)}; start the workers "
-                f"from the same instructor image as the client"
+                f"{ours[1][:12]}…), these Dask workers differ: {', '.join(skewed)}; start the Dask "
+                f"workers from the same instructor image as the client"
             )
         return described
 
@@ -328,7 +330,7 @@ class DaskExecutor:
     def run(
         self, jobs: Iterable[Job], started: Callable[[Job], None] | None = None
     ) -> Iterator[JobResult]:
-        """Grade every job on the cluster; ``started(job)`` when a worker begins it."""
+        """Grade every job on the cluster; ``started(job)`` when a Dask worker begins it."""
         from distributed import as_completed
         from distributed.scheduler import KilledWorker
 
@@ -411,7 +413,7 @@ class DaskExecutor:
 
 
 def _killed(job: Job, error: Exception) -> NotebookResult:
-    """A zero for a job that took down the workers that ran it (Dask's ``KilledWorker``)."""
+    """A zero for a job that took down the Dask workers that ran it (Dask's ``KilledWorker``)."""
     points = job.task_template.points()
     result = zero_result(
         job.student, job.task, job.notebook, points, NotebookStatus.ERROR,

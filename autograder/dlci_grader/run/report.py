@@ -83,6 +83,18 @@ def write_csv(path: str | Path, table: Sequence[Row]) -> Path:
     return path
 
 
+def read_csv(path: str | Path) -> list[Row]:
+    """The rows of a ``grades.csv`` written by :func:`write_csv`."""
+    with open(path, newline="") as f:
+        return [
+            Row(
+                r["student"], r["task"], r["question"], float(r["points"]),
+                float(r["max_points"]), r["status"], r["reason"], r["kind"], r["host"],
+                r["flags"],
+            ) for r in csv.DictReader(f)
+        ]
+
+
 def read_expected(path: str | Path) -> dict[tuple[str, str], float]:
     """``expected.csv`` (student, task, auto_points, ...) -> {(student, task): points}."""
     with open(path, newline="") as f:

@@ -1,0 +1,60 @@
+"""``dlci report``: the class report of a graded course
+(:mod:`dlci_grader.insight.class_report`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _run(args: argparse.Namespace) -> int:
+    from dlci_grader.insight import class_report
+    from dlci_grader.run.report import read_csv
+
+    grades = Path(args.csv) if args.csv else Path(args.course) / "grades.csv"
+    if not grades.is_file():
+        print(f"error: {grades} not found: grade the course first (dlci grade ... --course "
+              f"{args.course}), or name the CSV it wrote (--csv)", file=sys.stderr)
+        return 2
+    report = class_report.build(read_csv(grades), args.tasks)
+    if not report.tasks:
+        print(f"error: {grades} holds no grades" + (f" for {', '.join(args.tasks)}"
+              if args.tasks else ""), file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else Path(args.course) / "report"
+    title = args.title or f"Class report: {Path(args.course).resolve().name}"
+    written = class_report.write(report, out, title, anonymous=args.anonymous)
+    for stats in report.tasks:
+        low = [q.question for q in report.questions if q.task == stats.task
+               and q.discrimination is not None and q.discrimination < 0.1]
+        print(f"{stats.task}: {stats.students} students, mean {stats.mean:.1f}/"
+              f"{stats.max_points:g}, median {stats.median:g}, SD {stats.sd:.1f}"
+              + (f"; low discrimination: {', '.join(low)}" if low else ""))
+    print(f"wrote {', '.join(str(p) for p in written)}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``dlci report`` to the ``dlci`` command line."""
+    p = subparsers.add_parser(
+        "report",
+        help="the class report of a graded course: scores, each test's pass rate and "
+             "discrimination, problems (instructors)",
+        description=(
+            "Write the class report from the course's grades.csv: report.html (self-contained, "
+            "opens offline), report.csv (one row per test cell) and report.json."
+        ),
+    )
+    p.add_argument("--course", default="course", help="nbgrader course folder (default: course)")
+    p.add_argument(
+        "--csv", help="the grades.csv `dlci grade` wrote (default: COURSE/grades.csv)",
+    )
+    p.add_argument("--tasks", nargs="*", metavar="TASK", help="only these tasks (default: all)")
+    p.add_argument("--out", help="folder for the report's files (default: COURSE/report)")
+    p.add_argument("--title", help="the page's title")
+    p.add_argument(
+        "--anonymous", action="store_true",
+        help="leave student ids out (the problems list counts, the JSON keeps no names)",
+    )
+    p.set_defaults(func=_run)

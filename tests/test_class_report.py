@@ -1,0 +1,116 @@
+"""``dlci report``: the class report of a graded course (``dlci_grader.insight.class_report``).
+
+The numbers are checked against a small table computed by hand and against the session's graded
+Task 1 sample class (conftest): the students' totals are those of ``grades.csv``, the planted
+endless loops are counted as timeouts and the file that is not JSON as rejected. The page is
+opened in a real browser (Chromium): it renders its figures, with no console error.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import GradedClass, dlci, read_grades
+
+pytest.importorskip("dlci_grader")
+from dlci_grader.insight import class_report  # noqa: E402
+from dlci_grader.run.report import Row  # noqa: E402
+
+
+def _rows() -> list[Row]:
+    """Four students, two tests (a: 2 points, b: 1 point), one written answer."""
+    points = {"ann": (2, 1), "bob": (2, 0), "cyd": (0, 0), "dee": (2, 1)}
+    rows = []
+    for student, (a, b) in points.items():
+        rows.append(Row(student, "task1", "a", a, 2, "passed" if a == 2 else "failed", "", "auto"))
+        reason = "timed out after 20 s (interrupted)" if student == "cyd" else ""
+        rows.append(Row(student, "task1", "b", b, 1, "passed" if b else "failed", reason, "auto",
+                        flags="cell 3, line 1: rebinds torch.allclose" if student == "bob" else ""))
+        rows.append(Row(student, "task1", "w", 1, 3, "graded", "", "manual"))
+    return rows
+
+
+def test_numbers_of_a_small_class():
+    report = class_report.build(_rows())
+    (task,) = report.tasks
+    assert task.totals == {"ann": 3, "bob": 2, "cyd": 0, "dee": 3}
+    assert (task.students, task.max_points, task.mean, task.median) == (4, 3, 2, 2.5)
+    assert task.sd == pytest.approx(np.std([3, 2, 0, 3], ddof=1))
+    assert task.problems == {"flagged": ["bob"], "timed out": ["cyd"]}
+    a, b = report.questions
+    assert (a.question, a.pass_rate, a.mean_points) == ("a", 0.75, 1.5)
+    assert (b.question, b.pass_rate, b.mean_points) == ("b", 0.5, 0.5)
+    # discrimination: the item against the rest of the automatic points
+    assert a.discrimination == pytest.approx(np.corrcoef([2, 2, 0, 2], [1, 0, 0, 1])[0, 1])
+    assert b.discrimination == pytest.approx(np.corrcoef([1, 0, 0, 1], [2, 2, 0, 2])[0, 1])
+    same = class_report.build([r for r in _rows() if r.student != "cyd"])
+    assert same.questions[0].discrimination is None  # every student scored 2 on a
+
+
+def test_anonymous_report_names_no_student(tmp_path):
+    written = class_report.write(class_report.build(_rows()), tmp_path, "t", anonymous=True)
+    for path in written:
+        text = path.read_text()
+        assert not any(name in text for name in ("ann", "bob", "cyd", "dee")), path.name
+
+
+@pytest.fixture(scope="module")
+def report(task1_class: GradedClass, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    assert task1_class.run.returncode == 0, task1_class.run.stdout + task1_class.run.stderr
+    out = tmp_path_factory.mktemp("report")
+    run = dlci("report", "--course", str(task1_class.course), "--out", str(out))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "task1:" in run.stdout and "report.html" in run.stdout
+    return out
+
+
+def test_report_of_the_sample_class_agrees_with_grades_csv(report, task1_class):
+    data = json.loads((report / "report.json").read_text())
+    (task,) = data["tasks"]
+    totals: dict[str, float] = {}
+    for row in read_grades(task1_class.course):
+        if row["kind"] == "auto":
+            totals[row["student"]] = totals.get(row["student"], 0.0) + float(row["points"])
+    assert task["totals"] == totals
+    assert task["mean"] == pytest.approx(sum(totals.values()) / len(totals))
+    assert task["max_points"] == 23
+    assert "broken-infinite-loop" in task["problems"]["timed out"]
+    assert "broken-swallows-interrupt" in task["problems"]["kernel stopped"]
+    assert task["problems"]["rejected"] == ["broken-invalid-json", "broken-wrong-assignment"]
+    assert "broken-kernel-dies" in task["problems"]["kernel died"]
+    rows = (report / "report.csv").read_text().splitlines()
+    assert rows[0].startswith("task,question,max_points") and len(rows) == 1 + 12
+    for q in data["questions"]:
+        assert 0 <= q["pass_rate"] <= 1 and q["mean_points"] <= q["max_points"]
+        assert q["discrimination"] is None or -1 <= q["discrimination"] <= 1
+        assert not (q["discrimination"] is not None and math.isnan(q["discrimination"]))
+
+
+def test_report_page_renders_in_a_browser(report):
+    from hub.prerequisites import ensure_chromium, ensure_playwright
+
+    chromium = ensure_chromium()
+    ensure_playwright()
+    from playwright.sync_api import sync_playwright
+
+    page_file = report / "report.html"
+    text = page_file.read_text()
+    assert "http://" not in text and "https://" not in text, "the page loads something online"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            problems: list[str] = []
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.goto(page_file.as_uri())
+            images = page.evaluate("[...document.images].map(i => i.complete && i.naturalWidth)")
+            headings = page.locator("h2").all_inner_texts()
+        finally:
+            browser.close()
+    assert images and all(width and width > 100 for width in images), images
+    assert headings == ["task1"] and problems == []
