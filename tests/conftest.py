@@ -60,11 +60,11 @@ def mnist_first10_csv(data_root: Path) -> Path:
 
 KIT = Path(__file__).resolve().parents[1]
 DLCI = [sys.executable, "-m", "starter.cli"]
-CELL_TIMEOUT = 20
+CELL_TIMEOUT = 15
 """Seconds per cell when the tests grade (Task 1 only): the sample class's endless loops each
 cost this much, so it is no longer than the behaviour needs; Task 1's slowest honest
-grading-mode cell (``train``) takes 1.4 s alone on 2 cores and a few seconds under the suite's
-load, and the class run checks that the margin stays at least 2x."""
+grading-mode cell takes 1.4 s alone on 2 cores and 2.1 s in CI's run (a 7x margin), and the
+class run checks that the margin stays at least 2x."""
 
 
 def dlci(*args: str, cwd: Path = KIT, **kwargs: Any) -> subprocess.CompletedProcess[str]:
