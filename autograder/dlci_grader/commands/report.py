@@ -26,8 +26,7 @@ def _run(args: argparse.Namespace) -> int:
     title = args.title or f"Class report: {Path(args.course).resolve().name}"
     written = class_report.write(report, out, title, anonymous=args.anonymous)
     for stats in report.tasks:
-        low = [q.question for q in report.questions if q.task == stats.task
-               and q.discrimination is not None and q.discrimination < 0.1]
+        low = [q.question for q in report.questions if q.task == stats.task and q.low]
         print(f"{stats.task}: {stats.students} students, mean {stats.mean:.1f}/"
               f"{stats.max_points:g}, median {stats.median:g}, SD {stats.sd:.1f}"
               + (f"; low discrimination: {', '.join(low)}" if low else ""))

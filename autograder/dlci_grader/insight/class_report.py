@@ -40,6 +40,8 @@ PROBLEMS = {
     "kernel stopped": ("kernel was stopped",),
 }
 """A notebook problem -> what a cell's reason says when it happened."""
+LOW_DISCRIMINATION = 0.1
+"""Below this, a test's discrimination is shown as one to look at."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,11 @@ class QuestionStats:
     mean_points: float
     discrimination: float | None
     """corrected item-total correlation (-1 to 1); None when it is undefined."""
+
+    @property
+    def low(self) -> bool:
+        """Its discrimination is below :data:`LOW_DISCRIMINATION`: look at the test."""
+        return self.discrimination is not None and self.discrimination < LOW_DISCRIMINATION
 
 
 @dataclass(frozen=True)
@@ -194,11 +201,10 @@ def to_html(report: ClassReport, title: str, anonymous: bool = False) -> str:
             "<th>mean points</th><th>discrimination</th></tr>",
         ]
         for q in (q for q in report.questions if q.task == stats.task):
-            low = q.discrimination is not None and q.discrimination < 0.1
             parts.append(
                 f"<tr><td>{e(q.question)}</td><td>{q.max_points:g}</td>"
                 f"<td>{q.pass_rate:.0%}</td><td>{q.mean_points:.2f}</td>"
-                f"<td{' class=low' if low else ''}>{_number(q.discrimination)}</td></tr>"
+                f"<td{' class=low' if q.low else ''}>{_number(q.discrimination)}</td></tr>"
             )
         parts.append("</table>")
         if stats.problems:
