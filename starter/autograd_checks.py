@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -31,13 +32,16 @@ from torch.autograd import gradcheck
 
 from starter.gradient_diagnosis import (
     LINEAR_VARIABLES,
+    Diagnosis,
+    Suspect,
     analytic_suspects,
-    explain,
+    diagnose,
     linear_suspects,
     relu_suspects,
     sgd_mistake,
     shape_of,
 )
+from starter.mistakes import LINEAR_BIAS_MEAN, WrongAnswer
 
 
 class RecordingContext:
@@ -140,11 +144,13 @@ def _gradcheck(
         raise AssertionError(f"gradcheck failed for {what}")
 
 
-def _fail(title: str, problems: Sequence[str | None]) -> None:
-    """Raise one AssertionError listing every problem found (title, then one line each)."""
+def _fail(title: str, problems: Sequence[str | Diagnosis | None]) -> None:
+    """Raise one AssertionError listing every problem found (title, then one line each); a
+    :class:`~starter.mistakes.WrongAnswer` naming the mistakes the diagnoses recognised."""
     found = [p for p in problems if p]
     if found:
-        raise AssertionError("\n".join([title, *(f"  {p}" for p in found)]))
+        named = [i for p in found if isinstance(p, Diagnosis) for i in p.mistakes]
+        raise WrongAnswer("\n".join([title, *(f"  {p}" for p in found)]), named)
 
 
 # --- the checks -------------------------------------------------------------------------------
@@ -184,7 +190,7 @@ def check_linear_function(
     _fail(
         f"{function.__name__}.backward returns wrong gradients ({shapes}):",
         [
-            explain(
+            diagnose(
                 f"{key} (dL/d{letter})", got, want, variable=LINEAR_VARIABLES[key],
                 suspects=suspects[key],
             )
@@ -212,7 +218,7 @@ def check_relu_function(
     _fail(
         f"{function.__name__}.backward returns a wrong gradient (g {shape_of(g)}):",
         [
-            explain(
+            diagnose(
                 "grad_input (dL/dg)", grad_g, grad_out * (g > 0),
                 variable=f"the input g is {shape_of(g)}", suspects=relu_suspects(g, grad_out),
             )
@@ -289,9 +295,9 @@ def check_network_gradients(
         expected = torch.autograd.grad(y_ref, ref_inputs, grad_y)
         problems = []
         for name, g, e in zip(["x", *names], got, expected, strict=True):
-            suspects = [("the batch mean, not the sum over the batch", lambda e=e: e / batch)]
+            suspects = [Suspect((LINEAR_BIAS_MEAN,), functools.partial(torch.div, e, batch))]
             problems.append(
-                explain(f"dL/d{name}", g, e, suspects=suspects if name[0] == "b" else ())
+                diagnose(f"dL/d{name}", g, e, suspects=suspects if name[0] == "b" else ())
             )
         _fail(
             f"gradients through {type(net).__name__} are wrong (x {shape_of(x)}, "
@@ -344,8 +350,10 @@ def check_analytic_gradients(
         f"analytic_gradients is wrong (N = {batch}, din = {din}, n = {n}, dout = {dout}; "
         f"{_shapes(**args)}):",
         [
-            explain("dL/dW1", got[0], W1.grad, variable="W1 is (n, din)", suspects=weight_suspects),
-            explain("dL/db1", got[1], b1.grad, variable="b1 is (n,)", suspects=bias_suspects),
+            diagnose(
+                "dL/dW1", got[0], W1.grad, variable="W1 is (n, din)", suspects=weight_suspects
+            ),
+            diagnose("dL/db1", got[1], b1.grad, variable="b1 is (n,)", suspects=bias_suspects),
         ],
     )
 
@@ -412,12 +420,12 @@ def check_conv2d_function(function: type[torch.autograd.Function], seed: int = 0
         ref = F.conv2d(x, w, b, stride=stride, padding=padding)
         where = f" (stride {stride}, padding {padding})"
         grad_out = torch.randn(ref.shape, generator=gen, dtype=torch.float64)
-        problems = [explain("Conv2d output" + where, out, ref)]
+        problems = [diagnose("Conv2d output" + where, out, ref)]
         if problems[0] is None:
             got = torch.autograd.grad(out, (x, w, b), grad_out)
             expected = torch.autograd.grad(ref, (x, w, b), grad_out)
             problems = [
-                explain(f"Conv2d {name}{where}", g, e)
+                diagnose(f"Conv2d {name}{where}", g, e)
                 for name, g, e in zip(
                     ("grad_input", "grad_weight", "grad_bias"), got, expected, strict=True
                 )

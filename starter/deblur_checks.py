@@ -19,8 +19,10 @@ from typing import Any
 
 import torch
 
+from starter import mistakes as named
 from starter.imaging import blur
 from starter.metrics import psnr
+from starter.mistakes import Mistake
 
 Method = Callable[[torch.Tensor], torch.Tensor]
 
@@ -64,22 +66,20 @@ def diagnose_noise(x: torch.Tensor, y: torch.Tensor, kernel: torch.Tensor, sigma
     lag = _lag_correlation(noise)
     if lag > 0.2 and _near(std / sigma, knorm, 0.25):
         return (f"the noise has std {std:.2e} = σ·‖k‖₂ ({sigma}·{knorm:.2f}) and neighbouring "
-                f"noise values are correlated ({lag:.2f}): the noise was blurred with the image, "
-                f"i.e. added before the blur. The sensor adds the noise after the blur")
+                f"noise values are correlated ({lag:.2f}): {named.NOISE_BEFORE_BLUR.says}")
     if _near(std, sigma**2, 0.2):
-        return (f"the noise has std {std:.2e} = σ² instead of σ = {sigma}: σ is already the "
-                f"standard deviation; do not square it")
+        return (f"the noise has std {std:.2e} = σ² instead of σ = {sigma}: "
+                f"{named.NOISE_SIGMA_SQUARED.says}")
     if _near(std, sigma**0.5, 0.2):
-        return (f"the noise has std {std:.2e} = √σ instead of σ = {sigma}: σ was used as a "
-                f"variance, but it is the standard deviation")
+        return (f"the noise has std {std:.2e} = √σ instead of σ = {sigma}: "
+                f"{named.NOISE_SIGMA_AS_VARIANCE.says}")
     if not _near(std, sigma, 0.05):
         return f"the noise has std {std:.2e}, expected σ = {sigma} (σ is the standard deviation)"
     if noise.ndim >= 3 and noise.shape[-3] > 1:
         across = _correlation(noise[..., 0, :, :], noise[..., 1, :, :])
         if across > 0.5:
             return (f"the first two colour channels got the same noise (correlation {across:.2f}): "
-                    f"draw independent noise of y's full shape (N, 3, H, W), not one (H, W) "
-                    f"pattern broadcast over the channels")
+                    f"{named.NOISE_BROADCAST.says} (N, 3, H, W)")
     if lag > 0.1:
         return (f"neighbouring noise values are correlated ({lag:.2f}); white noise added after "
                 f"the blur has none")
@@ -238,7 +238,7 @@ def diagnose_method(
 
     name = f"method_{role}"
     if _matches(out, y):
-        return f"{name} returns the measurement unchanged"
+        return f"{name}'s output is {named.METHOD_UNCHANGED.says}"
     if role == "wiener":
         gain = _dc_gain(out, y)
         if abs(gain - 100 / 101) > 0.002:
@@ -248,28 +248,23 @@ def diagnose_method(
                     f"with SNR 100 (a power ratio, not its inverse and not in dB), and wiener must "
                     f"pass its own test first")
         return ""
-    wrong = {
+    wrong: dict[Mistake, tuple[torch.nn.Module, torch.Tensor]] = {
         "unet": {
-            "models.deblur_denoise applied to Wiener's output, but that network was trained on "
-            "the blurred, noisy measurement itself": (dd, w),
-            "models.wiener_denoise applied to the measurement: method_unet uses the other "
-            "network, models.deblur_denoise": (wd, y),
-            "models.wiener_denoise applied to Wiener's output: that is the Wiener + U-Net "
-            "method; method_unet is models.deblur_denoise on the measurement": (wd, w),
+            named.UNET_ON_WIENER: (dd, w),
+            named.UNET_WRONG_NETWORK: (wd, y),
+            named.UNET_IS_WIENER_UNET: (wd, w),
         },
         "wiener_unet": {
-            "models.wiener_denoise applied to the raw measurement, but that network was trained "
-            "on Wiener's output: apply your wiener (SNR 100) first": (wd, y),
-            "models.deblur_denoise applied to Wiener's output: method_wiener_unet uses "
-            "models.wiener_denoise": (dd, w),
-            "models.deblur_denoise applied to the measurement: that is method_unet": (dd, y),
+            named.WIENER_UNET_ON_MEASUREMENT: (wd, y),
+            named.WIENER_UNET_WRONG_NETWORK: (dd, w),
+            named.WIENER_UNET_IS_UNET: (dd, y),
         },
     }.get(role, {})
     if role == "wiener_unet" and _matches(out, w):
-        return f"{name} returns Wiener's output: the network models.wiener_denoise is missing"
-    for description, (model, inp) in wrong.items():
+        return f"{name}'s output is {named.WIENER_UNET_NO_NETWORK.says}"
+    for mistake, (model, inp) in wrong.items():
         if _matches(out, net(model, inp)):
-            return f"{name}'s output is {description}"
+            return f"{name}'s output is {mistake.says}"
     return ""
 
 

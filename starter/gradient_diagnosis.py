@@ -8,13 +8,20 @@ mistakes of :func:`linear_suspects`, :func:`relu_suspects` and :func:`analytic_s
 mistake it equals, else how far off it is; :func:`sgd_mistake` does the same for one update.
 The messages name mistakes; they never give the code.
 
+Every suspect is a named mistake of :mod:`starter.mistakes`: :func:`diagnose` returns the
+words and the ids of the mistakes it recognised (the grader records the ids in its verdict).
+
 Row-vector convention: ``g = x Wᵀ + b`` with ``x`` (N, in), ``W`` (out, in), ``b`` (out,).
 
 Example:
     >>> import torch
-    >>> explain("grad_bias", torch.ones(3) / 4, torch.ones(3),
-    ...         suspects=[("the batch mean", lambda: torch.ones(3) / 4)])
-    'grad_bias has the right shape (3,) but wrong values: the batch mean'
+    >>> from starter.mistakes import LINEAR_BIAS_MEAN
+    >>> found = diagnose("grad_bias", torch.ones(3) / 4, torch.ones(3),
+    ...                  suspects=[Suspect((LINEAR_BIAS_MEAN,), lambda: torch.ones(3) / 4)])
+    >>> found.says.endswith("wrong values: it is the batch mean, not the sum over the batch")
+    True
+    >>> found.mistakes
+    ('linear.grad_bias.mean',)
 """
 
 from __future__ import annotations
@@ -22,12 +29,40 @@ from __future__ import annotations
 import functools
 import itertools
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-Suspect = tuple[str, Callable[[], Any]]
-"""A typical mistake: (what it is, in words; a function computing what it would return)."""
+from starter import mistakes as m
+from starter.mistakes import Mistake
+
+
+@dataclass(frozen=True)
+class Suspect:
+    """A typical wrong answer: the named mistakes it makes (one, or a combination of slips) and a
+    function computing what it would return (called only when it is tried). ``says`` replaces
+    the mistakes' own words where the context needs others."""
+
+    mistakes: tuple[Mistake, ...]
+    make: Callable[[], Any]
+    says: str = ""
+
+    @property
+    def words(self) -> str:
+        return self.says or "; ".join(mistake.says for mistake in self.mistakes)
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """What is wrong with a result, in words (``says``), and the ids of the named mistakes it
+    was recognised as (``mistakes``; empty when it matches none)."""
+
+    says: str
+    mistakes: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        return self.says
 
 LINEAR_VARIABLES = {
     "grad_input": "the input x is (N, in)",
@@ -71,18 +106,20 @@ def _close(a: torch.Tensor, b: torch.Tensor, rtol: float = 1e-4) -> bool:
     return bool(torch.isfinite(a).all()) and torch.allclose(a, b, rtol=rtol, atol=1e-6 * scale)
 
 
-def _suspected(got: torch.Tensor, expected: torch.Tensor, suspects: Iterable[Suspect]) -> str:
-    """The first suspect ``got`` equals (and the right answer does not); '' when none."""
-    for says, make in suspects:
+def _suspected(
+    got: torch.Tensor, expected: torch.Tensor, suspects: Iterable[Suspect]
+) -> Suspect | None:
+    """The first suspect ``got`` equals (and the right answer does not); None when none."""
+    for suspect in suspects:
         try:
-            value = as_float64(make())
+            value = as_float64(suspect.make())
         except (RuntimeError, ValueError, IndexError, TypeError):
             continue  # that mistake is impossible with these shapes
         if value is None or value.shape != got.shape or _close(value, expected):
             continue
         if _close(got, value):
-            return says
-    return ""
+            return suspect
+    return None
 
 
 def _how_values_differ(got: torch.Tensor, expected: torch.Tensor, rtol: float, atol: float) -> str:
@@ -105,6 +142,52 @@ def _how_values_differ(got: torch.Tensor, expected: torch.Tensor, rtol: float, a
     )
 
 
+def _found(says: str, suspect: Suspect | None) -> Diagnosis:
+    return Diagnosis(says, tuple(x.id for x in suspect.mistakes) if suspect else ())
+
+
+def diagnose(
+    name: str,
+    got: Any,
+    expected: Any,
+    *,
+    variable: str = "",
+    suspects: Iterable[Suspect] = (),
+    rtol: float = 1e-6,
+    atol: float = 1e-8,
+) -> Diagnosis | None:
+    """What is wrong with ``got`` as ``name`` and which named mistake it is; None when it equals
+    ``expected``.
+
+    Checks, in order: a tensor at all, its shape (against ``variable``, e.g. "the weight is
+    (out, in)"), finiteness, its values (``rtol``, ``atol``). A wrong result is compared with
+    every suspect of the same shape; the first it equals is named, otherwise the message says
+    how far off it is.
+    """
+    expected = as_float64(expected)
+    value = as_float64(got)
+    want = shape_of(expected)
+    if value is None:
+        what = "None" if got is None else f"a {type(got).__name__}"
+        return Diagnosis(f"{name} is {what}; expected a tensor of shape {want}")
+    have = shape_of(value)
+    suspects = list(suspects)
+    if have != want:
+        because = f"; {variable}, so expected {want}" if variable else f", expected {want}"
+        suspect = _suspected(value, expected, suspects)
+        says = suspect.words if suspect else ""
+        if not says and len(have) == 2 and have == want[::-1]:
+            says = "the transposed shape"
+        return _found(f"{name} has shape {have}{because}" + (f": {says}" if says else ""), suspect)
+    if not bool(torch.isfinite(value).all()):
+        return Diagnosis(f"{name} contains NaN or infinite values")
+    if torch.allclose(value, expected, rtol=rtol, atol=atol):
+        return None
+    suspect = _suspected(value, expected, suspects)
+    says = suspect.words if suspect else _how_values_differ(value, expected, rtol, atol)
+    return _found(f"{name} has the right shape {want} but wrong values: {says}", suspect)
+
+
 def explain(
     name: str,
     got: Any,
@@ -115,38 +198,18 @@ def explain(
     rtol: float = 1e-6,
     atol: float = 1e-8,
 ) -> str | None:
-    """What is wrong with ``got`` as ``name``, in words; None when it equals ``expected``.
-
-    Checks, in order: a tensor at all, its shape (against ``variable``, e.g. "the weight is
-    (out, in)"), finiteness, its values (``rtol``, ``atol``). A wrong result is compared with
-    every suspect of the same shape; the first it equals is named, otherwise the message says
-    how far off it is.
+    """:func:`diagnose`'s words only: what is wrong with ``got`` as ``name``; None when right.
 
     Example:
-        >>> explain("grad_bias", torch.ones(3) / 4, torch.ones(3),
-        ...         suspects=[("the batch mean", lambda: torch.ones(3) / 4)])
-        'grad_bias has the right shape (3,) but wrong values: the batch mean'
+        >>> explain("grad_bias", torch.ones(3), torch.ones(3)) is None
+        True
+        >>> explain("grad_bias", torch.ones(2), torch.ones(3))
+        'grad_bias has shape (2,), expected (3,)'
     """
-    expected = as_float64(expected)
-    value = as_float64(got)
-    want = shape_of(expected)
-    if value is None:
-        what = "None" if got is None else f"a {type(got).__name__}"
-        return f"{name} is {what}; expected a tensor of shape {want}"
-    have = shape_of(value)
-    suspects = list(suspects)
-    if have != want:
-        because = f"; {variable}, so expected {want}" if variable else f", expected {want}"
-        says = _suspected(value, expected, suspects)
-        if not says and len(have) == 2 and have == want[::-1]:
-            says = "the transposed shape"
-        return f"{name} has shape {have}{because}" + (f": {says}" if says else "")
-    if not bool(torch.isfinite(value).all()):
-        return f"{name} contains NaN or infinite values"
-    if torch.allclose(value, expected, rtol=rtol, atol=atol):
-        return None
-    says = _suspected(value, expected, suspects) or _how_values_differ(value, expected, rtol, atol)
-    return f"{name} has the right shape {want} but wrong values: {says}"
+    found = diagnose(
+        name, got, expected, variable=variable, suspects=suspects, rtol=rtol, atol=atol
+    )
+    return None if found is None else found.says
 
 
 def linear_suspects(x: Any, weight: Any, grad_output: Any) -> dict[str, list[Suspect]]:
@@ -154,25 +217,17 @@ def linear_suspects(x: Any, weight: Any, grad_output: Any) -> dict[str, list[Sus
     x, w, go = _required(x, "x"), _required(weight, "weight"), _required(grad_output, "grad_output")
     return {
         "grad_input": [
-            ("it is the transpose of dL/dx", lambda: (go @ w).T),
-            ("it is the upstream gradient itself, not taken back through the weight", lambda: go),
+            Suspect((m.LINEAR_INPUT_TRANSPOSED,), lambda: (go @ w).T),
+            Suspect((m.LINEAR_INPUT_UPSTREAM,), lambda: go),
         ],
         "grad_weight": [
-            ("it is the transpose of dL/dW", lambda: (go.T @ x).T),
-            (
-                "it is the batch mean; the loss adds up the examples, so its gradient sums over "
-                "the batch",
-                lambda: go.T @ x / x.shape[0],
-            ),
+            Suspect((m.LINEAR_WEIGHT_TRANSPOSED,), lambda: (go.T @ x).T),
+            Suspect((m.LINEAR_WEIGHT_MEAN,), lambda: go.T @ x / x.shape[0]),
         ],
         "grad_bias": [
-            ("it is the batch mean, not the sum over the batch", lambda: go.mean(0)),
-            (
-                "it still has the batch dimension: the bias is shared by every row, so its "
-                "gradient adds up the rows' contributions",
-                lambda: go,
-            ),
-            ("it is summed over the outputs, not over the batch", lambda: go.sum(1)),
+            Suspect((m.LINEAR_BIAS_MEAN,), lambda: go.mean(0)),
+            Suspect((m.LINEAR_BIAS_UNSUMMED,), lambda: go),
+            Suspect((m.LINEAR_BIAS_SUMMED_OVER_OUTPUTS,), lambda: go.sum(1)),
         ],
     }
 
@@ -181,28 +236,12 @@ def relu_suspects(g: Any, grad_output: Any) -> list[Suspect]:
     """Typical wrong results of ``ReLUFunction.backward`` for input ``g``."""
     g, go = _required(g, "g"), _required(grad_output, "grad_output")
     return [
-        (
-            "it passes the gradient where g < 0 and blocks it where g > 0: the mask is on the "
-            "wrong side",
-            lambda: go * (g < 0),
-        ),
-        ("it is the mask alone: the upstream gradient is not multiplied in", lambda: (g > 0) * 1.0),
-        ("it is the upstream gradient unmasked: it does not stop where g ≤ 0", lambda: go),
-        (
-            "the mask follows the sign of the upstream gradient; it must follow the sign of the "
-            "input g",
-            lambda: go * (go > 0),
-        ),
-        (
-            "it multiplies the upstream gradient by the input itself; the ReLU's derivative is "
-            "0 or 1",
-            lambda: go * g,
-        ),
-        (
-            "it multiplies the upstream gradient by the ReLU's output; the ReLU's derivative is "
-            "0 or 1",
-            lambda: go * g.clamp(min=0),
-        ),
+        Suspect((m.RELU_WRONG_SIDE,), lambda: go * (g < 0)),
+        Suspect((m.RELU_MASK_ALONE,), lambda: (g > 0) * 1.0),
+        Suspect((m.RELU_UNMASKED,), lambda: go),
+        Suspect((m.RELU_UPSTREAM_SIGN,), lambda: go * (go > 0)),
+        Suspect((m.RELU_TIMES_INPUT,), lambda: go * g),
+        Suspect((m.RELU_TIMES_OUTPUT,), lambda: go * g.clamp(min=0)),
     ]
 
 
@@ -213,8 +252,8 @@ def _delta1(
     return (((error @ W3) * mask2) @ W2) * mask1
 
 
-_Form = tuple[list[str], Callable[[torch.Tensor], torch.Tensor]]
-"""How dL/dW1 or dL/db1 follows from dL/dg1: (the slips it makes, in words; the function)."""
+_Form = tuple[list[Mistake], Callable[[torch.Tensor], torch.Tensor]]
+"""How dL/dW1 or dL/db1 follows from dL/dg1: (the slips it makes; the function)."""
 
 
 def _apply_form(
@@ -239,68 +278,50 @@ def analytic_suspects(
         )
     )
     m1, m2 = (g1 > 0) * 1.0, (g2 > 0) * 1.0
-    masks = [
-        ("", m2, m1),
-        ("the gradient does not stop where g1 ≤ 0", m2, 1.0),
-        ("the gradient does not stop where g2 ≤ 0", 1.0, m1),
-        ("the gradient stops at neither ReLU (not where g1 ≤ 0, not where g2 ≤ 0)", 1.0, 1.0),
-        ("the two ReLU masks are swapped (g1's where g2's belongs)", m1, m2),
-        (
-            "the ReLU masks are on the wrong side: the gradient passes where g < 0 and stops "
-            "where g > 0",
-            1.0 - m2,
-            1.0 - m1,
-        ),
+    masks: list[tuple[Mistake | None, Any, Any]] = [
+        (None, m2, m1),
+        (m.ANALYTIC_MASK1_MISSING, m2, 1.0),
+        (m.ANALYTIC_MASK2_MISSING, 1.0, m1),
+        (m.ANALYTIC_MASKS_MISSING, 1.0, 1.0),
+        (m.ANALYTIC_MASKS_SWAPPED, m1, m2),
+        (m.ANALYTIC_MASKS_WRONG_SIDE, 1.0 - m2, 1.0 - m1),
     ]
-    w2s = [
-        ("", W2),
-        (
-            "W2 enters transposed (it is square, so the shapes cannot tell; check which index "
-            "of W2 the chain rule sums over)",
-            W2.T,
-        ),
-    ]
-    signs = [("", 1.0), ("it has the opposite sign (check dL/dŷ)", -1.0)]
-    scales = [
-        ("", 1.0),
-        (
-            "it is 1/N of the right value: the loss sums over the batch, it does not average",
-            1.0 / x.shape[0],
-        ),
-        ("it is twice the right value: the ½ in the loss cancels the 2 of the square", 2.0),
-    ]
-    deltas: list[tuple[list[str], Callable[[], torch.Tensor]]] = []
+    w2s = [(None, W2), (m.ANALYTIC_W2_TRANSPOSED, W2.T)]
+    signs = [(None, 1.0), (m.ANALYTIC_SIGN, -1.0)]
+    scales = [(None, 1.0), (m.ANALYTIC_AVERAGED, 1.0 / x.shape[0]), (m.ANALYTIC_TWICE, 2.0)]
+    deltas: list[tuple[list[Mistake], Callable[[], torch.Tensor]]] = []
     for (a, mask2, mask1), (b, w2), (c, sign), (d, scale) in itertools.product(
         masks, w2s, signs, scales
     ):
-        slips = [s for s in (a, b, c, d) if s]
+        slips = [s for s in (a, b, c, d) if s is not None]
         error = sign * scale * (y_hat - y)
         deltas.append((slips, functools.partial(_delta1, error, W3, mask2, w2, mask1)))
     weight_forms: list[_Form] = [
-        ([], lambda d: d.T @ x), (["it is the transpose of dL/dW1"], lambda d: x.T @ d)
+        ([], lambda d: d.T @ x), ([m.ANALYTIC_W1_TRANSPOSED], lambda d: x.T @ d)
     ]
     bias_forms: list[_Form] = [
         ([], lambda d: d.sum(0)),
-        (["it is the batch mean, not the sum over the batch"], lambda d: d.mean(0)),
-        (["it still has the batch dimension: sum over the batch"], lambda d: d),
-        (["it is summed over the hidden units, not over the batch"], lambda d: d.sum(1)),
+        ([m.ANALYTIC_B1_MEAN], lambda d: d.mean(0)),
+        ([m.ANALYTIC_B1_UNSUMMED], lambda d: d),
+        ([m.ANALYTIC_B1_SUMMED_OVER_UNITS], lambda d: d.sum(1)),
     ]
 
     def ranked(forms: list[_Form]) -> list[Suspect]:
-        found: list[tuple[list[str], Callable[[], torch.Tensor]]] = []
+        found: list[Suspect] = []
         for (slips, delta1), (more, form) in itertools.product(deltas, forms):
-            words = slips + more
-            if words:
-                found.append((words, functools.partial(_apply_form, form, delta1)))
-        found.sort(key=lambda item: len(item[0]))
-        return [("; ".join(words), make) for words, make in found]
+            if slips or more:
+                found.append(
+                    Suspect(tuple(slips + more), functools.partial(_apply_form, form, delta1))
+                )
+        found.sort(key=lambda suspect: len(suspect.mistakes))
+        return found
 
     return ranked(weight_forms), ranked(bias_forms)
 
 
 def sgd_mistake(
     name: str, before: Any, grad: Any, after: Any, lr: float, grad_after: Any = None
-) -> str | None:
+) -> Diagnosis | None:
     """What one gradient-descent step did to a parameter, if not ``before − lr·grad``.
 
     Args:
@@ -310,42 +331,33 @@ def sgd_mistake(
         grad_after: the parameter's ``.grad`` after the step, when known.
 
     Returns:
-        None when ``after`` is exactly ``before − lr·grad``, else the mistake in words.
+        None when ``after`` is exactly ``before − lr·grad``, else the mistake (its words are
+        ``str()`` of it).
     """
     p0, g, p1 = _required(before, "before"), _required(grad, "grad"), as_float64(after)
     if p1 is None or p1.shape != p0.shape:
-        return f"{name} changed from shape {shape_of(p0)} to {None if p1 is None else shape_of(p1)}"
+        return Diagnosis(
+            f"{name} changed from shape {shape_of(p0)} to {None if p1 is None else shape_of(p1)}"
+        )
     if torch.equal(p1, p0 - lr * g):
         return None
+
+    def named(mistake: Mistake) -> Diagnosis:
+        return Diagnosis(mistake.words(name=name, lr=lr), (mistake.id,))
+
     if torch.equal(p1, p0):
         cleared = as_float64(grad_after)
         if cleared is not None and bool(g.any()) and not bool(cleared.any()):
-            return (
-                f"{name} did not move and its gradient is now zero: the gradient was cleared "
-                f"before the step used it"
-            )
-        return (
-            f"{name} did not move: a step that computes a new tensor and gives it the loop "
-            f"variable's name leaves the model's tensor as it was; change the parameter itself, "
-            f"in place"
-        )
+            return named(m.SGD_GRAD_CLEARED)
+        return named(m.SGD_NOT_IN_PLACE)
     candidates = [
-        (
-            p0 + lr * g,
-            f"{name} moved by +lr·grad, uphill: gradient descent moves against the gradient"
-        ),
-        (
-            p0 - g,
-            f"{name} moved by −grad: the step is not scaled by the learning rate (lr = {lr:g})"
-        ),
-        (
-            p0 - lr * p0,
-            f"{name} moved by −lr·{name}: the step uses the parameter, not its gradient"
-        ),
-        (-lr * g, f"{name} was replaced by −lr·grad instead of moved by it"),
+        (p0 + lr * g, m.SGD_UPHILL),
+        (p0 - g, m.SGD_UNSCALED),
+        (p0 - lr * p0, m.SGD_USES_PARAMETER),
+        (-lr * g, m.SGD_REPLACED),
     ]
-    for value, says in candidates:
+    for value, mistake in candidates:
         if _close(p1, value, rtol=1e-6):
-            return says
+            return named(mistake)
     err = float((p1 - (p0 - lr * g)).abs().max())
-    return f"{name} did not move by −lr·grad (lr = {lr:g}): largest error {err:.3g}"
+    return Diagnosis(f"{name} did not move by −lr·grad (lr = {lr:g}): largest error {err:.3g}")

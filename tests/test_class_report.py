@@ -2,8 +2,9 @@
 
 The numbers are checked against a small table computed by hand and against the session's graded
 Task 1 sample class (conftest): the students' totals are those of ``grades.csv``, the planted
-endless loops are counted as timeouts and the file that is not JSON as rejected. The page is
-opened in a real browser (Chromium): it renders its figures, with no console error.
+endless loops are counted as timeouts and the file that is not JSON as rejected, and every planted
+variant is counted once, under the id of the mistake it plants and no other. The page is opened
+in a real browser (Chromium): it renders its figures, with no console error.
 """
 
 from __future__ import annotations
@@ -51,9 +52,28 @@ def test_numbers_of_a_small_class():
     assert same.questions[0].discrimination is None  # every student scored 2 on a
 
 
+def test_a_mistake_seen_by_two_tests_counts_its_submission_once():
+    rows = [
+        Row("ann", "task1", "a", 0, 2, "failed", "x", mistakes="relu.wrong_side"),
+        Row("ann", "task1", "b", 0, 1, "failed", "x", mistakes="relu.wrong_side"),
+        Row("bob", "task1", "a", 0, 2, "failed", "x", mistakes="relu.wrong_side sgd.uphill"),
+        Row("bob", "task1", "b", 1, 1, "passed", ""),
+        Row("cyd", "task1", "a", 2, 2, "passed", ""),
+    ]
+    made = {m.mistake: m for m in class_report.build(rows).mistakes}
+    assert list(made) == ["relu.wrong_side", "sgd.uphill"]  # most common first
+    assert (made["relu.wrong_side"].students, made["relu.wrong_side"].tests) == (
+        ["ann", "bob"], ["a", "b"]
+    )
+    assert made["sgd.uphill"].count == 1 and "uphill" in made["sgd.uphill"].says
+
+
 def test_anonymous_report_names_no_student(tmp_path):
     written = class_report.write(class_report.build(_rows()), tmp_path, "t", anonymous=True)
-    for path in written:
+    assert {p.name for p in written} == {
+        "report.html", "report.csv", "mistakes.csv", "report.json", "task1-scores.png"
+    }
+    for path in (p for p in written if p.suffix != ".png"):
         text = path.read_text()
         assert not any(name in text for name in ("ann", "bob", "cyd", "dee")), path.name
 
@@ -88,6 +108,31 @@ def test_report_of_the_sample_class_agrees_with_grades_csv(report, task1_class):
         assert 0 <= q["pass_rate"] <= 1 and q["mean_points"] <= q["max_points"]
         assert q["discrimination"] is None or -1 <= q["discrimination"] <= 1
         assert not (q["discrimination"] is not None and math.isnan(q["discrimination"]))
+
+
+def test_report_counts_every_planted_mistake_once_under_its_id(report, task1_class):
+    """The sample class's variants each plant named mistakes (``Variant.mistakes``): the report
+    counts each variant's submission under exactly those ids, and grades.csv says the same."""
+    from dlci_grader.samples.variants import task_variants
+
+    planted: dict[str, set[str]] = {}
+    for name, variant in task_variants("task1").items():
+        student = name if name in ("solution", "blank") else f"task1-{name}"
+        for mistake in variant.mistakes:
+            planted.setdefault(mistake.id, set()).add(student)
+    assert len(planted) >= 4, planted
+    data = json.loads((report / "report.json").read_text())
+    counted = {m["mistake"]: set(m["students"]) for m in data["mistakes"]}
+    variants = {f"task1-{n}" for n in task_variants("task1")} | {"solution", "blank"}
+    assert {m: who & variants for m, who in counted.items() if who & variants} == planted
+    assert all(m["count"] == len(m["students"]) for m in data["mistakes"])
+    in_csv: dict[str, set[str]] = {}
+    for row in read_grades(task1_class.course):
+        for mistake in row["mistakes"].split():
+            in_csv.setdefault(mistake, set()).add(row["student"])
+    assert in_csv == counted
+    page = (report / "report.html").read_text()
+    assert all(f"<code>{m}</code>" in page for m in planted)
 
 
 def test_report_page_renders_in_a_browser(report):

@@ -126,7 +126,7 @@ def test_csv_and_gradebook_hold_every_cell(graded):
     rows = _csv(course)
     assert list(rows[0]) == [
         "student", "task", "question", "points", "max_points", "status", "reason", "kind", "host",
-        "flags",
+        "flags", "mistakes",
     ]
     assert all(r["host"] for r in rows if r["status"] != "rejected"), (
         "every graded row names its grading host"

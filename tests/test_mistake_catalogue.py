@@ -21,6 +21,8 @@ import nbformat
 import pytest
 from mistakes import Mistake
 
+from starter.mistakes import MISTAKES as MISTAKE_WORDS
+
 pytestmark = [pytest.mark.grader, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,6 +51,8 @@ def test_the_catalogue_covers_tasks_1_and_3():
     for m in MISTAKES:
         assert m.says, f"{m.name}: says nothing to check"
         assert m.test in m.fails, f"{m.name}: fails does not list its own test {m.test}"
+    unnamed = [(m.name, i) for m in MISTAKES for i in m.named if i not in MISTAKE_WORDS]
+    assert not unnamed, f"catalogue rows name ids starter.mistakes does not have: {unnamed}"
     for a in MISTAKES:  # one notebook, one set of points
         assert all(a.fails == b.fails for b in MISTAKES if (b.task, b.edits) == (a.task, a.edits))
 
@@ -109,6 +113,12 @@ def test_dlci_check_names_the_mistake(mistake: Mistake, checked):
     for pattern in mistake.says:
         assert re.search(pattern, text, re.IGNORECASE), (
             f"{mistake.name}: the hint for {mistake.test} does not say /{pattern}/:\n{text}"
+        )
+    for named in mistake.named:  # the hint uses the named mistake's own words
+        words = re.escape(MISTAKE_WORDS[named].says)
+        words = re.sub(r"\\\{[^}]*\\\}", ".*", words).replace(r"\ ", r"\s+")
+        assert re.search(words, text), (
+            f"{mistake.name}: the hint for {mistake.test} lacks the words of {named}:\n{text}"
         )
     for fragment in mistake.never:
         assert fragment not in output, f"{mistake.name}: the output shows {fragment!r}:\n{output}"

@@ -75,6 +75,8 @@ def test_variants_get_their_expected_scores(task, data_root):
     for name, variant in variants.items():
         got = grades[name].auto_points
         assert got == variant.expected_scores(auto), (name, got)
+        recognised = {m for cell in grades[name].cells for m in cell.mistakes}
+        assert recognised == {m.id for m in variant.mistakes}, (name, recognised)
         assert set(grades[name].by_cell) >= set(manual), f"{name}: manual cells missing"
     assert grades["solution"].points == sum(auto.values())
     assert seconds < SECONDS_PER_NOTEBOOK * len(submissions), (

@@ -9,11 +9,11 @@ the mistake named in words (``says``, regular expressions) and never the solutio
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from dlci_grader.samples.variants import Edit
 
-__all__ = ["Edit", "Mistake"]
+__all__ = ["Edit", "Mistake", "with_named"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,9 @@ class Mistake:
             pass, so each visible test's points are known (all or nothing). A composite test
             (the network's gradients, training's outcome) is listed only when the mistake makes
             what it is about wrong: a wrong part is its own test's failure, not the whole's too.
+        named: the ids of :mod:`starter.mistakes` this row's hint names: the test's failure text
+            holds each one's words (``Mistake.says``), so the catalogue, the hints and the class
+            report share one list.
     """
 
     task: str
@@ -43,3 +46,12 @@ class Mistake:
     says: tuple[str, ...]
     never: tuple[str, ...] = ()
     fails: tuple[str, ...] = ()
+    named: tuple[str, ...] = ()
+
+
+def with_named(rows: list[Mistake], named: dict[str, tuple[str, ...]]) -> list[Mistake]:
+    """``rows`` with the ids of ``named`` (row name -> ids); a name that is no row is an error."""
+    unknown = set(named) - {row.name for row in rows}
+    if unknown:
+        raise ValueError(f"no catalogue rows named {sorted(unknown)}")
+    return [replace(row, named=named.get(row.name, ())) for row in rows]

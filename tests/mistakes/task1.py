@@ -8,7 +8,7 @@ output: the solution's code (:data:`SOLUTION`), whichever row it is.
 
 from __future__ import annotations
 
-from mistakes import Edit, Mistake
+from mistakes import Edit, Mistake, with_named
 
 SOLUTION = (
     # LinearFunction.backward
@@ -240,3 +240,26 @@ MISTAKES: list[Mistake] = [
     ),
 ]
 """Task 1's rows of the catalogue."""
+
+MISTAKES = with_named(MISTAKES, {
+    "grad_input_transposed": ("linear.grad_input.transposed",),
+    "grad_weight_transposed": ("linear.grad_weight.transposed",),
+    "bias_averaged": ("linear.grad_bias.mean",),
+    "bias_averaged_in_network": ("linear.grad_bias.mean",),
+    "bias_unsummed": ("linear.grad_bias.unsummed",),
+    "relu_mask_wrong_side": ("relu.wrong_side",),
+    "relu_mask_on_grad_output": ("relu.upstream_sign",),
+    "relu_unmasked": ("relu.unmasked",),
+    "relu_mask_alone": ("relu.mask_alone",),
+    "analytic_no_mask_layer1": ("analytic.mask1_missing",),
+    "analytic_no_mask_layer2": ("analytic.mask2_missing",),
+    "analytic_grad_W1_transposed": ("analytic.grad_w1.transposed",),
+    "analytic_bias_averaged": ("analytic.grad_b1.mean",),
+    "analytic_sign_flipped": ("analytic.sign",),
+    "analytic_W2_transposed": ("analytic.w2_transposed",),
+    "sgd_wrong_sign": ("sgd.uphill",),
+    "sgd_rebinds": ("sgd.not_in_place",),
+    "sgd_without_lr": ("sgd.unscaled",),
+    "sgd_zeroes_grad_first": ("sgd.grad_cleared_first",),
+})
+"""Each row with the ids of the named mistakes (:mod:`starter.mistakes`) its hint names."""

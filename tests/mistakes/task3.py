@@ -10,7 +10,7 @@ diagnoses from the student's own outputs and never computes the right answer.
 
 from __future__ import annotations
 
-from mistakes import Edit, Mistake
+from mistakes import Edit, Mistake, with_named
 
 SOLUTION = (
     # simulate
@@ -175,3 +175,13 @@ MISTAKES: list[Mistake] = [
     ),
 ]
 """Task 3's catalogue: 13 rows, each a visible test that names the mistake."""
+
+MISTAKES = with_named(MISTAKES, {
+    "noise_before_blur": ("noise.before_blur",),
+    "sigma_squared": ("noise.sigma_squared",),
+    "sigma_as_variance": ("noise.sigma_as_variance",),
+    "noise_one_pattern": ("noise.broadcast",),
+    "wiener_unet_fed_measurement": ("methods.wiener_unet_on_measurement",),
+    "unet_fed_wiener_output": ("methods.unet_on_wiener",),
+})
+"""Each row with the ids of the named mistakes (:mod:`starter.mistakes`) its hint names."""

@@ -30,6 +30,9 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{stats.task}: {stats.students} students, mean {stats.mean:.1f}/"
               f"{stats.max_points:g}, median {stats.median:g}, SD {stats.sd:.1f}"
               + (f"; low discrimination: {', '.join(low)}" if low else ""))
+        made = [m for m in report.mistakes if m.task == stats.task]
+        if made:
+            print("  named mistakes: " + ", ".join(f"{m.mistake} {m.count}" for m in made))
     print(f"wrote {', '.join(str(p) for p in written)}")
     return 0
 
@@ -42,7 +45,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
              "discrimination, problems (instructors)",
         description=(
             "Write the class report from the course's grades.csv: report.html (self-contained, "
-            "opens offline), report.csv (one row per test cell) and report.json."
+            "opens offline), report.csv (one row per test cell), mistakes.csv (one row per named "
+            "mistake the class made), report.json and each task's histogram as a PNG."
         ),
     )
     p.add_argument("--course", default="course", help="nbgrader course folder (default: course)")

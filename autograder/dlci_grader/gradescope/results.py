@@ -113,9 +113,15 @@ def to_gradescope(
         "stdout_visibility": "hidden",
         "tests": tests,
     }
-    flags = list(getattr(result, "flags", None) or [])  # for the instructor: stored, not shown
+    extra: dict[str, Any] = {}  # for the instructor: stored, not shown
+    flags = list(getattr(result, "flags", None) or [])
     if flags:
-        out["extra_data"] = {"flags": flags}
+        extra["flags"] = flags
+    mistakes = {c.cell: list(c.mistakes) for c in result.cells if c.mistakes}
+    if mistakes:
+        extra["mistakes"] = mistakes  # grade id -> ids of starter.mistakes, as grades.csv has
+    if extra:
+        out["extra_data"] = extra
     if result.status is NotebookStatus.ERROR:
         out["tests"].append(_error_test(result.reason))
     elif result.status is not NotebookStatus.GRADED:  # rejected, or stopped at the notebook limit

@@ -5,7 +5,8 @@ when it was written) and writes three files with the same numbers:
 
 - ``report.html``: one self-contained page (its figures are embedded PNGs; it opens offline);
 - ``report.csv``: one row per test cell;
-- ``report.json``: everything, per task and per test cell.
+- ``mistakes.csv``: one row per named mistake the class made;
+- ``report.json``: everything, per task, per test cell and per named mistake.
 
 Per task: the distribution of the students' automatic points (a histogram; mean, median and
 standard deviation), and the notebooks that timed out, whose kernel died or was stopped, that
@@ -14,7 +15,10 @@ its pass rate, its mean points and its *discrimination*: the correlation, across
 students, of the cell's points with the rest of their automatic points (the corrected item-total
 correlation). A test that the strong students pass and the weak ones fail has a clearly positive
 one; near 0 or negative, the test measures something the rest does not (or is broken); none when
-every student scored the same on it.
+every student scored the same on it. Per named mistake (:mod:`starter.mistakes`: the grader
+recognised it in a failed test's answer, outside the student's process; ``grades.csv``'s
+``mistakes``): how many submissions made it and whose, each submission counted once however many
+tests saw it.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from pathlib import Path
 
 from dlci_grader.run.report import Row
 from dlci_grader.verdicts.results import CellStatus
+from starter.mistakes import MISTAKES
 
 PROBLEMS = {
     "timed out": ("timed out", "grading took longer than"),
@@ -83,9 +88,29 @@ class TaskStats:
 
 
 @dataclass(frozen=True)
+class MistakeCount:
+    """One named mistake: the submissions of its task that made it."""
+
+    task: str
+    mistake: str
+    """its stable id (:data:`starter.mistakes.MISTAKES`)."""
+    says: str
+    """what it is, in the words the students' hints use."""
+    students: list[str]
+    """who made it (sorted), each once."""
+    tests: list[str]
+    """the test cells that recognised it."""
+
+    @property
+    def count(self) -> int:
+        return len(self.students)
+
+
+@dataclass(frozen=True)
 class ClassReport:
     tasks: list[TaskStats]
     questions: list[QuestionStats]
+    mistakes: list[MistakeCount] = field(default_factory=list)
 
 
 def _correlation(xs: Sequence[float], ys: Sequence[float]) -> float | None:
@@ -144,11 +169,35 @@ def build(rows: Iterable[Row], tasks: Sequence[str] | None = None) -> ClassRepor
                 passed / len(students) if students else 0.0,
                 statistics.fmean(points) if points else 0.0, _correlation(points, rest),
             ))
-    return ClassReport(task_stats, question_stats)
+    return ClassReport(task_stats, question_stats, _mistakes(by_task))
+
+
+def _mistakes(by_task: dict[str, list[Row]]) -> list[MistakeCount]:
+    """Every named mistake recorded in the rows, most common first."""
+    made: dict[tuple[str, str], tuple[set[str], set[str]]] = {}
+    for task, rows in by_task.items():
+        for r in rows:
+            for mistake in r.mistakes.split():
+                who, tests = made.setdefault((task, mistake), (set(), set()))
+                who.add(r.student)
+                tests.add(r.question)
+    counts = [
+        MistakeCount(
+            task, mistake, MISTAKES[mistake].says if mistake in MISTAKES else "(not in this kit)",
+            sorted(who), sorted(tests),
+        )
+        for (task, mistake), (who, tests) in made.items()
+    ]
+    return sorted(counts, key=lambda c: (c.task, -c.count, c.mistake))
 
 
 def _histogram(stats: TaskStats) -> str:
     """The task's automatic points as a histogram, a base64 PNG (Agg, no pyplot state)."""
+    return base64.b64encode(histogram_png(stats)).decode("ascii")
+
+
+def histogram_png(stats: TaskStats) -> bytes:
+    """The task's automatic points as a histogram: PNG bytes (Agg, no pyplot state)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
@@ -168,7 +217,7 @@ def _histogram(stats: TaskStats) -> str:
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    return buffer.getvalue()
 
 
 def _number(value: float | None, digits: int = 2) -> str:
@@ -215,6 +264,21 @@ def to_html(report: ClassReport, title: str, anonymous: bool = False) -> str:
             parts.append("</table>")
         else:
             parts.append("<p>No notebook timed out, lost its kernel, was rejected or flagged.</p>")
+        made = [m for m in report.mistakes if m.task == stats.task]
+        if made:
+            parts.append(
+                "<h3>Named mistakes</h3><table><tr><th>mistake</th><th>what it is</th>"
+                "<th>submissions</th><th>seen by</th><th>students</th></tr>"
+            )
+            for m in made:
+                names = "(hidden)" if anonymous else ", ".join(m.students)
+                parts.append(
+                    f"<tr><td><code>{e(m.mistake)}</code></td><td>{e(m.says)}</td>"
+                    f"<td>{m.count}</td><td>{e(', '.join(m.tests))}</td><td>{e(names)}</td></tr>"
+                )
+            parts.append("</table>")
+        else:
+            parts.append("<p>No named mistake was recognised in this task's answers.</p>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -222,8 +286,13 @@ def to_html(report: ClassReport, title: str, anonymous: bool = False) -> str:
 def write(
     report: ClassReport, out: Path, title: str, anonymous: bool = False,
 ) -> list[Path]:
-    """Write ``report.html``, ``report.csv`` and ``report.json`` into ``out``; their paths."""
+    """Write ``report.html``, ``report.csv``, ``mistakes.csv``, ``report.json`` and each task's
+    histogram (``<task>-scores.png``, the page's figure) into ``out``; their paths."""
     out.mkdir(parents=True, exist_ok=True)
+    figures = []
+    for stats in report.tasks:
+        figures.append(out / f"{stats.task}-scores.png")
+        figures[-1].write_bytes(histogram_png(stats))
     page = out / "report.html"
     page.write_text(to_html(report, title, anonymous))
     table = out / "report.csv"
@@ -239,11 +308,24 @@ def write(
                 f"{q.mean_points:.4f}",
                 "" if q.discrimination is None else f"{q.discrimination:.4f}",
             ])
+    made = out / "mistakes.csv"
+    with open(made, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["task", "mistake", "submissions", "tests", "students", "says"])
+        for m in report.mistakes:
+            writer.writerow([
+                m.task, m.mistake, m.count, " ".join(m.tests),
+                "" if anonymous else " ".join(m.students), m.says,
+            ])
     data = asdict(report)
+    for mistake, counted in zip(data["mistakes"], report.mistakes, strict=True):
+        mistake["count"] = counted.count
     if anonymous:
         for task in data["tasks"]:
             task["totals"] = sorted(task["totals"].values())
             task["problems"] = {name: len(who) for name, who in task["problems"].items()}
+        for mistake in data["mistakes"]:
+            del mistake["students"]
     numbers = out / "report.json"
     numbers.write_text(json.dumps(data, indent=1) + "\n")
-    return [page, table, numbers]
+    return [page, table, made, numbers, *figures]

@@ -40,22 +40,22 @@ def _linear(case: Case) -> Iterator[tuple[str, Answer]]:
     ))
     names = {"grad_input": "grad_x", "grad_weight": "grad_weight", "grad_bias": "grad_bias"}
     for key, suspects in linear_suspects(case["x"], case["weight"], case["grad_output"]).items():
-        for words, wrong in suspects:
-            answer = {**right, names[key]: _numpy(wrong())}
-            yield f"LinearFunction: {names[key]}: {words}", answer | {
+        for suspect in suspects:
+            answer = {**right, names[key]: _numpy(suspect.make())}
+            yield f"LinearFunction: {names[key]}: {suspect.words}", answer | {
                 f"autograd_{k}": v for k, v in answer.items()
             }
 
 
 def _relu(case: Case) -> Iterator[tuple[str, Answer]]:
-    for words, wrong in relu_suspects(case["x"], case["grad_output"]):
-        value = _numpy(wrong())
-        yield f"ReLUFunction: {words}", {"grad_x": value, "autograd_grad_x": value}
+    for suspect in relu_suspects(case["x"], case["grad_output"]):
+        value = _numpy(suspect.make())
+        yield f"ReLUFunction: {suspect.words}", {"grad_x": value, "autograd_grad_x": value}
 
 
 def _network(case: Case) -> Iterator[tuple[str, Answer]]:
     params = {k: v for k, v in case.items() if k not in ("x", "grad_y")}
-    for words, _test, layer, rule in reference._NETWORK_MISTAKES:
+    for _mistake, words, _test, layer, rule in reference._NETWORK_MISTAKES:
         yield f"network: {words}", reference.network_backward(
             case["x"], params, case["grad_y"], **{layer: rule},
         )
@@ -65,18 +65,14 @@ def _analytic(case: Case) -> Iterator[tuple[str, Answer]]:
     keys = ("y_hat", "y", "W3", "g2", "W2", "g1", "x")
     right_w, right_b = reference.analytic_gradients(*(case[k] for k in keys))
     weight, bias = analytic_suspects(*(case[k] for k in keys))
-    for words, wrong in weight:
-        if _one_slip(words):
-            yield f"analytic dL/dW1: {words}", {"grad_W1": _numpy(wrong()), "grad_b1": right_b}
-    for words, wrong in bias:
-        if _one_slip(words):
-            yield f"analytic dL/db1: {words}", {"grad_W1": right_w, "grad_b1": _numpy(wrong())}
-
-
-def _one_slip(words: str) -> bool:
-    """One typical slip (the diagnosis also tries every combination of them, hundreds, which a
-    student's answer is not likely to be and which a single slip's test already exposes)."""
-    return bool(words) and "; " not in words
+    # one typical slip each (the diagnosis also tries every combination of them, hundreds, which
+    # a student's answer is not likely to be and which a single slip's test already exposes)
+    for s in weight:
+        if len(s.mistakes) == 1:
+            yield f"analytic dL/dW1: {s.words}", {"grad_W1": _numpy(s.make()), "grad_b1": right_b}
+    for s in bias:
+        if len(s.mistakes) == 1:
+            yield f"analytic dL/db1: {s.words}", {"grad_W1": right_w, "grad_b1": _numpy(s.make())}
 
 
 def _sgd(case: Case) -> Iterator[tuple[str, Answer]]:

@@ -1,7 +1,7 @@
 """The grades as a CSV (one row per student, task and graded cell) and as a summary table.
 
 ``grades.csv`` columns: ``student, task, question, points, max_points, status, reason, kind,
-host, flags``.
+host, flags, mistakes``.
 ``question`` is the cell's nbgrader ``grade_id``; ``points`` is the gradebook's score (a manual
 score from formgrader, else the automatic one); ``status`` is ``passed``, ``failed``,
 ``not run``, ``deleted``, ``rejected``, ``needs manual grade``, ``graded`` (a written answer
@@ -10,7 +10,9 @@ lost (the error a test raised, a timeout, the kernel dying, an invalid file...);
 ``auto`` (a test) or ``manual`` (a written answer, graded by a person in formgrader); ``host``
 is the machine (or cluster worker) that graded the notebook; ``flags`` lists, on every row of a
 notebook, code the instructor should look at (``cell 5 (linear_function), line 12: rebinds
-torch.allclose``, joined by `` | ``; :mod:`dlci_grader.verdicts.flags`): it never changed a score.
+torch.allclose``, joined by `` | ``; :mod:`dlci_grader.verdicts.flags`): it never changed a score;
+``mistakes`` names, on a failed test's row, the ids of the named mistakes the grader recognised
+in its answer (:mod:`starter.mistakes`, joined by spaces; ``linear.grad_bias.mean``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from dlci_grader.verdicts.results import CellStatus, NotebookResult, NotebookSta
 
 COLUMNS = (
     "student", "task", "question", "points", "max_points", "status", "reason", "kind", "host",
-    "flags"
+    "flags", "mistakes",
 )
 
 
@@ -42,6 +44,8 @@ class Row:
     kind: str = "auto"
     host: str = ""
     flags: str = ""
+    mistakes: str = ""
+    """Space-separated ids of :mod:`starter.mistakes`."""
 
 
 def rows(results: Iterable[NotebookResult], db: Path | None = None) -> list[Row]:
@@ -60,7 +64,7 @@ def rows(results: Iterable[NotebookResult], db: Path | None = None) -> list[Row]
                 Row(
                     r.student, r.task, c.cell, held.score if held is not None else c.points,
                     c.max_points, status.value, c.reason, "manual" if c.manual else "auto",
-                    r.host, " | ".join(r.flags),
+                    r.host, " | ".join(r.flags), " ".join(c.mistakes),
                 )
             )
     return out
@@ -76,8 +80,7 @@ def write_csv(path: str | Path, table: Sequence[Row]) -> Path:
     for r in table:
         writer.writerow([
             r.student, r.task, r.question, f"{r.points:g}", f"{r.max_points:g}", r.status, r.reason,
-            r.kind,
-            r.host, r.flags,
+            r.kind, r.host, r.flags, r.mistakes,
         ])
     path.write_text(buffer.getvalue())
     return path
@@ -90,7 +93,7 @@ def read_csv(path: str | Path) -> list[Row]:
             Row(
                 r["student"], r["task"], r["question"], float(r["points"]),
                 float(r["max_points"]), r["status"], r["reason"], r["kind"], r["host"],
-                r["flags"],
+                r["flags"], r.get("mistakes") or "",
             ) for r in csv.DictReader(f)
         ]
 

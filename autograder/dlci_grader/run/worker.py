@@ -355,6 +355,7 @@ def _read_scores(
     for name, (max_points, manual) in points.items():
         grade = grades[name]
         score = grade.score
+        mistakes: list[str] = []
         if name not in present:
             status, reason = CellStatus.DELETED, "cell deleted from the notebook"
         elif manual:
@@ -370,12 +371,13 @@ def _read_scores(
             if name in verdicts:  # judged outside the kernel: its reason if the kernel had none
                 score = 0.0
                 reasons.setdefault(name, (CellStatus.FAILED, verdicts[name].reason))
+                mistakes = list(verdicts[name].mistakes)
             status, reason = reasons.get(name, (CellStatus.FAILED, "no points"))
             if problems and status is not CellStatus.NOT_RUN:  # e.g. a NameError after a timeout
                 reason += f" [{'; '.join(problems)}]"
-        cells.append(
-            CellResult(name, score, max_points, manual, status, reason, grade.needs_manual_grade)
-        )
+        cells.append(CellResult(
+            name, score, max_points, manual, status, reason, grade.needs_manual_grade, mistakes,
+        ))
     return NotebookResult(
         student, task, notebook, NotebookStatus.GRADED, "; ".join(problems), cells,
     )

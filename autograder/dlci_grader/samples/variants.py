@@ -31,6 +31,7 @@ from nbformat import NotebookNode
 
 from dlci_grader.nbgrader.template import NBFORMAT_VERSION
 from dlci_grader.tasks import load_tasks
+from starter.mistakes import MISTAKES, Mistake
 from starter.nbgrader_cells import is_answer, nbgrader_meta
 
 _MARKER_LINE = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.MULTILINE)
@@ -56,6 +57,9 @@ class Variant:
         blank: the unmodified release (every answer still ``raise NotImplementedError()``).
         fails: autograded cells (grade ids) expected to score 0; all others score full points.
             For a blank submission every autograded cell fails, whatever is listed.
+        mistakes: the named mistakes (:mod:`starter.mistakes`) the edits plant: exactly those
+            the grader must record for this submission (``grades.csv``'s ``mistakes``), and the
+            class report must count it under.
     """
 
     name: str
@@ -63,6 +67,12 @@ class Variant:
     edits: tuple[Edit, ...] = ()
     blank: bool = False
     fails: frozenset[str] = field(default_factory=frozenset)
+    mistakes: tuple[Mistake, ...] = ()
+
+    def __post_init__(self) -> None:
+        unknown = [m.id for m in self.mistakes if MISTAKES.get(m.id) is not m]
+        if unknown:
+            raise ValueError(f"variant {self.name!r} plants unnamed mistakes {unknown}")
 
     def expected_scores(self, max_points: Mapping[str, float]) -> dict[str, float]:
         """Expected score of every autograded cell, given each cell's points."""

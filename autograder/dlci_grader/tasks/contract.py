@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from starter.mistakes import WrongAnswer, mistakes_of
+
 Case = dict[str, np.ndarray]
 """One set of inputs: name -> array. Names starting with ``_`` are the grader's secret (held-out
 targets): they never reach the student's kernel."""
@@ -85,7 +87,9 @@ def each_case(
             if len(cases) == 1:
                 raise
             dtype = next(iter(case.values())).dtype if case else ""
-            raise AssertionError(f"case {i + 1} of {len(cases)} ({dtype}): {error}") from None
+            raise WrongAnswer(
+                f"case {i + 1} of {len(cases)} ({dtype}): {error}", mistakes_of(error)
+            ) from None
 
 
 def no_inputs(rng: np.random.Generator, context: Context) -> list[Case]:

@@ -36,6 +36,7 @@ from dlci_grader.files import atomic_write
 from dlci_grader.kernel.answers import MIME, decode, write_cases
 from dlci_grader.tasks import judged_tests, kernel_data
 from dlci_grader.tasks.contract import Case, Context, public
+from starter.mistakes import mistakes_of
 from starter.nbgrader_cells import grade_id
 
 VERDICT_NAME = "GraderVerdict"
@@ -72,6 +73,9 @@ class Verdict:
     answered: bool = True
     observed: tuple[str, ...] = ()
     """What the harness observed while the student's code ran (hints for flags, no score)."""
+    mistakes: tuple[str, ...] = ()
+    """The ids of the named mistakes (:mod:`starter.mistakes`) the check recognised in the
+    answer; decided here, on plain data, never in the student's process."""
 
 
 def prepare(
@@ -188,7 +192,9 @@ def judge_answer(channel: Channel, test: str, npz: object) -> Verdict:
     try:
         summary = judged_tests(channel.task)[test].judge(channel.cases[test], answers)
     except AssertionError as error:
-        return Verdict(False, f"AssertionError: {first_line(error, 400)}")
+        return Verdict(
+            False, f"AssertionError: {first_line(error, 400)}", mistakes=mistakes_of(error)
+        )
     except Exception as error:  # noqa: BLE001 - e.g. an answer of the wrong kind
         return Verdict(
             False,

@@ -190,4 +190,6 @@ def run_alone(
 
 def _judge(channel: Channel, test: str, npz: object) -> Verdict:
     verdict = judge_answer(channel, test, npz)
-    return verdict if verdict.passed else Verdict(False, f"{WHY}: {verdict.reason}")
+    if verdict.passed:
+        return verdict
+    return dataclasses.replace(verdict, reason=f"{WHY}: {verdict.reason}")

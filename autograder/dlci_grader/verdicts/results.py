@@ -62,6 +62,8 @@ class CellResult:
     status: CellStatus
     reason: str = ""
     needs_manual_grade: bool = False
+    mistakes: list[str] = field(default_factory=list)
+    """Ids of the named mistakes (:mod:`starter.mistakes`) the grader's verdict recognised."""
 
     def __post_init__(self) -> None:
         self.status = CellStatus(self.status)

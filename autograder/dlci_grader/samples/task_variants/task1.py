@@ -7,6 +7,7 @@ text edit per mistake.
 from __future__ import annotations
 
 from dlci_grader.samples.variants import Edit, Variant, by_name
+from starter import mistakes as named
 
 _TASK1_LINEAR = frozenset({"test_linear", "test_linear_hidden"})
 _TASK1_RELU = frozenset({"test_relu", "test_relu_hidden"})
@@ -23,6 +24,7 @@ VARIANTS: dict[str, Variant] = by_name(
         "fails on autograd's shape check",
         edits=(Edit("linear_function", "grad_output.T @ x", "x.T @ grad_output"),),
         fails=_TASK1_LINEAR | _TASK1_NETWORK | _TASK1_TRAINING,
+        mistakes=(named.LINEAR_WEIGHT_TRANSPOSED,),
     ),
     Variant(
         "bias_unsummed",
@@ -31,18 +33,21 @@ VARIANTS: dict[str, Variant] = by_name(
         "mistake costs its points once)",
         edits=(Edit("linear_function", "grad_output.sum(dim=0)", "grad_output"),),
         fails=_TASK1_LINEAR,
+        mistakes=(named.LINEAR_BIAS_UNSUMMED,),
     ),
     Variant(
         "relu_mask_wrong_sign",
         "ReLUFunction passes the gradient where its input is negative; training diverges",
         edits=(Edit("relu_function", "(g > 0)", "(g < 0)"),),
         fails=_TASK1_RELU | _TASK1_NETWORK | _TASK1_TRAINING,
+        mistakes=(named.RELU_WRONG_SIDE,),
     ),
     Variant(
         "update_wrong_sign",
         "sgd_step climbs the gradient (p += lr * grad); training diverges",
         edits=(Edit("sgd_step", "p -= lr * p.grad", "p += lr * p.grad"),),
         fails=_TASK1_SGD | _TASK1_TRAINING,
+        mistakes=(named.SGD_UPHILL,),
     ),
 )
 """Variant name -> :class:`~dlci_grader.samples.variants.Variant`."""

@@ -20,6 +20,7 @@ grading mode (``DLCI_GRADING=1``: the kit's ``train`` stops after
 from __future__ import annotations
 
 from dlci_grader.samples.variants import Edit, Variant, by_name
+from starter import mistakes as named
 
 AUTOGRADED_POINTS = 15
 MANUAL_POINTS = 6
@@ -36,6 +37,7 @@ VARIANTS: dict[str, Variant] = by_name(
         "trains every model at σ = 0.2 (the highest test level) instead of SIGMA_TRAIN = 0.1",
         edits=(Edit("train_all", "sigma=SIGMA_TRAIN", "sigma=0.2"),),
         fails=frozenset({"test_training_hidden"}),
+        mistakes=(named.DNCNN_TRAINING_SIGMA,),
     ),
     Variant(
         "swapped_bias",
@@ -45,6 +47,7 @@ VARIANTS: dict[str, Variant] = by_name(
             Edit("build_models", 'use_bias=cfg["use_bias"]', 'use_bias=not cfg["use_bias"]'),
         ),
         fails=frozenset({"test_models_hidden"}),
+        mistakes=(named.DNCNN_BIAS_SWAPPED,),
     ),
     Variant(
         "eval_training_sigma_only",
@@ -57,6 +60,7 @@ VARIANTS: dict[str, Variant] = by_name(
         fails=frozenset(
             {"test_results", "test_results_hidden", "test_table", "test_table_hidden"}
         ),
+        mistakes=(named.DNCNN_EVALUATED_AT_TRAINING_SIGMA_ONLY,),
     ),
     Variant(
         "hand_typed_results",
@@ -65,6 +69,7 @@ VARIANTS: dict[str, Variant] = by_name(
         "not come from the models",
         edits=(Edit("evaluate_all", _EVALUATE, "{0.05: 31.09, 0.1: 29.47, 0.2: 22.40}"),),
         fails=frozenset({"test_results_hidden"}),
+        mistakes=(named.DNCNN_RESULTS_NOT_FROM_MODELS,),
     ),
 )
 """Variant name -> :class:`~dlci_grader.samples.variants.Variant`."""

@@ -16,6 +16,7 @@ per mistake. Scores out of the 19 autograded points (the 6 hand-graded points as
 from __future__ import annotations
 
 from dlci_grader.samples.variants import Edit, Variant, by_name
+from starter import mistakes as named
 
 _SIMULATE = frozenset({"test_simulate", "test_simulate_hidden"})
 _TABLE = frozenset(
@@ -43,6 +44,7 @@ VARIANTS: dict[str, Variant] = by_name(
             ),
         ),
         fails=_SIMULATE | _TABLE,
+        mistakes=(named.NOISE_BEFORE_BLUR,),
     ),
     Variant(
         "swapped_inputs",
@@ -69,6 +71,7 @@ VARIANTS: dict[str, Variant] = by_name(
                 "test_table_wiener_unet_hidden",
             }
         ),
+        mistakes=(named.UNET_ON_WIENER, named.WIENER_UNET_ON_MEASUREMENT),
     ),
     Variant(
         "sigma_as_variance",
@@ -82,6 +85,7 @@ VARIANTS: dict[str, Variant] = by_name(
             ),
         ),
         fails=_SIMULATE | _TABLE,
+        mistakes=(named.NOISE_SIGMA_AS_VARIANCE,),
     ),
 )
 """Variant name -> :class:`~dlci_grader.samples.variants.Variant` for Task 3."""

@@ -49,6 +49,7 @@ from dlci_grader.tasks.task1.reference import (
 from dlci_grader.tasks.task1.reference import (
     relu_backward as relu_backward,
 )
+from starter.mistakes import WrongAnswer, mistakes_of
 
 INPAINTING_LOSS_THRESHOLD = 185.0
 """Held-out inpainting loss (½‖ŷ − y‖² per digit, normalised units) a trained model must beat.
@@ -150,7 +151,7 @@ def _linear_judge(cases: list[Case], answers: list[Case]) -> None:
                     *(answer.get(prefix + k) for k in ("grad_x", "grad_weight", "grad_bias")),
                 )
             except AssertionError as error:
-                raise AssertionError(f"{how}: {error}") from None
+                raise WrongAnswer(f"{how}: {error}", mistakes_of(error)) from None
 
     each_case(cases, answers, check)
 
@@ -173,7 +174,7 @@ def _relu_judge(cases: list[Case], answers: list[Case]) -> None:
             try:
                 check_relu_gradient(case["x"], case["grad_output"], answer.get(key))
             except AssertionError as error:
-                raise AssertionError(f"{how}: {error}") from None
+                raise WrongAnswer(f"{how}: {error}", mistakes_of(error)) from None
 
     each_case(cases, answers, check)
 

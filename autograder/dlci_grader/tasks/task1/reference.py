@@ -3,7 +3,7 @@
 Each check is a pure function of plain arrays: it recomputes the gradient (or the update) with
 the instructor's own numpy reference and raises ``AssertionError`` with a message that names the
 likely mistake in words, never the code (the words come from the visible checks' diagnosis,
-:func:`starter.gradient_diagnosis.explain` and its suspects, so students read the same hint in
+:func:`starter.gradient_diagnosis.diagnose` and its suspects, so students read the same hint in
 ``dlci check`` and in their feedback). The hidden tests that draw the inputs and call these
 checks are :mod:`dlci_grader.tasks.task1.checks`.
 
@@ -19,15 +19,17 @@ from typing import Any
 
 import numpy as np
 
+from starter import mistakes as m
 from starter.gradient_diagnosis import (
     LINEAR_VARIABLES,
     Suspect,
     analytic_suspects,
-    explain,
+    diagnose,
     linear_suspects,
     relu_suspects,
     sgd_mistake,
 )
+from starter.mistakes import Mistake, WrongAnswer
 
 
 def _array(value: Any) -> np.ndarray:
@@ -52,8 +54,9 @@ def _check_close(
 ) -> None:
     """Assert ``got`` has the expected shape, dtype and values (within dtype tolerances).
 
-    A failure says what is wrong in words (:func:`starter.gradient_diagnosis.explain`): the shape
-    against ``variable``'s layout, and which of ``suspects`` (typical mistakes) it equals.
+    A failure (:class:`~starter.mistakes.WrongAnswer`) says what is wrong in words
+    (:func:`starter.gradient_diagnosis.diagnose`): the shape against ``variable``'s layout, and
+    which of ``suspects`` (typical mistakes) it equals, whose ids it carries.
     """
     rtol, atol = _tolerances(dtype)
     scale = max(1.0, float(np.abs(expected).max(initial=0.0)))
@@ -64,22 +67,23 @@ def _check_close(
                 got, expected, rtol=rtol, atol=atol * scale
             )
             if got.dtype != dtype:
-                values = "" if close else explain(
+                values = None if close else diagnose(
                     name, got, expected, suspects=suspects, rtol=rtol, atol=atol * scale
                 )
-                raise AssertionError(
+                raise WrongAnswer(
                     f"{name} has dtype {got.dtype}, expected {dtype} (the inputs' dtype)"
-                    + (f"; and {values}" if values else "")
+                    + (f"; and {values}" if values else ""),
+                    values.mistakes if values else (),
                 )
             if close:
                 return
-    says = explain(
+    found = diagnose(
         name, got, expected, variable=variable, suspects=suspects, rtol=rtol, atol=atol * scale
     )
-    if says is None:  # within explain's tolerance, not within ours
+    if found is None:  # within diagnose's tolerance, not within ours
         err = float(np.abs(got - expected).max())
-        says = f"{name} is wrong: largest error {err:.3g} (scale {scale:.3g})"
-    raise AssertionError(says)
+        raise AssertionError(f"{name} is wrong: largest error {err:.3g} (scale {scale:.3g})")
+    raise WrongAnswer(found.says, found.mistakes)
 
 
 def linear_backward(
@@ -163,39 +167,54 @@ def check_network_gradients(
     params = {k: _array(v) for k, v in params.items()}
     ref = network_backward(x, params, grad_y)
     wrong = [  # each computed once, when a gradient is wrong
-        (f"as if {words} ({test} checks it alone)", functools.cache(
+        (mistake, f"as if {words} ({test} checks it alone)", functools.cache(
             functools.partial(network_backward, x, params, grad_y, **{layer: rule})
         ))
-        for words, test, layer, rule in _NETWORK_MISTAKES
+        for mistake, words, test, layer, rule in _NETWORK_MISTAKES
     ]
     for name in ("W3", "b3", "W2", "b2", "W1", "b1", "x"):
-        suspects = [(words, lambda of=of, name=name: of()[name]) for words, of in wrong]
+        suspects = [
+            Suspect((mistake,), functools.partial(_entry, of, name), words)
+            for mistake, words, of in wrong
+        ]
         _check_close(
             f"dL/d{name} of the network", grads.get(name), ref[name], x.dtype, "", suspects,
         )
 
 
-_NETWORK_MISTAKES: list[tuple[str, str, str, Callable[..., Any]]] = [
+def _entry(grads: Callable[[], dict[str, np.ndarray]], name: str) -> np.ndarray:
+    return grads()[name]
+
+
+_NETWORK_MISTAKES: list[tuple[Mistake, str, str, str, Callable[..., Any]]] = [
     (
+        m.RELU_WRONG_SIDE,
         "ReLUFunction passed the gradient where its input is negative (the mask on the wrong side)",
         "test_relu", "relu", lambda g, go: go * (g < 0),
     ),
-    ("ReLUFunction passed the gradient unmasked", "test_relu", "relu", lambda g, go: go),
     (
-        "ReLUFunction returned its mask alone, without the upstream gradient",
+        m.RELU_UNMASKED, "ReLUFunction passed the gradient unmasked",
+        "test_relu", "relu", lambda g, go: go,
+    ),
+    (
+        m.RELU_MASK_ALONE, "ReLUFunction returned its mask alone, without the upstream gradient",
         "test_relu", "relu", lambda g, go: (g > 0) * 1.0,
     ),
     (
+        m.RELU_UPSTREAM_SIGN,
         "ReLUFunction's mask followed the sign of the upstream gradient, not of its input",
         "test_relu", "relu", lambda g, go: go * (go > 0),
     ),
     (
+        m.LINEAR_BIAS_MEAN,
         "LinearFunction's bias gradient were the batch mean, not the sum over the batch",
         "test_linear", "linear", lambda x, w, go: (go @ w, go.T @ x, go.mean(axis=0)),
     ),
 ]
-"""Mistakes in the Functions that show in the network's gradients: (words, the test that checks
-that Function alone, which rule of :func:`network_backward` it replaces, the wrong rule)."""
+"""Mistakes in the Functions that show in the network's gradients: (the named mistake, the words
+for it as the network shows it, the test that checks that Function alone, which rule of
+:func:`network_backward` it replaces, the wrong rule). Their ids are the Functions' own: one
+mistake, one id, whichever test sees it."""
 
 
 def analytic_gradients(
@@ -255,4 +274,5 @@ def check_sgd_step(
         if p1.shape == p0.shape and np.array_equal(p1, p0 - lr * g):
             continue
         grad_after = grads_after[i] if grads_after is not None else None
-        raise AssertionError(sgd_mistake(f"parameter {i}", p0, g, p1, lr, grad_after))
+        found = sgd_mistake(f"parameter {i}", p0, g, p1, lr, grad_after)
+        raise WrongAnswer(str(found), found.mistakes if found else ())

@@ -23,7 +23,9 @@ from typing import Any
 import numpy as np
 
 from dlci_grader.tasks.contract import Case, Context, JudgedTest, no_inputs
+from starter import mistakes as named
 from starter.grading_budget import TRAIN_STEPS, denoising_subset
+from starter.mistakes import WrongAnswer
 
 CONFIGS: dict[str, tuple[bool, int]] = {
     "bias, 32 ch": (True, 32),
@@ -85,10 +87,10 @@ def check_architecture(
         raise AssertionError(f"{name}: some convolutions have biases and some do not")
     if all(conv_has_bias) != use_bias:
         state = "has" if all(conv_has_bias) else "has no"
-        raise AssertionError(
+        raise WrongAnswer(
             f"{name}: the model {state} biases, but this configuration is "
-            f"{'with' if use_bias else 'without'} biases (use_bias={use_bias}); "
-            "are the flags swapped?"
+            f"{'with' if use_bias else 'without'} biases (use_bias={use_bias}): "
+            f"{named.DNCNN_BIAS_SWAPPED.says}", [named.DNCNN_BIAS_SWAPPED],
         )
     if len(conv_has_bias) != HIDDEN_LAYERS + 2:
         raise AssertionError(
@@ -129,9 +131,9 @@ def check_training(
     are the notebook's (all patches; the grading mode's step cap, or None for full epochs).
     """
     if not math.isclose(sigma, SIGMA_TRAIN, rel_tol=1e-6):
-        raise AssertionError(
+        raise WrongAnswer(
             f"{name}: trained at σ = {sigma:g}, expected σ = {SIGMA_TRAIN} (a standard deviation "
-            "in [0, 1] units; the other noise levels are for testing only)"
+            f"in [0, 1] units): {named.DNCNN_TRAINING_SIGMA.says}", [named.DNCNN_TRAINING_SIGMA],
         )
     if (epochs, batch_size) != (EPOCHS, BATCH_SIZE) or not math.isclose(lr, LR, rel_tol=1e-6):
         raise AssertionError(
@@ -159,9 +161,12 @@ def check_results_row(name: str, row: Mapping[Any, float]) -> None:
     """``row`` maps exactly the test noise levels to finite PSNRs (dB)."""
     keys = sorted(_sigma_key(s) for s in row)
     if keys != sorted(SIGMAS_TEST):
-        raise AssertionError(
-            f"{name}: results at σ = {keys}, expected exactly {list(SIGMAS_TEST)} "
-            "(evaluate every model at every test noise level)"
+        only = keys == [_sigma_key(SIGMA_TRAIN)]
+        raise WrongAnswer(
+            f"{name}: results at σ = {keys}, expected exactly {list(SIGMAS_TEST)}: "
+            + (named.DNCNN_EVALUATED_AT_TRAINING_SIGMA_ONLY.says if only else
+               "evaluate every model at every test noise level"),
+            [named.DNCNN_EVALUATED_AT_TRAINING_SIGMA_ONLY] if only else [],
         )
     values = [float(v) for v in row.values()]
     if not all(math.isfinite(v) for v in values):
@@ -185,10 +190,11 @@ def check_results_match(
     ref = {_sigma_key(s): float(v) for s, v in recomputed.items()}
     for sigma in SIGMAS_TEST:
         if abs(got[sigma] - ref[sigma]) > tolerance:
-            raise AssertionError(
+            raise WrongAnswer(
                 f"{name}: at σ = {sigma} you report {got[sigma]:.2f} dB but the model gives "
-                f"{ref[sigma]:.2f} dB on these images; the results must come from evaluate_model "
-                "on the trained models at the test noise levels"
+                f"{ref[sigma]:.2f} dB on these images; "
+                f"{named.DNCNN_RESULTS_NOT_FROM_MODELS.says}",
+                [named.DNCNN_RESULTS_NOT_FROM_MODELS],
             )
 
 
@@ -210,7 +216,12 @@ def check_table(
     check_names(list(row_names), "the table's rows")
     sigmas = [_sigma_key(s) for s in column_sigmas]
     if sorted(sigmas) != sorted(SIGMAS_TEST):
-        raise AssertionError(f"the table's columns are σ = {sigmas}, expected {list(SIGMAS_TEST)}")
+        only = sigmas == [_sigma_key(SIGMA_TRAIN)]
+        raise WrongAnswer(
+            f"the table's columns are σ = {sigmas}, expected {list(SIGMAS_TEST)}"
+            + (f": {named.DNCNN_EVALUATED_AT_TRAINING_SIGMA_ONLY.says}" if only else ""),
+            [named.DNCNN_EVALUATED_AT_TRAINING_SIGMA_ONLY] if only else [],
+        )
     if table.shape != (len(row_names), len(sigmas)):
         raise AssertionError(
             f"the table is {table.shape}, expected {(len(row_names), len(sigmas))}"

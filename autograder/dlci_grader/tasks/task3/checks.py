@@ -45,12 +45,16 @@ from dlci_grader.tasks.task3.comparisons import (
     check_output,
     check_table_column,
     check_table_function,
+    named_in,
+    words,
     wrong_table_entries,
 )
 from dlci_grader.tasks.task3.comparisons import (
     TABLE_TOL_DB as TABLE_TOL_DB,
 )
+from starter import mistakes as named
 from starter.grading_budget import DEBLURRING_TEST_IMAGES
+from starter.mistakes import Mistake, WrongAnswer
 
 METHODS = ("wiener", "unet", "wiener_unet")
 """Keys of the PSNR table, one per method."""
@@ -290,8 +294,9 @@ def _wiener_make(rng: np.random.Generator, context: Context) -> list[Case]:
     return cases
 
 
-def wrong_wieners(y: Any, kernel: Any, snr: float) -> dict[str, Callable[[], Any]]:
-    """Typical wrong Wiener filters of ``y`` (torch tensors): description -> its output."""
+def wrong_wieners(y: Any, kernel: Any, snr: float) -> dict[str | Mistake, Callable[[], Any]]:
+    """Typical wrong Wiener filters of ``y`` (torch tensors): the mistake (named, or in words)
+    -> its output."""
     import torch
 
     from dlci_grader.tasks.task3.reference import wiener_deconv
@@ -306,18 +311,13 @@ def wrong_wieners(y: Any, kernel: Any, snr: float) -> dict[str, Callable[[], Any
         padded[: kernel.shape[0], : kernel.shape[1]] = kernel
         return torch.fft.fft2(padded)
 
-    candidates = {
-        "Wiener without the complex conjugate of H in the numerator (or with the kernel flipped)":
-            lambda: apply(lambda h: h / (h.abs() ** 2 + 1 / snr)),
-        "Wiener with + SNR where + 1/SNR belongs in the denominator":
-            lambda: apply(lambda h: h.conj() / (h.abs() ** 2 + snr)),
-        "Wiener with the kernel's centre not at the origin (zero-padded without the shift that "
-        "psf2otf makes): the output is shifted":
+    candidates: dict[str | Mistake, Callable[[], Any]] = {
+        named.WIENER_NO_CONJUGATE: lambda: apply(lambda h: h / (h.abs() ** 2 + 1 / snr)),
+        named.WIENER_PLUS_SNR: lambda: apply(lambda h: h.conj() / (h.abs() ** 2 + snr)),
+        named.WIENER_UNCENTRED:
             lambda: apply(lambda h: h.conj() / (h.abs() ** 2 + 1 / snr), uncentred()),
-        "the plain inverse filter: the 1/SNR term is missing":
-            lambda: apply(lambda h: h.conj() / (h.abs() ** 2 + 1e-12)),
-        "Wiener with the SNR taken in dB (10^(SNR/10) as the power ratio)":
-            lambda: wiener_deconv(y, kernel, snr=10 ** (snr / 10)),
+        named.WIENER_INVERSE_FILTER: lambda: apply(lambda h: h.conj() / (h.abs() ** 2 + 1e-12)),
+        named.WIENER_SNR_DB: lambda: wiener_deconv(y, kernel, snr=10 ** (snr / 10)),
     }
     for other in (1.0, 10.0, 1000.0, 0.01):
         if other != snr:
@@ -348,9 +348,9 @@ def _methods_make(rng: np.random.Generator, context: Context) -> list[Case]:
     return [{"y": _measure(rng, x, kernel, 0.005), "_clean": x}]
 
 
-def wrong_methods(role: str, y: Any) -> dict[str, Callable[[], Any]]:
+def wrong_methods(role: str, y: Any) -> dict[str | Mistake, Callable[[], Any]]:
     """Typical wrong versions of method ``role`` ("wiener", "unet", "wiener_unet") on the
-    measurement ``y``: description -> its output."""
+    measurement ``y``: the mistake (named, or in words) -> its output."""
     import torch
 
     from dlci_grader.tasks.task3.reference import wiener_deconv
@@ -365,26 +365,20 @@ def wrong_methods(role: str, y: Any) -> dict[str, Callable[[], Any]]:
         with torch.no_grad():
             return _once(f"{name} of {'y' if x is y else 'wiener'}", y, lambda: model(x))
 
-    same = {"the measurement itself, unchanged": lambda: y}
+    same: dict[str | Mistake, Callable[[], Any]] = {named.METHOD_UNCHANGED: lambda: y}
     if role == "wiener":
         return {**same, "Wiener with SNR 0.01 (1/SNR given as the SNR)": lambda: w(0.01),
                 "Wiener with SNR 1": lambda: w(1.0), "Wiener with SNR 1e4": lambda: w(1e4)}
     if role == "unet":
         return {**same,
-                "models.deblur_denoise applied to Wiener's output; it was trained on the "
-                "measurement itself": lambda: net(models.deblur_denoise, w()),
-                "models.wiener_denoise applied to the measurement; method_unet uses "
-                "models.deblur_denoise": lambda: net(models.wiener_denoise, y),
-                "Wiener + U-Net (models.wiener_denoise on Wiener's output); method_unet is "
-                "models.deblur_denoise on the measurement": lambda: net(models.wiener_denoise, w())}
+                named.UNET_ON_WIENER: lambda: net(models.deblur_denoise, w()),
+                named.UNET_WRONG_NETWORK: lambda: net(models.wiener_denoise, y),
+                named.UNET_IS_WIENER_UNET: lambda: net(models.wiener_denoise, w())}
     return {**same,
-            "models.wiener_denoise applied to the raw measurement; it was trained on Wiener's "
-            "output (SNR 100), so apply wiener first": lambda: net(models.wiener_denoise, y),
-            "models.deblur_denoise applied to Wiener's output; method_wiener_unet uses "
-            "models.wiener_denoise": lambda: net(models.deblur_denoise, w()),
-            "the U-Net alone (models.deblur_denoise on the measurement)":
-                lambda: net(models.deblur_denoise, y),
-            "Wiener's output alone: the network models.wiener_denoise is missing": w}
+            named.WIENER_UNET_ON_MEASUREMENT: lambda: net(models.wiener_denoise, y),
+            named.WIENER_UNET_WRONG_NETWORK: lambda: net(models.deblur_denoise, w()),
+            named.WIENER_UNET_IS_UNET: lambda: net(models.deblur_denoise, y),
+            named.WIENER_UNET_NO_NETWORK: w}
 
 
 def _methods_judge(cases: list[Case], answers: list[Case]) -> None:
@@ -414,11 +408,11 @@ def _methods_judge(cases: list[Case], answers: list[Case]) -> None:
                 _once(f"reference {name}", y, functools.partial(reference[name], y))
             )
             right = np.abs(out - expected).max() <= OUTPUT_ATOL
-            mistake = "" if right else _matching(out, wrong_methods(name, y), OUTPUT_ATOL)
-            if mistake:
-                raise AssertionError(
-                    f"method_{name}'s output on the grader's images is {mistake} "
-                    f"(it gains {gain:.2f} dB over the measurement)"
+            mistake = None if right else _matching(out, wrong_methods(name, y), OUTPUT_ATOL)
+            if mistake is not None:
+                raise WrongAnswer(
+                    f"method_{name}'s output on the grader's images is {words(mistake)} "
+                    f"(it gains {gain:.2f} dB over the measurement)", named_in(mistake),
                 )
             if gain <= GAIN_DB:
                 raise AssertionError(

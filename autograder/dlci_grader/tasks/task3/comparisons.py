@@ -27,6 +27,9 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from starter import mistakes as named
+from starter.mistakes import Mistake, WrongAnswer
+
 NOISE_STD_RTOL = 0.03
 """Relative tolerance on the standard deviation of the simulated noise."""
 
@@ -67,19 +70,19 @@ def check_noise(blurred: object, measured: object, sigma: float) -> float:
     n = r.size
     mean, std = r.mean(), r.std()
     if abs(std / sigma - 1) > NOISE_STD_RTOL:
-        hint = ""
+        hint: Mistake | None = None
         if std < 1e-3 * sigma:
-            hint = " (no noise was added)"
+            hint = named.NOISE_MISSING
         elif abs(std / np.sqrt(sigma) - 1) < 0.1:
-            hint = " (it looks like σ was used as a variance, not a standard deviation)"
+            hint = named.NOISE_SIGMA_AS_VARIANCE
         elif abs(std / sigma**2 - 1) < 0.1:
-            hint = (
-                " (it looks like σ² was used as the standard deviation:"
-                " σ is the standard deviation)"
-            )
+            hint = named.NOISE_SIGMA_SQUARED
         elif std < 0.6 * sigma:
-            hint = " (too little: was the noise blurred, i.e. added before the blur?)"
-        raise AssertionError(f"the noise has std {std:.5f}, expected σ = {sigma}{hint}")
+            hint = named.NOISE_BEFORE_BLUR
+        raise WrongAnswer(
+            f"the noise has std {std:.5f}, expected σ = {sigma}"
+            + (f" ({hint.says})" if hint else ""), named_in(hint),
+        )
     if abs(mean) > 6 * sigma / np.sqrt(n):
         raise AssertionError(f"the noise has mean {mean:.2e}; zero-mean noise was expected")
     centred = r - mean
@@ -87,9 +90,10 @@ def check_noise(blurred: object, measured: object, sigma: float) -> float:
         a = np.moveaxis(centred, axis, -1)
         rho = (a[..., 1:] * a[..., :-1]).mean() / centred.var()
         if abs(rho) > NOISE_MAX_LAG_CORRELATION:
-            raise AssertionError(
+            raise WrongAnswer(
                 f"noise values {label} adjacent are correlated ({rho:.2f}); white noise added "
-                f"after the blur has none (noise added before the blur is blurred with the image)"
+                f"after the blur has none: {named.NOISE_BEFORE_BLUR.says}",
+                [named.NOISE_BEFORE_BLUR],
             )
     axes = [(-3, "colour channels")] if centred.ndim >= 3 else []
     axes += [(0, "images")] if centred.ndim >= 4 else []
@@ -98,21 +102,36 @@ def check_noise(blurred: object, measured: object, sigma: float) -> float:
             a = np.moveaxis(centred, axis, 0)
             rho = (a[1:] * a[:-1]).mean() / centred.var()
             if abs(rho) > NOISE_MAX_LAG_CORRELATION:
-                raise AssertionError(
-                    f"the noise of different {label} is correlated ({rho:.2f}): it looks like one "
-                    f"noise pattern broadcast over them; draw noise of the measurement's full shape"
+                raise WrongAnswer(
+                    f"the noise of different {label} is correlated ({rho:.2f}): "
+                    f"{named.NOISE_BROADCAST.says}", [named.NOISE_BROADCAST],
                 )
     return float(std)
 
 
-def _matching(s: np.ndarray, candidates: Mapping[str, Callable[[], object]], atol: float) -> str:
-    """The description of the first candidate wrong answer within ``atol`` of ``s``
-    (``""``: none)."""
-    for description, make in candidates.items():
+Wrong = str | Mistake
+"""A typical wrong answer: a named mistake (:mod:`starter.mistakes`), or words only."""
+
+
+def words(wrong: Wrong) -> str:
+    """What a typical wrong answer is, in words."""
+    return wrong.says if isinstance(wrong, Mistake) else wrong
+
+
+def named_in(*wrong: Wrong | None) -> list[Mistake]:
+    """The named mistakes among ``wrong`` (for :class:`~starter.mistakes.WrongAnswer`)."""
+    return [w for w in wrong if isinstance(w, Mistake)]
+
+
+def _matching(
+    s: np.ndarray, candidates: Mapping[Wrong, Callable[[], object]], atol: float
+) -> Wrong | None:
+    """The first candidate wrong answer within ``atol`` of ``s`` (None: none)."""
+    for wrong, make in candidates.items():
         c = np.asarray(_to_numpy(make()), dtype=np.float64)
         if c.shape == s.shape and float(np.abs(s - c).max()) <= atol:
-            return description
-    return ""
+            return wrong
+    return None
 
 
 def _to_numpy(x: object) -> object:
@@ -123,7 +142,7 @@ def check_output(
     student: object,
     reference: object,
     atol: float = OUTPUT_ATOL,
-    candidates: Mapping[str, Callable[[], object]] | None = None,
+    candidates: Mapping[Wrong, Callable[[], object]] | None = None,
 ) -> float:
     """Check a method's output against the reference output on the same measurement.
 
@@ -143,10 +162,11 @@ def check_output(
     err = float(np.abs(s - r).max())
     if err > atol:
         mistake = _matching(s, candidates or {}, atol)
-        raise AssertionError(
+        raise WrongAnswer(
             f"{name} differs from the reference by up to {err:.3g} (tolerance {atol}); "
-            + (f"it matches {mistake}" if mistake else
-               "check what it is applied to and that it uses only the measurement it is given")
+            + (f"it matches {words(mistake)}" if mistake is not None else
+               "check what it is applied to and that it uses only the measurement it is given"),
+            named_in(mistake),
         )
     return err
 
@@ -156,7 +176,7 @@ def check_table_column(
     student: Mapping[float, float],
     reference: Mapping[float, float],
     tol_db: float = TABLE_TOL_DB,
-    wrong: Mapping[float, Mapping[str, float]] | None = None,
+    wrong: Mapping[float, Mapping[Wrong, float]] | None = None,
 ) -> None:
     """Check one method's PSNRs ``{σ: dB}`` against the reference computed with other noise.
 
@@ -174,13 +194,14 @@ def check_table_column(
             raise AssertionError(f"table[{method!r}] has no entry for sigma = {sigma}")
         value = float(np.asarray(_array(match[0], f"table[{method!r}][{sigma}]")))
         if abs(value - ref) > tol_db:
-            mistakes = [
+            matches = [
                 d for d, v in (wrong or {}).get(sigma, {}).items() if abs(value - v) <= tol_db
             ]
-            raise AssertionError(
+            raise WrongAnswer(
                 f"table[{method!r}][{sigma}] = {value:.2f} dB, but the method gives "
                 f"{ref:.2f} dB on these images (tolerance {tol_db} dB)"
-                + (f"; it matches {mistakes[0]}" if mistakes else "")
+                + (f"; it matches {words(matches[0])}" if matches else ""),
+                named_in(*matches[:1]),
             )
 
 
@@ -188,7 +209,7 @@ def check_table_function(
     student: Mapping[str, Mapping[float, float]],
     reference: Mapping[str, Mapping[float, float]],
     tol_db: float = TABLE_TOL_DB,
-    wrong: Mapping[str, Mapping[float, Mapping[str, float]]] | None = None,
+    wrong: Mapping[str, Mapping[float, Mapping[Wrong, float]]] | None = None,
 ) -> None:
     """Check a whole table (every method of ``reference``), e.g. on the grader's own images;
     ``wrong``: per method, as :func:`check_table_column` takes it."""
@@ -200,14 +221,13 @@ def check_table_function(
         check_table_column(method, student[method], column, tol_db, (wrong or {}).get(method))
 
 
-def wrong_table_entries(per_image: Sequence[float]) -> dict[str, float]:
+def wrong_table_entries(per_image: Sequence[float]) -> dict[Wrong, float]:
     """What typical mistakes make of one table entry, from the per-image PSNRs (dB) it averages:
-    description -> value."""
+    the mistake -> value."""
     each = np.asarray(per_image, dtype=np.float64)
     pooled = -10 * np.log10(np.mean(10 ** (-each / 10)))  # PSNR of the mean squared error
     return {
-        "the sum of the per-image PSNRs, not their mean": float(each.sum()),
-        "the PSNR of the first image only, not the mean over the images": float(each[0]),
-        "the PSNR of the images' pooled squared error, not the mean of per-image PSNRs":
-            float(pooled),
+        named.TABLE_SUM: float(each.sum()),
+        named.TABLE_FIRST_IMAGE: float(each[0]),
+        named.TABLE_POOLED: float(pooled),
     }
