@@ -3,9 +3,12 @@ needed)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
+from starter import mistakes
 from starter.imaging import add_noise, blur
 from starter.kernels import task3_kernel
 
@@ -83,8 +86,9 @@ def test_check_noise_names_sigma_squared_and_shared_noise(scene):
     """σ² used as the standard deviation, and one noise pattern broadcast over the channels."""
     x, k = scene
     y = add_noise(blur(x, k), 0.01**2, generator=torch.Generator().manual_seed(0))
-    with pytest.raises(AssertionError, match="σ² was used as the standard deviation"):
+    with pytest.raises(AssertionError, match=re.escape(mistakes.NOISE_SIGMA_SQUARED.says)) as err:
         task3.check_noise(blur(x, k), y, 0.01)
+    assert mistakes.NOISE_SIGMA_SQUARED.id in mistakes.mistakes_of(err.value)
     shared = blur(x, k) + 0.01 * torch.randn(
         x.shape[-2:], generator=torch.Generator().manual_seed(0)
     )

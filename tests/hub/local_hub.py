@@ -25,11 +25,21 @@ REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "autograder" / "deploy" / "jupyterhub_config.py"
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct TCP ports on 127.0.0.1 that nothing listens on right now.
+
+    All sockets stay bound until every port is chosen: asked one at a time, the kernel may hand
+    the same port back twice (it did in CI: the proxy took the hub's port and the hub failed
+    with "Address already in use").
+    """
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 class HubError(RuntimeError):
@@ -64,7 +74,7 @@ class LocalHub:
         self.data_root = data_root
         self.password = secrets.token_urlsafe(12)
         self.service_token = secrets.token_hex(24)
-        self.port = free_port()
+        self.port, self.api_port, self.proxy_api_port = free_ports(3)
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
         self.log_path = self.state / "hub.log"
@@ -84,8 +94,8 @@ class LocalHub:
             "DLCI_HUB_INSTRUCTORS": ",".join(self.instructors),
             "DLCI_HUB_STUDENTS": ",".join(self.students),
             "DLCI_HUB_PORT": str(self.port),
-            "DLCI_HUB_API_PORT": str(free_port()),
-            "DLCI_HUB_PROXY_API_PORT": str(free_port()),
+            "DLCI_HUB_API_PORT": str(self.api_port),
+            "DLCI_HUB_PROXY_API_PORT": str(self.proxy_api_port),
             "DLCI_HUB_PROXY_COMMAND": str(self.proxy),
             "DLCI_HUB_USER_PYTHON": str(self.user_python.python),
             "DLCI_HUB_SERVICE_TOKEN": self.service_token,
