@@ -38,6 +38,8 @@ demo: install
 	$(VENV)/bin/dlci feedback --course demo_output/course
 	$(VENV)/bin/dlci report --course demo_output/course --csv demo_output/grades.csv \
 		--out demo_output/report
+	$(if $(filter task1,$(DEMO_TASKS)),$(VENV)/bin/dlci regrade test_linear_hidden \
+		--course demo_output/course --dry-run --quiet)
 	@echo "make demo: figures and tables in demo_output/, grades in demo_output/grades.csv," \
 		"the class report in demo_output/report/report.html," \
 		"feedback in demo_output/course/feedback/"

@@ -9,16 +9,22 @@ in a real browser (Chromium): it renders its figures, with no console error.
 
 from __future__ import annotations
 
+import csv
 import json
 import math
+import shutil
 from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
 from conftest import GradedClass, dlci, read_grades
+from test_similarity import FIXTURES, cells, fill
+from test_similarity import release as released
 
 pytest.importorskip("dlci_grader")
-from dlci_grader.insight import class_report  # noqa: E402
+from dlci_grader.insight import class_report, similarity  # noqa: E402
+from dlci_grader.nbgrader.course import Course  # noqa: E402
 from dlci_grader.run.report import Row  # noqa: E402
 
 
@@ -133,6 +139,60 @@ def test_report_counts_every_planted_mistake_once_under_its_id(report, task1_cla
     assert in_csv == counted
     page = (report / "report.html").read_text()
     assert all(f"<code>{m}</code>" in page for m in planted)
+
+
+def test_report_lists_the_similar_answers_the_engine_lists(report, task1_class, tmp_path):
+    """The sample class's variants are edits of one solution, so no pair is listed (see
+    test_similarity); the report says so, as the engine does on the handed-in notebooks. A past
+    term's copy of one student's answers, given with --past, is listed with that student."""
+    course = Course(task1_class.course)
+    notebook = "task1_backprop_inpainting"
+    handed_in = {
+        s: p for s in {r["student"] for r in read_grades(task1_class.course)}
+        if (p := course.submitted_path(s, notebook)).is_file()
+    }
+    direct = similarity.compare(handed_in, course.task_template(notebook).release)
+    listed = json.loads((report / "report.json").read_text())["similarity"]["task1"]
+    assert (listed["students"], listed["listed"]) == (direct.students, len(direct.pairs))
+    assert direct.students >= 10 and direct.pairs == ()
+    assert "<h3>Similar answers</h3>" in (report / "report.html").read_text()
+
+    # a small course with the same grades and handed-in notebooks, but "blank" handed in Ada's
+    # answers (tests/similarity), which a past term's student handed in too
+    (tmp_path / "course").mkdir()
+    copy = Course(tmp_path / "course")
+    shutil.copyfile(task1_class.course / "grades.csv", copy.root / "grades.csv")
+    release = copy.task_template(notebook).release
+    release.parent.mkdir(parents=True)
+    shutil.copyfile(course.task_template(notebook).release, release)
+    ada = nbformat.writes(fill(released("task1"), cells(FIXTURES / "task1" / "ada.py")))
+    for student, path in handed_in.items():
+        target = copy.submitted_path(student, notebook)
+        target.parent.mkdir(parents=True)
+        target.write_text(ada) if student == "blank" else shutil.copyfile(path, target)
+    past = tmp_path / "past" / "2025"
+    past.mkdir(parents=True)
+    (past / f"{notebook}.ipynb").write_text(ada)
+    out = tmp_path / "out"
+    run = dlci("report", "--course", str(copy.root), "--out", str(out),
+               "--past", str(tmp_path / "past"))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "similar answers: 1 pairs listed" in run.stdout, run.stdout
+    (pair,) = json.loads((out / "report.json").read_text())["similarity"]["task1"]["pairs"]
+    assert (pair["student_a"], pair["student_b"], pair["past_term"]) == (
+        "blank", f"{similarity.PAST}2025/{notebook}.ipynb", True
+    )
+    assert pair["share"] == pytest.approx(1.0)
+    with open(out / "similarity.csv", newline="") as f:
+        assert [(r["task"], r["student_a"]) for r in csv.DictReader(f)] == [("task1", "blank")]
+    assert "(a past term)" in (out / "report.html").read_text()
+    hidden = tmp_path / "hidden"
+    run = dlci("report", "--course", str(copy.root), "--out", str(hidden), "--anonymous",
+               "--past", str(tmp_path / "past"))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert not (hidden / "similarity.csv").exists()
+    for name in ("report.html", "report.json"):
+        assert "blank" not in (hidden / name).read_text(), name
 
 
 def test_report_page_renders_in_a_browser(report):

@@ -2,6 +2,9 @@
 
     done/<student>/<task>.json   one marker per graded notebook: its result, with the sha256 of
                                  the file graded (``NotebookResult.digest``)
+    answers/<student>/<task>/    the record of its judged tests: seeds, verdicts, and the
+                                 answers judged (:mod:`dlci_grader.verdicts.records`), for
+                                 ``dlci regrade``
     sources.json                 notebook -> sha256 of the source notebook its template was
                                  generated from (the template digests)
 
@@ -14,9 +17,11 @@ has a marker for the same file. Nothing here knows nbgrader.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from dlci_grader.files import atomic_write
+from dlci_grader.verdicts.records import NotebookRecord
 from dlci_grader.verdicts.results import NotebookResult
 
 
@@ -47,6 +52,24 @@ class Ledger:
     def mark(self, result: NotebookResult) -> None:
         """Write the result's marker (once its scores are in the gradebook)."""
         atomic_write(self.marker(result.student, result.task), result.to_json().encode())
+
+    def _record_path(self, student: str, task: str) -> Path:
+        return self.state / "answers" / student / task
+
+    def record(self, student: str, task: str) -> NotebookRecord | None:
+        """The record of the notebook's judged tests, or None (none judged, or graded before
+        the grader kept records)."""
+        path = self._record_path(student, task)
+        return NotebookRecord.read(path) if (path / "record.json").is_file() else None
+
+    def keep_record(self, student: str, task: str, record: NotebookRecord | None) -> None:
+        """Keep (or, with None, drop) the record of the notebook's judged tests: written before
+        its marker, so a marker never points at another grading's record."""
+        path = self._record_path(student, task)
+        if record is None:
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            record.write(path)
 
     @property
     def _sources(self) -> Path:

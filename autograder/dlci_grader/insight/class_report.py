@@ -6,7 +6,8 @@ when it was written) and writes three files with the same numbers:
 - ``report.html``: one self-contained page (its figures are embedded PNGs; it opens offline);
 - ``report.csv``: one row per test cell;
 - ``mistakes.csv``: one row per named mistake the class made;
-- ``report.json``: everything, per task, per test cell and per named mistake.
+- ``similarity.csv``: one row per pair of students whose answer code is listed as similar;
+- ``report.json``: everything, per task, per test cell, per named mistake and per listed pair.
 
 Per task: the distribution of the students' automatic points (a histogram; mean, median and
 standard deviation), and the notebooks that timed out, whose kernel died or was stopped, that
@@ -18,7 +19,9 @@ one; near 0 or negative, the test measures something the rest does not (or is br
 every student scored the same on it. Per named mistake (:mod:`starter.mistakes`: the grader
 recognised it in a failed test's answer, outside the student's process; ``grades.csv``'s
 ``mistakes``): how many submissions made it and whose, each submission counted once however many
-tests saw it.
+tests saw it. Per task, the pairs of students whose answer code shares fragments that few others
+wrote (:mod:`dlci_grader.insight.similarity`, read from the course's ``submitted/`` notebooks and,
+when given, past terms' notebooks of the task): the matched code side by side, never a score.
 """
 
 from __future__ import annotations
@@ -31,11 +34,15 @@ import json
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from dlci_grader.insight import similarity
+from dlci_grader.insight.similarity import Listing
+from dlci_grader.nbgrader.course import Course
 from dlci_grader.run.report import Row
+from dlci_grader.tasks import task_key
 from dlci_grader.verdicts.results import CellStatus
 from starter.mistakes import MISTAKES
 
@@ -191,6 +198,54 @@ def _mistakes(by_task: dict[str, list[Row]]) -> list[MistakeCount]:
     return sorted(counts, key=lambda c: (c.task, -c.count, c.mistake))
 
 
+def _task_notebook(course: Course, task: str) -> str | None:
+    """The notebook stem of ``task`` in the course's template (None: not graded here)."""
+    releases = course.template / "release"
+    found = sorted(
+        p.name for p in releases.iterdir() if p.is_dir() and task_key(p.name) == task
+    ) if releases.is_dir() else []
+    return found[0] if found else None
+
+
+def past_notebooks(past: Path, task: str) -> dict[str, Path]:
+    """Past terms' notebooks of ``task`` under ``past`` (id: the path below it).
+
+    ``past`` is a folder of notebooks, searched for ``<task>_*.ipynb`` at any depth, or a past
+    term's nbgrader course, of which only ``submitted/`` is read (its ``autograded/`` copies
+    would count each student twice, its ``source/`` holds the solutions).
+    """
+    root = past / "submitted" if (past / "submitted").is_dir() else past
+    return {
+        path.relative_to(past).as_posix(): path
+        for path in sorted(root.rglob("*.ipynb"))
+        if task_key(path.stem) == task and ".ipynb_checkpoints" not in path.parts
+    }
+
+
+def similar_answers(
+    course: Course, report: ClassReport, past: Path | None = None,
+    threshold: float = similarity.THRESHOLD,
+) -> dict[str, Listing]:
+    """Each task's similarity listing: its students' handed-in notebooks
+    (``COURSE/submitted/``) compared with each other and with ``past`` (see
+    :func:`past_notebooks`), the boilerplate being the release the class got. A task whose
+    template the course lacks (graded elsewhere) has none."""
+    listings = {}
+    for stats in report.tasks:
+        notebook = _task_notebook(course, stats.task)
+        if notebook is None:
+            continue
+        handed_in = {
+            student: path for student in stats.totals
+            if (path := course.submitted_path(student, notebook)).is_file()
+        }
+        listings[stats.task] = similarity.compare(
+            handed_in, course.task_template(notebook).release,
+            past_notebooks(past, stats.task) if past is not None else None, threshold,
+        )
+    return listings
+
+
 def _histogram(stats: TaskStats) -> str:
     """The task's automatic points as a histogram, a base64 PNG (Agg, no pyplot state)."""
     return base64.b64encode(histogram_png(stats)).decode("ascii")
@@ -224,8 +279,29 @@ def _number(value: float | None, digits: int = 2) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def to_html(report: ClassReport, title: str, anonymous: bool = False) -> str:
-    """The report as one self-contained HTML page."""
+def _similarity_html(listing: Listing, anonymous: bool) -> str:
+    if anonymous:  # names and code would say who; the count alone is safe to share
+        return (
+            f"<p>{len(listing.pairs)} pairs of submissions are listed as similar (score "
+            f"{listing.threshold:g} or more); the report written without --anonymous shows "
+            "them.</p>"
+        )
+    if not listing.pairs:
+        return (
+            f"<p>No pair of the {listing.students} submissions"
+            + (f" (and {listing.past} of past terms)" if listing.past else "")
+            + f" shares rare answer code scoring {listing.threshold:g} or more.</p>"
+        )
+    return similarity.html_fragment(listing)
+
+
+def to_html(
+    report: ClassReport, title: str, anonymous: bool = False,
+    similar: Mapping[str, Listing] | None = None,
+) -> str:
+    """The report as one self-contained HTML page; ``similar``: each task's similarity
+    listing (:func:`similar_answers`), shown when given."""
+    similar = similar or {}
     e = html.escape
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
@@ -279,22 +355,27 @@ def to_html(report: ClassReport, title: str, anonymous: bool = False) -> str:
             parts.append("</table>")
         else:
             parts.append("<p>No named mistake was recognised in this task's answers.</p>")
+        if stats.task in similar:
+            parts += ["<h3>Similar answers</h3>", _similarity_html(similar[stats.task], anonymous)]
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
 def write(
     report: ClassReport, out: Path, title: str, anonymous: bool = False,
+    similar: Mapping[str, Listing] | None = None,
 ) -> list[Path]:
     """Write ``report.html``, ``report.csv``, ``mistakes.csv``, ``report.json`` and each task's
-    histogram (``<task>-scores.png``, the page's figure) into ``out``; their paths."""
+    histogram (``<task>-scores.png``, the page's figure) into ``out``, and ``similarity.csv``
+    when ``similar`` is given and not ``anonymous``; their paths."""
+    similar = similar or {}
     out.mkdir(parents=True, exist_ok=True)
     figures = []
     for stats in report.tasks:
         figures.append(out / f"{stats.task}-scores.png")
         figures[-1].write_bytes(histogram_png(stats))
     page = out / "report.html"
-    page.write_text(to_html(report, title, anonymous))
+    page.write_text(to_html(report, title, anonymous, similar))
     table = out / "report.csv"
     with open(table, "w", newline="") as f:
         writer = csv.writer(f)
@@ -326,6 +407,28 @@ def write(
             task["problems"] = {name: len(who) for name, who in task["problems"].items()}
         for mistake in data["mistakes"]:
             del mistake["students"]
+    data["similarity"] = {
+        task: {
+            "students": listing.students, "past": listing.past, "scored": listing.scored,
+            "threshold": listing.threshold, "listed": len(listing.pairs),
+            **({} if anonymous else {
+                "pairs": similarity.rows(listing), "unread": list(listing.unread),
+            }),
+        }
+        for task, listing in similar.items()
+    }
     numbers = out / "report.json"
     numbers.write_text(json.dumps(data, indent=1) + "\n")
-    return [page, table, made, numbers, *figures]
+    written = [page, table, made, numbers, *figures]
+    if similar and not anonymous:
+        pairs = out / "similarity.csv"
+        with open(pairs, "w", newline="") as f:
+            writer = csv.writer(f)
+            fields = ["task", "student_a", "student_b", "past_term", "score", "share", "cells_a",
+                      "cells_b", "matched_a", "matched_b"]
+            writer.writerow(fields)
+            for task, listing in similar.items():
+                for row in similarity.rows(listing):
+                    writer.writerow([task, *(row[name] for name in fields[1:])])
+        written.append(pairs)
+    return written

@@ -45,6 +45,7 @@ from dlci_grader.run.intake import Submission, collect, opened
 from dlci_grader.run.job import Job, resolve_data_root
 from dlci_grader.run.roster import Roster
 from dlci_grader.tasks import load_tasks, task_key
+from dlci_grader.verdicts.records import NotebookRecord
 from dlci_grader.verdicts.results import (
     CellStatus,
     NotebookResult,
@@ -165,7 +166,7 @@ class _Progress:
         self.bar.close()
 
 
-def _lock(course: Course) -> IO[str]:
+def lock(course: Course) -> IO[str]:
     """Hold an exclusive lock on the course for this process (one grading run at a time)."""
     course.state.mkdir(parents=True, exist_ok=True)
     handle = open(course.state / "lock", "w")  # noqa: SIM115 - held until the process ends
@@ -219,7 +220,7 @@ def grade_class(
     data_root = resolve_data_root(None) if data_root is None else Path(data_root).resolve()
     loaded = load_tasks(solutions, tasks)
     state = Course(course)
-    held = _lock(state)
+    held = lock(state)
     sweep_cgroups()
     try:
         state.prepare(loaded)
@@ -242,7 +243,7 @@ def grade_class(
                     skipped.append((sub.student, sub.task))
                 elif sub.problem is not None:
                     result = _rejected(sub, loaded[sub.task].notebook, points[sub.task])
-                    _record(state, result, None, None)
+                    _record(state, result, None, None, None)
                     graded.append(result)
                 else:
                     todo.append(sub)
@@ -264,7 +265,7 @@ def grade_class(
                     result = done.result
                     result.digest = digest_of[done.job.key]
                     handed_in = files[done.job.key].path.read_bytes()  # as handed in, unrepaired
-                    _record(state, result, handed_in, done.autograded)  # one writer
+                    _record(state, result, handed_in, done.autograded, done.record)  # one writer
                     graded.append(result)
                     bar.finished(result)
             finally:
@@ -289,8 +290,11 @@ def _rejected(
 
 def _record(
     state: Course, result: NotebookResult, submission: bytes | None, autograded: bytes | None,
+    record: NotebookRecord | None,
 ) -> None:
-    """Store the notebooks, commit the scores to the gradebook, then mark the result done in
-    the ledger: only then, so that a run killed in between grades that notebook again."""
+    """Store the notebooks, commit the scores to the gradebook and keep the record of its judged
+    tests, then mark the result done in the ledger: only then, so that a run killed in between
+    grades that notebook again."""
     state.store(result, submission, autograded)
+    state.ledger.keep_record(result.student, result.task, record)
     state.ledger.mark(result)

@@ -48,6 +48,7 @@ from dlci_grader.nbgrader.course import NbgraderCourse
 from dlci_grader.nbgrader.template import Template
 from dlci_grader.run.job import Job, JobResult, resolve_data_root
 from dlci_grader.run.worker import run_job
+from dlci_grader.verdicts.records import NotebookRecord
 from dlci_grader.verdicts.results import NotebookResult, NotebookStatus, zero_result
 
 STARTED_TOPIC = "dlci-grade-started"
@@ -102,6 +103,7 @@ class RemoteResult:
         host: ``hostname/worker-name`` of the Dask worker that graded it.
         kit_version: the Dask worker's ``dlci_grader.__version__``.
         sandbox: what the Dask worker's sandbox enforced (one line).
+        record: the record of its judged tests (:mod:`dlci_grader.verdicts.records`), or None.
     """
 
     result: NotebookResult
@@ -109,6 +111,7 @@ class RemoteResult:
     host: str
     kit_version: str
     sandbox: str
+    record: NotebookRecord | None = None
 
 
 @lru_cache(maxsize=1)
@@ -232,6 +235,7 @@ def grade_remote(job: RemoteJob, template: bytes) -> RemoteResult:
     done.result.host = host
     return RemoteResult(
         done.result, done.autograded, host, dlci_grader.__version__, support().describe(),
+        done.record,
     )
 
 
@@ -391,7 +395,7 @@ class DaskExecutor:
                 begin(key)  # a job that finished before its start event arrived
                 try:
                     remote: RemoteResult = future.result()
-                    done = JobResult(job, remote.result, remote.autograded)
+                    done = JobResult(job, remote.result, remote.autograded, remote.record)
                 except KilledWorker as error:
                     done = JobResult(job, _killed(job, error), None)
                 except VersionSkew:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from dlci_grader.isolation.limits import Limits
 from dlci_grader.nbgrader.template import Template
+from dlci_grader.verdicts.records import NotebookRecord
 from dlci_grader.verdicts.results import NotebookResult
 from starter.data.root import locate_data_root
 
@@ -60,12 +61,14 @@ class Job:
 
 @dataclass
 class JobResult:
-    """What grading one :class:`Job` gave: the result, and the autograded notebook (None when
-    nbgrader wrote none), both plain data."""
+    """What grading one :class:`Job` gave: the result, the autograded notebook (None when
+    nbgrader wrote none) and the record of its judged tests (None when none was judged), all
+    plain data."""
 
     job: Job
     result: NotebookResult
     autograded: bytes | None
+    record: NotebookRecord | None = None
 
 
 def resolve_data_root(root: str | os.PathLike[str] | None) -> Path:

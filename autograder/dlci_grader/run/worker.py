@@ -37,8 +37,10 @@ from dlci_grader.nbgrader.course import NbgraderCourse
 from dlci_grader.nbgrader.execute import KERNEL_DIED, KERNEL_STOPPED, NOT_RUN, TIMED_OUT
 from dlci_grader.nbgrader.gradebook import read_submission
 from dlci_grader.run.job import Job, JobResult
+from dlci_grader.tasks import code_digest
 from dlci_grader.verdicts import flags, judging, rebuild
 from dlci_grader.verdicts.judging import first_line
+from dlci_grader.verdicts.records import NotebookRecord, TestRecord, judged_cell
 from dlci_grader.verdicts.results import (
     CellResult,
     CellStatus,
@@ -198,17 +200,19 @@ def run_job(job: Job, workdir: Path) -> JobResult:
     submission = workdir / "submission.ipynb"
     submission.write_bytes(job.submission)
     env = {GRADING_ENV_VAR: "1"} if job.grading else {}
-    result, autograded = grade_isolated(job, submission, workdir / "course", env)
+    result, autograded, record = grade_isolated(job, submission, workdir / "course", env)
     for note in job.notes:
         if note not in result.reason:
             result.reason = "; ".join(filter(None, [note, result.reason]))
     result.host = platform.node()
-    return JobResult(job, result, autograded.read_bytes() if autograded is not None else None)
+    return JobResult(
+        job, result, autograded.read_bytes() if autograded is not None else None, record,
+    )
 
 
 def grade_isolated(
     job: Job, submission: Path, workdir: Path, env: Mapping[str, str] | None = None
-) -> tuple[NotebookResult, Path | None]:
+) -> tuple[NotebookResult, Path | None, NotebookRecord | None]:
     """Autograde one notebook in a private nbgrader course under ``workdir``.
 
     Args:
@@ -222,7 +226,7 @@ def grade_isolated(
 
     Returns:
         (the result, the autograded notebook's path inside ``workdir``, or None when nbgrader
-        wrote none).
+        wrote none, the record of its judged tests, or None when none was judged).
     """
     template, notebook, student, task = job.task_template, job.notebook, job.student, job.task
     limits, data_root = job.limits, job.data_root
@@ -247,7 +251,7 @@ def grade_isolated(
             student, task, notebook, points, NotebookStatus.ERROR,
             f"the grader could not draw the hidden tests' inputs ({type(error).__name__}: {error})",
         )
-        return result, None
+        return result, None, None
     kernel_root = data_root
     if channel is not None:
         full_env[ANSWERS_ENV_VAR] = str(channel.folder)
@@ -269,6 +273,7 @@ def grade_isolated(
     log = workdir / "autograde.log"
     code, cpu, notes = _run_limited(command, workdir, full_env, limits, log)
     autograded = course.autograded_path(student, notebook)
+    record = None
     if code is None:
         result = zero_result(
             student, task, notebook, points, NotebookStatus.TIMEOUT,
@@ -288,15 +293,16 @@ def grade_isolated(
             alone = rebuild.run_alone(
                 channel, executed, source_nb, workdir / "alone", limits, full_env, read,
             )
-        result = _read_scores(
+        result, record = _read_scores(
             course, student, task, notebook, points, executed, autograded, limits, channel, alone,
+            source_nb, data_root,
         )
         alone_seen = {test: v.observed for test, v in alone.items() if v.observed}
         result.flags = [*flags.scan(executed, set(points)), *judging.observed(seen, alone_seen)]
         result.slowest_cell, result.slowest_cell_seconds = _slowest_cell(timings)
     result.reason = "; ".join(filter(None, [*notes, result.reason]))
     result.seconds, result.cpu_seconds = time.perf_counter() - start, cpu
-    return result, (autograded if autograded.is_file() else None)
+    return result, (autograded if autograded.is_file() else None), record
 
 
 def _slowest_cell(timings: Path) -> tuple[str, float]:
@@ -341,21 +347,22 @@ def _read_scores(
     course: NbgraderCourse, student: str, task: str, notebook: str,
     points: Mapping[str, tuple[float, bool]], executed: nbformat.NotebookNode, autograded: Path,
     limits: Limits, channel: judging.Channel | None, alone: Mapping[str, judging.Verdict],
-) -> NotebookResult:
+    source: nbformat.NotebookNode, data_root: Path,
+) -> tuple[NotebookResult, NotebookRecord | None]:
     """Scores from the private gradebook; tests judged outside the kernel (``channel``) score by
-    the grader's verdict instead, whatever the kernel printed, and definitions-only tests only
-    when their run on the definitions alone (``alone``) passed too."""
+    the grader's verdict instead (:func:`~dlci_grader.verdicts.records.judged_cell`), whatever
+    the kernel printed, and definitions-only tests only when their run on the definitions alone
+    (``alone``) passed too. With the result, the record of the judged tests (None without)."""
     present = {grade_id(c) for c in executed.cells}
     reasons, problems = explain(executed, limits)
-    verdicts = judging.judge_executed(
+    verdicts, kernel = judging.judge_executed(
         channel, executed, autograded, alone,
-    ) if channel is not None else {}
+    ) if channel is not None else ({}, {})
     grades = read_submission(course.db, notebook, notebook, student)
     cells = []
     for name, (max_points, manual) in points.items():
         grade = grades[name]
         score = grade.score
-        mistakes: list[str] = []
         if name not in present:
             status, reason = CellStatus.DELETED, "cell deleted from the notebook"
         elif manual:
@@ -363,21 +370,34 @@ def _read_scores(
                 status, reason = CellStatus.NEEDS_MANUAL_GRADE, ""
             else:
                 status, reason = CellStatus.GRADED, grade.comment
-        elif name in verdicts and verdicts[name].passed:
-            score, status, reason = max_points, CellStatus.PASSED, ""
-        elif score >= max_points and name not in verdicts:
+        elif name in verdicts:
+            error = reasons.get(name)
+            cells.append(judged_cell(
+                name, max_points, verdicts[name],
+                (error[0].value, error[1]) if error else None, problems, grade.needs_manual_grade,
+            ))
+            continue
+        elif score >= max_points:
             status, reason = CellStatus.PASSED, ""
         else:
-            if name in verdicts:  # judged outside the kernel: its reason if the kernel had none
-                score = 0.0
-                reasons.setdefault(name, (CellStatus.FAILED, verdicts[name].reason))
-                mistakes = list(verdicts[name].mistakes)
             status, reason = reasons.get(name, (CellStatus.FAILED, "no points"))
             if problems and status is not CellStatus.NOT_RUN:  # e.g. a NameError after a timeout
                 reason += f" [{'; '.join(problems)}]"
         cells.append(CellResult(
-            name, score, max_points, manual, status, reason, grade.needs_manual_grade, mistakes,
+            name, score, max_points, manual, status, reason, grade.needs_manual_grade,
         ))
-    return NotebookResult(
+    result = NotebookResult(
         student, task, notebook, NotebookStatus.GRADED, "; ".join(problems), cells,
     )
+    if channel is None:
+        return result, None
+    sources = {grade_id(c): str(c.source) for c in source.cells}
+    record = NotebookRecord(task, notebook, str(data_root), problems, {
+        test: TestRecord(
+            channel.seed, judging.cases_digest(channel.cases[test]),
+            code_digest(task, test, sources.get(test, "")), verdict, alone.get(test),
+            (reasons[test][0].value, reasons[test][1]) if test in reasons else None,
+        )
+        for test, verdict in kernel.items()
+    })
+    return result, record

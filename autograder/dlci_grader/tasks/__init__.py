@@ -24,6 +24,7 @@ outside). A task's key is its notebook's name up to the first ``_``
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import os
 import pkgutil
@@ -85,6 +86,29 @@ def judged_tests(key: str) -> Mapping[str, JudgedTest]:
     """Task key -> its test cells judged outside the kernel (empty if none)."""
     checks = _part(key, "checks")
     return dict(getattr(checks, "JUDGED", {})) if checks is not None else {}
+
+
+def grading_code(key: str) -> list[Path]:
+    """The grader's code that judges task ``key``'s hidden tests outside the kernel: the
+    task's folder (``tasks/<key>/**.py``) and the contract; none for a task without one."""
+    if key not in registered():
+        return []
+    here = Path(__file__).parent
+    return [*sorted((here / key).rglob("*.py")), here / "contract.py"]
+
+
+def code_digest(key: str, test: str, cell_source: str) -> str:
+    """sha256 of the code that judges test cell ``test`` of task ``key``: the instructor's
+    test cell (``cell_source``, as in the source notebook) and, for a test judged outside the
+    kernel, the task's :func:`grading_code`. What ``dlci regrade``'s log names as the old and
+    new code of a test."""
+    digest = hashlib.sha256(cell_source.encode())
+    if test in judged_tests(key):
+        here = Path(__file__).parent
+        for path in grading_code(key):
+            name = path.relative_to(here).as_posix().encode()
+            digest.update(b"\0" + name + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 def kernel_data(key: str, context: Context, folder: Path) -> Path | None:

@@ -22,9 +22,10 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import secrets
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +55,7 @@ class Channel:
         cases: test id -> the full cases (secret entries included); kept by the grader.
         kernel_data_root: the data root the kernel gets instead of the grader's (held-out
             items removed), or None: the grader's own.
+        seed: the seed the cases were drawn from (kept in the grader's records).
     """
 
     task: str
@@ -61,6 +63,7 @@ class Channel:
     nonce: str
     cases: Mapping[str, list[Case]]
     kernel_data_root: Path | None = None
+    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,10 @@ class Verdict:
     mistakes: tuple[str, ...] = ()
     """The ids of the named mistakes (:mod:`starter.mistakes`) the check recognised in the
     answer; decided here, on plain data, never in the student's process."""
+    answer: str | None = None
+    """The answer judged (base64 ``.npz`` text), None when none could be judged: kept in the
+    grader's records (:mod:`dlci_grader.verdicts.records`) so that a corrected check can judge
+    it again without running the notebook."""
 
 
 def prepare(
@@ -97,17 +104,46 @@ def prepare(
         return None
     seed = secrets.randbits(63) if seed is None else int(seed)
     folder = Path(folder)
+    all_cases, kernel_root = draw_cases(task, tests, folder, data_root, seed)
+    for test, cases in all_cases.items():
+        write_cases(cases_path(folder, task, test), [public(c) for c in cases])
+    nonce = secrets.token_hex(16)
+    (folder / "nonce").write_text(nonce + "\n")
+    return Channel(task, folder, nonce, all_cases, kernel_root, seed)
+
+
+def draw_cases(
+    task: str, tests: Iterable[str], folder: Path, data_root: Path | None, seed: int,
+) -> tuple[dict[str, list[Case]], Path | None]:
+    """The cases of ``tests`` drawn from ``seed`` (each test from its own stream, so one test's
+    cases do not depend on which others are drawn), and the kernel's data root the task wrote
+    to ``folder / "data"`` (None: the grader's own)."""
+    judged = judged_tests(task)
     context = Context(data_root, seed)
     kernel_root = kernel_data(task, context, folder / "data")  # before the inputs: they may use it
     context = dataclasses.replace(context, kernel_root=kernel_root)
-    all_cases = {}
-    for test, judged in tests.items():
+    cases = {}
+    for test in tests:
         rng = np.random.default_rng([seed, zlib.crc32(test.encode())])
-        all_cases[test] = judged.make(rng, context)
-        write_cases(folder / "cases" / task / f"{test}.npz", [public(c) for c in all_cases[test]])
-    nonce = secrets.token_hex(16)
-    (folder / "nonce").write_text(nonce + "\n")
-    return Channel(task, folder, nonce, all_cases, kernel_root)
+        cases[test] = judged[test].make(rng, context)
+    return cases, kernel_root
+
+
+def cases_digest(cases: Sequence[Case]) -> str:
+    """sha256 of the cases' public part (names, dtypes, shapes, values): what the student's
+    code computed on. Equal digests: an answer kept from one draw answers the other."""
+    digest = hashlib.sha256()
+    for case in cases:
+        for name, value in sorted(public(case).items()):
+            array = np.ascontiguousarray(value)
+            digest.update(f"{name}|{array.dtype.str}|{array.shape}|".encode())
+            digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def cases_path(folder: Path, task: str, test: str) -> Path:
+    """Where :func:`prepare` writes the public part of one test's cases for the kernel."""
+    return folder / "cases" / task / f"{test}.npz"
 
 
 def _records(cell: NotebookNode) -> list[object]:
@@ -193,14 +229,16 @@ def judge_answer(channel: Channel, test: str, npz: object) -> Verdict:
         summary = judged_tests(channel.task)[test].judge(channel.cases[test], answers)
     except AssertionError as error:
         return Verdict(
-            False, f"AssertionError: {first_line(error, 400)}", mistakes=mistakes_of(error)
+            False, f"AssertionError: {first_line(error, 400)}", mistakes=mistakes_of(error),
+            answer=str(npz),
         )
     except Exception as error:  # noqa: BLE001 - e.g. an answer of the wrong kind
         return Verdict(
             False,
             f"the answer could not be checked ({type(error).__name__}: {first_line(error, 400)})",
+            answer=str(npz),
         )
-    return Verdict(True, summary or "")
+    return Verdict(True, summary or "", answer=str(npz))
 
 
 def verify(channel: Channel, notebook: NotebookNode) -> dict[str, Verdict]:
@@ -213,31 +251,45 @@ def verify(channel: Channel, notebook: NotebookNode) -> dict[str, Verdict]:
     return verdicts
 
 
+def combined(kernel: Verdict, alone: Verdict | None) -> Verdict:
+    """A definitions-only test's verdict: the kernel's, unless it passed and the run on the
+    definitions alone (:mod:`dlci_grader.verdicts.rebuild`) did not."""
+    return alone if kernel.passed and alone is not None and not alone.passed else kernel
+
+
 def judge_executed(
     channel: Channel, notebook: NotebookNode, path: str | Path,
     alone: Mapping[str, Verdict] | None = None
-) -> dict[str, Verdict]:
+) -> tuple[dict[str, Verdict], dict[str, Verdict]]:
     """:func:`verify` the executed ``notebook``, fail the tests whose run on the definitions
-    alone (``alone``, :mod:`dlci_grader.verdicts.rebuild`) failed, :func:`annotate` it, and
-    save it to ``path``: as a new file, since nbgrader leaves the autograded notebook read-only
-    (0444), which only root writes through (the Gradescope worker runs unprivileged)."""
-    verdicts = verify(channel, notebook)
-    for test, verdict in (alone or {}).items():
-        if test in verdicts and verdicts[test].passed and not verdict.passed:
-            verdicts[test] = verdict
+    alone (``alone``) failed (:func:`combined`), :func:`annotate` it, and save it to ``path``:
+    as a new file, since nbgrader leaves the autograded notebook read-only (0444), which only
+    root writes through (the Gradescope worker runs unprivileged). Returns (the combined
+    verdicts, the kernel's own)."""
+    kernel = verify(channel, notebook)
+    verdicts = {test: combined(v, (alone or {}).get(test)) for test, v in kernel.items()}
     annotate(notebook, verdicts)
     atomic_write(Path(path), nbformat.writes(notebook).encode())
-    return verdicts
+    return verdicts, kernel
+
+
+def _is_verdict(output: NotebookNode) -> bool:
+    """An answer record, or a verdict :func:`annotate` wrote in its place."""
+    return MIME in output.get("data", {}) or output.get("ename") == VERDICT_NAME or (
+        output.get("output_type") == "stream"
+        and str(output.get("text", "")).startswith("checked by the grader: passed")
+    )
 
 
 def annotate(notebook: NotebookNode, verdicts: Mapping[str, Verdict]) -> None:
-    """Replace each judged cell's answer outputs by the grader's verdict (in place)."""
+    """Replace each judged cell's answer outputs (or an earlier verdict, when a regrade judges
+    again) by the grader's verdict (in place)."""
     for cell in notebook.cells:
         test = grade_id(cell)
         if test is None or test not in verdicts:
             continue
         verdict = verdicts[test]
-        outputs = [o for o in cell.get("outputs", []) if MIME not in o.get("data", {})]
+        outputs = [o for o in cell.get("outputs", []) if not _is_verdict(o)]
         if verdict.passed:
             detail = f" ({verdict.reason})" if verdict.reason else ""
             outputs.append(NotebookNode(
