@@ -53,7 +53,7 @@ from dlci_grader.verdicts import judging
 from dlci_grader.verdicts.judging import Verdict
 from dlci_grader.verdicts.rebuild import WHY
 from dlci_grader.verdicts.records import NotebookRecord, TestRecord, judged_cell
-from dlci_grader.verdicts.results import CellResult, NotebookResult, NotebookStatus
+from dlci_grader.verdicts.results import CellResult, CellStatus, NotebookResult, NotebookStatus
 from starter.nbgrader_cells import grade_id
 from starter.progress import progress_bar
 
@@ -274,16 +274,13 @@ def _plan_and_judge(
                                       "nothing was graded"))
                 continue
             record = records.get((result.student, result.task))
-            new = NotebookResult(**{
-                f.name: getattr(result, f.name) for f in dataclasses.fields(NotebookResult)
-            })
-            new.cells = [dataclasses.replace(c) for c in result.cells]
+            new = dataclasses.replace(result, cells=[dataclasses.replace(c) for c in result.cells])
             must_run: list[str] = []
             verdicts: dict[str, Verdict] = {}
             new_record = dataclasses.replace(record, tests=dict(record.tests)) if record else None
             for test in named:
                 cell = new.by_cell.get(test)
-                if cell is None or cell.status.value == "deleted":
+                if cell is None or cell.status is CellStatus.DELETED:
                     run.untouched.append((result.student, result.task, f"{test}: cell deleted"))
                     continue
                 if record is None or test not in record.tests:
