@@ -1,7 +1,9 @@
 """``dlci check``: run the visible tests of your notebook and see which pass, with points.
 
-Runs the whole notebook top to bottom in a fresh kernel (your saved file, not your open
-session), with nbclient, in the notebook's own folder, and prints one line per test cell:
+Runs the notebook from the top to its last test cell in a fresh kernel (your saved file, not
+your open session), with nbclient, in the notebook's own folder; the cells after the last test
+(the closing figures, the bonus) cannot change a test's result, so they are not run. It prints
+one line per test cell:
 passed or failed, its points, and the error's last line. By default it runs in the grading mode
 the autograder uses (``DLCI_GRADING=1``: short training, few test images), so it takes about as
 long as grading does; ``--full`` runs the notebook's full schedule instead. Hidden tests are not
@@ -107,8 +109,16 @@ def _message(error: Mapping[str, object]) -> str:
     return f"{error.get('ename', 'Error')}: " + "\n".join(lines)
 
 
+def after_last_test(notebook: nbformat.NotebookNode) -> int:
+    """How many code cells follow the notebook's last test cell: ``dlci check`` does not run
+    them, since no test reads what they do."""
+    last = max((i for i, c in enumerate(notebook.cells) if is_test(c)), default=len(notebook.cells))
+    return sum(1 for c in notebook.cells[last + 1:] if c.cell_type == "code" and c.source.strip())
+
+
 def run_tests(path: str | Path, grading: bool = True, timeout: int = 600) -> list[TestResult]:
-    """Execute the notebook at ``path`` in a fresh kernel; the result of every visible test cell.
+    """Execute the notebook at ``path`` in a fresh kernel, from the top to its last test cell;
+    the result of every visible test cell.
 
     Args:
         path: the student's ``.ipynb``.
@@ -135,6 +145,8 @@ def run_tests(path: str | Path, grading: bool = True, timeout: int = 600) -> lis
     ]
     if not tests:
         raise ValueError(f"{path} has no test cells; is it one of the course's notebooks?")
+    last = max(i for i, c in enumerate(notebook.cells) if is_test(c))
+    notebook.cells = notebook.cells[: last + 1]
     client = NotebookClient(
         notebook, timeout=timeout, allow_errors=True, interrupt_on_timeout=True,
         kernel_name="python3", resources={"metadata": {"path": str(path.parent.resolve())}},
@@ -181,6 +193,10 @@ def run_check(path: str | Path, grading: bool = True, timeout: int = 600) -> int
     print(f"running {path} in a fresh kernel{' (grading mode)' if grading else ''} ...", flush=True)
     results = run_tests(path, grading=grading, timeout=timeout)
     notebook = nbformat.read(str(path), as_version=4)
+    after = after_last_test(notebook)
+    if after:
+        print(f"  ({after} code cell{'s' if after > 1 else ''} after the last test not run: "
+              "no test reads what they do; run them in Jupyter)")
     for warning in [*self_contained_warnings(notebook), *refusals(notebook)]:
         print(f"  warning: {warning}")
     for name, count in duplicated_cells(path).items():

@@ -22,7 +22,6 @@ import torch
 from starter import mistakes as named
 from starter.imaging import blur
 from starter.metrics import psnr
-from starter.mistakes import Mistake
 
 Method = Callable[[torch.Tensor], torch.Tensor]
 
@@ -230,8 +229,7 @@ def diagnose_method(
     """
     out = out.detach().float().cpu()
     w = wiener(y, kernel, snr=100.0).float()
-    dd, wd = models.deblur_denoise, models.wiener_denoise
-    device = next(dd.parameters()).device
+    device = next(models.deblur_denoise.parameters()).device
 
     def net(model: torch.nn.Module, inp: torch.Tensor) -> torch.Tensor:
         return model(inp.to(device)).float().cpu()
@@ -248,22 +246,11 @@ def diagnose_method(
                     f"with SNR 100 (a power ratio, not its inverse and not in dB), and wiener must "
                     f"pass its own test first")
         return ""
-    wrong: dict[Mistake, tuple[torch.nn.Module, torch.Tensor]] = {
-        "unet": {
-            named.UNET_ON_WIENER: (dd, w),
-            named.UNET_WRONG_NETWORK: (wd, y),
-            named.UNET_IS_WIENER_UNET: (wd, w),
-        },
-        "wiener_unet": {
-            named.WIENER_UNET_ON_MEASUREMENT: (wd, y),
-            named.WIENER_UNET_WRONG_NETWORK: (dd, w),
-            named.WIENER_UNET_IS_UNET: (dd, y),
-        },
-    }.get(role, {})
+    inputs = {"measurement": y, "wiener": w}
     if role == "wiener_unet" and _matches(out, w):
         return f"{name}'s output is {named.WIENER_UNET_NO_NETWORK.says}"
-    for mistake, (model, inp) in wrong.items():
-        if _matches(out, net(model, inp)):
+    for mistake, (network, given) in named.WRONG_NETWORK_OR_INPUT.get(role, {}).items():
+        if _matches(out, net(getattr(models, network), inputs[given])):
             return f"{name}'s output is {mistake.says}"
     return ""
 

@@ -276,6 +276,23 @@ WIENER_UNET_NO_NETWORK = _named(
     "Wiener's output alone: the network models.wiener_denoise is missing",
 )
 
+WRONG_NETWORK_OR_INPUT: dict[str, dict[Mistake, tuple[str, str]]] = {
+    "unet": {
+        UNET_ON_WIENER: ("deblur_denoise", "wiener"),
+        UNET_WRONG_NETWORK: ("wiener_denoise", "measurement"),
+        UNET_IS_WIENER_UNET: ("wiener_denoise", "wiener"),
+    },
+    "wiener_unet": {
+        WIENER_UNET_ON_MEASUREMENT: ("wiener_denoise", "measurement"),
+        WIENER_UNET_WRONG_NETWORK: ("deblur_denoise", "wiener"),
+        WIENER_UNET_IS_UNET: ("deblur_denoise", "measurement"),
+    },
+}
+"""Method role -> each named mistake that runs a network on an input -> (the network's name in
+``load_models``, ``"measurement"`` or ``"wiener"`` (its output at SNR 100)): the one table the
+visible hint (``starter.deblur_checks``) and the grader's judge both build the wrong outputs
+from."""
+
 # ---- Task 3: the Wiener filter ----
 WIENER_NO_CONJUGATE = _named(
     "wiener.no_conjugate", "task3",

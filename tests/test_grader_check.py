@@ -44,12 +44,15 @@ def test_check_runs_a_tiny_notebook_and_rejects_non_course_files(tmp_path):
         cell.metadata["nbgrader"] = {
             "grade": True, "grade_id": name, "points": 2, "solution": False,
         }
-    nb.cells = [ok, bad]
+    # after the last test: a figure that would take long, here a file written as a witness
+    after = nbformat.v4.new_code_cell("open('ran-after-the-tests', 'w').close()")
+    nb.cells = [ok, bad, after]
     path = tmp_path / "tiny.ipynb"
     nbformat.write(nb, str(path))
     results = run_tests(path, timeout=60)
     assert [(r.name, r.passed) for r in results] == [("test_ok", True), ("test_bad", False)]
     assert "x should be 2" in results[1].error
+    assert not (tmp_path / "ran-after-the-tests").exists(), "a cell after the last test ran"
     plain = tmp_path / "plain.ipynb"
     nbformat.write(nbformat.v4.new_notebook(), str(plain))
     with pytest.raises(ValueError, match="no test cells"):

@@ -78,12 +78,14 @@ def test_a_changed_threshold_moves_exactly_the_scores_it_should(course, tmp_path
     before = _points(course)
     passed = sorted(s for (s, q), p in before.items() if q == TEST and p > 0)
     assert len(passed) >= 3, passed
-    rerun = passed[0]  # graded before the grader kept records, say: it must run again
-    shutil.rmtree(course / ".dlci" / "answers" / rerun)
     env = _patched_grader(tmp_path / "patched")
     dry = dlci("regrade", TEST, "--course", str(course), "--dry-run", "-q", env=env)
     assert dry.returncode == 0 and "dry run" in dry.stdout, dry.stdout + dry.stderr
+    assert all(f"{student} {TEST}: 3 -> 0 (judged again)" in dry.stdout for student in passed)
     assert not (course / LOG).exists() and _points(course) == before
+    # removed after the dry run, which would run that notebook again too (the suite's time)
+    rerun = passed[0]  # graded before the grader kept records, say: it must run again
+    shutil.rmtree(course / ".dlci" / "answers" / rerun)
 
     run = dlci("regrade", TEST, "--course", str(course), "-q", env=env)
     assert run.returncode == 0, run.stdout + run.stderr

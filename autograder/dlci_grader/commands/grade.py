@@ -4,7 +4,6 @@ summary, write ``grades.csv``."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections import Counter
 
@@ -13,7 +12,7 @@ from dlci_grader.nbgrader.course import Course
 from dlci_grader.run import report
 from dlci_grader.run.class_run import grade_class
 from dlci_grader.run.dask_executor import DaskExecutor
-from dlci_grader.run.job import resolve_data_root
+from dlci_grader.run.job import resolve_data_root, threads_per_worker
 from dlci_grader.run.roster import LMS_ID_COLUMN, STUDENT_COLUMN, Roster
 
 
@@ -49,7 +48,7 @@ def _run(args: argparse.Namespace) -> int:
         cell_timeout=args.cell_timeout,
         notebook_timeout=args.notebook_timeout,
         memory_bytes=None if args.memory_gb <= 0 else int(args.memory_gb * 2**30),
-        threads=max(1, (os.cpu_count() or 1) // max(1, args.workers or os.cpu_count() or 1)),
+        threads=threads_per_worker(args.workers),
         sandbox=not args.no_sandbox,
     )
     from dlci_grader.isolation.sandbox import support

@@ -42,7 +42,7 @@ from dlci_grader.isolation.limits import Limits, sweep_cgroups
 from dlci_grader.nbgrader.course import Course, read_notebook
 from dlci_grader.run.executor import Executor, LocalExecutor
 from dlci_grader.run.intake import Submission, collect, opened
-from dlci_grader.run.job import Job, resolve_data_root
+from dlci_grader.run.job import Job, resolve_data_root, threads_per_worker, worker_count
 from dlci_grader.run.roster import Roster
 from dlci_grader.tasks import load_tasks, task_key
 from dlci_grader.verdicts.records import NotebookRecord
@@ -214,9 +214,8 @@ def grade_class(
             a submission it does not match is not graded (a warning names it).
     """
     start = time.perf_counter()
-    cores = os.cpu_count() or 1
-    workers = max(1, int(workers or cores))
-    limits = limits or Limits(threads=max(1, cores // workers))
+    workers = worker_count(workers)
+    limits = limits or Limits(threads=threads_per_worker(workers))
     data_root = resolve_data_root(None) if data_root is None else Path(data_root).resolve()
     loaded = load_tasks(solutions, tasks)
     state = Course(course)

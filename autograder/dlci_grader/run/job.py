@@ -71,6 +71,17 @@ class JobResult:
     record: NotebookRecord | None = None
 
 
+def worker_count(workers: int | None) -> int:
+    """How many notebooks a local run grades at once: ``workers``, else one per core."""
+    return max(1, int(workers or os.cpu_count() or 1))
+
+
+def threads_per_worker(workers: int | None) -> int:
+    """The cores shared out between the workers: each kernel's torch threads
+    (:attr:`Limits.threads`)."""
+    return max(1, (os.cpu_count() or 1) // worker_count(workers))
+
+
 def resolve_data_root(root: str | os.PathLike[str] | None) -> Path:
     """The course data root a grading run uses, resolved once (what :attr:`Job.data_root`
     holds): ``root``, else ``$DLCI_DATA``, else the kit's default

@@ -46,7 +46,7 @@ from dlci_grader.nbgrader.template import NBFORMAT_VERSION, Template
 from dlci_grader.run.class_run import lock
 from dlci_grader.run.executor import Executor, LocalExecutor
 from dlci_grader.run.intake import check_notebook
-from dlci_grader.run.job import Job, JobResult, resolve_data_root
+from dlci_grader.run.job import Job, JobResult, resolve_data_root, threads_per_worker, worker_count
 from dlci_grader.tasks import Task, code_digest, judged_tests, load_tasks
 from dlci_grader.tasks.contract import Case
 from dlci_grader.verdicts import judging
@@ -251,6 +251,8 @@ class _Update:
     """its record, the named tests' entries replaced."""
     autograded: bytes | None = None
     """the autograded notebook of its run again, if it ran."""
+    ran: list[str] = field(default_factory=list)
+    """the tests whose scores and outputs were taken from that run."""
     judged: dict[str, Verdict] = field(default_factory=dict)
     """the verdicts of the tests judged again on the kept answers (for its feedback)."""
 
@@ -337,9 +339,8 @@ def _run_again(
 ) -> None:
     """Grade the notebooks with tests that must run again as ``dlci grade`` does; take only
     those tests' scores (and records) from it."""
-    cores = os.cpu_count() or 1
-    workers = max(1, int(workers or cores))
-    limits = limits or Limits(threads=max(1, cores // workers))
+    workers = worker_count(workers)
+    limits = limits or Limits(threads=threads_per_worker(workers))
     data_root = resolve_data_root(None) if data_root is None else Path(data_root).resolve()
     executor = executor or LocalExecutor(workers, work)
     digests = {key: state.task_template(t.notebook).digest() for key, t in loaded.items()}
@@ -373,7 +374,7 @@ def _run_again(
 def _take(done: JobResult, update: _Update, run: Regrade) -> None:
     """The scores (and records) of the tests that had to run again, from the notebook's run."""
     new, fresh = update.result, done.result
-    names, update.must_run = update.must_run, []
+    names = update.must_run
     if fresh.status is not NotebookStatus.GRADED:
         run.failed.append((new.student, new.task, f"run again: {fresh.status.value}: "
                            f"{fresh.reason or 'no scores'}"))
@@ -388,7 +389,7 @@ def _take(done: JobResult, update: _Update, run: Regrade) -> None:
                 update.record = dataclasses.replace(done.record, tests={})
             update.record.tests[test] = done.record.tests[test]
     update.autograded = done.autograded
-    update.must_run = [t for t in names if t in fresh.by_cell]  # whose outputs to take
+    update.ran = [t for t in names if t in fresh.by_cell]
 
 
 def _commit(state: Course, updated: Mapping[tuple[str, str], _Update], run: Regrade) -> None:
@@ -403,7 +404,7 @@ def _commit(state: Course, updated: Mapping[tuple[str, str], _Update], run: Regr
             if update.autograded is not None:
                 _take_outputs(notebook, nbformat.reads(
                     update.autograded.decode(), NBFORMAT_VERSION,
-                ), update.must_run)
+                ), update.ran)
             atomic_write(path, nbformat.writes(notebook).encode())
         if key in changed:
             write_result(state.db, result)

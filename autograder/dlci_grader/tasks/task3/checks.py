@@ -369,16 +369,12 @@ def wrong_methods(role: str, y: Any) -> dict[str | Mistake, Callable[[], Any]]:
     if role == "wiener":
         return {**same, "Wiener with SNR 0.01 (1/SNR given as the SNR)": lambda: w(0.01),
                 "Wiener with SNR 1": lambda: w(1.0), "Wiener with SNR 1e4": lambda: w(1e4)}
-    if role == "unet":
-        return {**same,
-                named.UNET_ON_WIENER: lambda: net(models.deblur_denoise, w()),
-                named.UNET_WRONG_NETWORK: lambda: net(models.wiener_denoise, y),
-                named.UNET_IS_WIENER_UNET: lambda: net(models.wiener_denoise, w())}
-    return {**same,
-            named.WIENER_UNET_ON_MEASUREMENT: lambda: net(models.wiener_denoise, y),
-            named.WIENER_UNET_WRONG_NETWORK: lambda: net(models.deblur_denoise, w()),
-            named.WIENER_UNET_IS_UNET: lambda: net(models.deblur_denoise, y),
-            named.WIENER_UNET_NO_NETWORK: w}
+    def wrong(network: str, given: str) -> Callable[[], Any]:
+        return lambda: net(getattr(models, network), y if given == "measurement" else w())
+
+    table = named.WRONG_NETWORK_OR_INPUT[role]
+    return {**same, **{mistake: wrong(*how) for mistake, how in table.items()},
+            **({named.WIENER_UNET_NO_NETWORK: w} if role == "wiener_unet" else {})}
 
 
 def _methods_judge(cases: list[Case], answers: list[Case]) -> None:
