@@ -1,0 +1,125 @@
+"""Where one submission's seconds go when the grader grades it, task by task.
+
+For each task's solution (as a student hands it in): first the notebook run plainly, by
+nbclient in grading mode with the grader's thread setting and nothing else (the floor); then
+:func:`~dlci_grader.run.class_run.grade_submissions` of the same notebook, one worker, with the
+worker's phases timed (the phase functions of :mod:`dlci_grader.run.worker` wrapped in timers):
+
+- **draw inputs**: :func:`~dlci_grader.verdicts.judging.prepare`, the hidden tests' secret cases
+  (Task 3's reference table is made once per grading run: a class pays it once);
+- **autograde**: ``nbgrader autograde`` in the sandbox (Python and nbgrader starting, the kernel,
+  the student's cells and the harness);
+- **alone**: :func:`~dlci_grader.verdicts.rebuild.run_alone`, the definitions-alone re-runs;
+- **judge**: judging the answers and reading the scores;
+- **setup**: the rest (the course template, nbgrader's generate step: once per class).
+
+    python -m bench profile
+    python -m bench.bench_profile --tasks task1
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbclient import NotebookClient
+
+from dlci_grader.run import worker
+from dlci_grader.run.class_run import grade_submissions
+from dlci_grader.run.job import resolve_data_root, threads_per_worker
+from dlci_grader.samples.variants import Variant, make_submission
+from dlci_grader.tasks import load_tasks
+from dlci_grader.verdicts import judging, rebuild
+
+ROOT = Path(__file__).resolve().parents[1]
+TASKS = ("task1", "task2", "task3")
+PHASES = {
+    "draw inputs": (judging, "prepare"),
+    "autograde": (worker, "_run_limited"),
+    "alone": (rebuild, "run_alone"),
+    "judge": (worker, "_read_scores"),
+}
+
+
+def _timed(seconds: dict[str, float], label: str, f: Callable[..., Any]) -> Callable[..., Any]:
+    def run(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return f(*args, **kwargs)
+        finally:
+            seconds[label] += time.perf_counter() - start
+
+    return run
+
+
+def _plain(notebook: nbformat.NotebookNode, data_root: Path, folder: Path) -> float:
+    """Seconds nbclient takes to run ``notebook`` in grading mode, the grader's threads."""
+    threads = str(threads_per_worker(1))
+    env = {"DLCI_GRADING": "1", "DLCI_DATA": str(data_root), "MPLBACKEND": "Agg",
+           "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        start = time.perf_counter()
+        NotebookClient(notebook, timeout=600, kernel_name="python3", allow_errors=True,
+                       resources={"metadata": {"path": str(folder)}}).execute()
+        return time.perf_counter() - start
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def run(data_root: str | None = None, tasks: tuple[str, ...] = TASKS) -> list[dict[str, Any]]:
+    """One row per task: plain seconds, the worker's seconds and each phase's."""
+    import tempfile
+
+    root = resolve_data_root(data_root)
+    rows = []
+    for task in tasks:
+        spec = load_tasks(ROOT / "solutions", [task])[task]
+        notebook = make_submission(Variant("solution", "the solution"), spec.source,
+                                   spec.release(ROOT / "notebooks"))
+        with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
+            plain = _plain(nbformat.from_dict(notebook), root, Path(tmp))
+        seconds: dict[str, float] = collections.defaultdict(float)
+        originals = {label: getattr(m, name) for label, (m, name) in PHASES.items()}
+        for label, (module, name) in PHASES.items():
+            setattr(module, name, _timed(seconds, label, originals[label]))
+        try:
+            start = time.perf_counter()
+            graded = grade_submissions(spec.source, {"solution": notebook}, data_root=root,
+                                       workers=1)["solution"]
+            total = time.perf_counter() - start
+        finally:
+            for label, (module, name) in PHASES.items():
+                setattr(module, name, originals[label])
+        row: dict[str, Any] = {"task": task, "points": f"{graded.points:g}",
+                               "plain s": plain, "worker s": graded.seconds,
+                               "worker / plain": graded.seconds / plain}
+        row.update({f"{label} s": seconds[label] for label in PHASES})
+        row["setup s"] = total - graded.seconds
+        rows.append(row)
+    return rows
+
+
+def main() -> None:
+    from bench.__main__ import markdown
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--root", default=None)
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS))
+    args = parser.parse_args()
+    print(markdown(run(args.root, tuple(args.tasks))))
+
+
+if __name__ == "__main__":
+    main()
