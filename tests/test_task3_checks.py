@@ -82,6 +82,24 @@ def test_check_table_column_and_function():
         task3.check_table_function({"wiener": good["wiener"]}, ref)
 
 
+def test_a_table_mistake_is_named_only_when_the_whole_column_shows_it():
+    """One wrong entry that lands near the first image's PSNR is chance (a wrong simulate can do
+    it): not named. A column that is the first image's PSNR at every noise level is the mistake."""
+    from dlci_grader.tasks.task3.comparisons import wrong_table_entries
+
+    per_image = {0.005: [33.0, 29.0, 31.0], 0.01: [29.0, 26.0, 27.5], 0.02: [24.0, 22.0, 23.0]}
+    ref = {s: sum(v) / len(v) for s, v in per_image.items()}
+    wrong = {s: wrong_table_entries(v) for s, v in per_image.items()}
+    chance = {**ref, 0.005: 33.0}  # only σ = 0.005 is off, and it equals image 0's PSNR
+    with pytest.raises(mistakes.WrongAnswer) as caught:
+        task3.check_table_column("wiener", chance, ref, wrong=wrong)
+    assert mistakes.mistakes_of(caught.value) == ()
+    first = {s: v[0] for s, v in per_image.items()}
+    with pytest.raises(mistakes.WrongAnswer) as caught:
+        task3.check_table_column("wiener", first, ref, wrong=wrong)
+    assert mistakes.mistakes_of(caught.value) == (mistakes.TABLE_FIRST_IMAGE.id,)
+
+
 def test_check_noise_names_sigma_squared_and_shared_noise(scene):
     """σ² used as the standard deviation, and one noise pattern broadcast over the channels."""
     x, k = scene

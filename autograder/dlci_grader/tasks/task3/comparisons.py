@@ -188,21 +188,37 @@ def check_table_column(
         raise AssertionError(
             f"table[{method!r}] must be a dict {{sigma: PSNR}}, got {type(student).__name__}"
         )
-    for sigma, ref in reference.items():
+    values = {}
+    for sigma in reference:
         match = [v for k, v in student.items() if np.isclose(float(k), sigma)]
         if not match:
             raise AssertionError(f"table[{method!r}] has no entry for sigma = {sigma}")
-        value = float(np.asarray(_array(match[0], f"table[{method!r}][{sigma}]")))
+        values[sigma] = float(np.asarray(_array(match[0], f"table[{method!r}][{sigma}]")))
+    for sigma, ref in reference.items():
+        value = values[sigma]
         if abs(value - ref) > tol_db:
-            matches = [
-                d for d, v in (wrong or {}).get(sigma, {}).items() if abs(value - v) <= tol_db
-            ]
+            matches = _column_matches(values, wrong or {}, tol_db)
             raise WrongAnswer(
                 f"table[{method!r}][{sigma}] = {value:.2f} dB, but the method gives "
                 f"{ref:.2f} dB on these images (tolerance {tol_db} dB)"
                 + (f"; it matches {words(matches[0])}" if matches else ""),
                 named_in(*matches[:1]),
             )
+
+
+def _column_matches(
+    values: Mapping[float, float], wrong: Mapping[float, Mapping[Wrong, float]], tol_db: float,
+) -> list[Wrong]:
+    """The typical mistakes whose value every entry of the column matches: one entry near a
+    mistake's value is chance (the first image's PSNR lies among the others), a whole column is
+    not (a mistake in the table function shows at every noise level)."""
+    if not wrong or set(values) - set(wrong):
+        return []
+    first = next(iter(values))
+    return [
+        d for d in wrong[first]
+        if all(d in wrong[s] and abs(v - wrong[s][d]) <= tol_db for s, v in values.items())
+    ]
 
 
 def check_table_function(
