@@ -2,13 +2,15 @@
 
 For each task's solution (as a student hands it in): first the notebook run plainly, by
 nbclient in grading mode with the grader's thread setting and nothing else (the floor); then
-:func:`~dlci_grader.run.class_run.grade_submissions` of the same notebook, one worker, with the
-worker's phases timed (the phase functions of :mod:`dlci_grader.run.worker` wrapped in timers):
+:func:`~dlci_grader.run.class_run.grade_submissions` of a class of two copies of it, one worker,
+with the worker's phases timed (the phase functions of :mod:`dlci_grader.run.worker` wrapped in
+timers). The phases are the second notebook's, what each notebook of a class pays; ``first s``
+is the first notebook's worker seconds (it also starts the run's fork server):
 
 - **draw inputs**: :func:`~dlci_grader.verdicts.judging.prepare`, the hidden tests' secret cases
   (Task 3's reference table is made once per grading run: a class pays it once);
-- **autograde**: ``nbgrader autograde`` in the sandbox (Python and nbgrader starting, the kernel,
-  the student's cells and the harness);
+- **autograde**: ``nbgrader autograde`` in the sandbox (forked from the run's nbgrader server:
+  the kernel, the student's cells and the harness);
 - **alone**: :func:`~dlci_grader.verdicts.rebuild.run_alone`, the definitions-alone re-runs;
 - **judge**: judging the answers and reading the scores;
 - **setup**: the rest (the course template, nbgrader's generate step: once per class).
@@ -41,19 +43,21 @@ ROOT = Path(__file__).resolve().parents[1]
 TASKS = ("task1", "task2", "task3")
 PHASES = {
     "draw inputs": (judging, "prepare"),
-    "autograde": (worker, "_run_limited"),
+    "autograde": (worker, "_autograde"),
     "alone": (rebuild, "run_alone"),
     "judge": (worker, "_read_scores"),
 }
 
 
-def _timed(seconds: dict[str, float], label: str, f: Callable[..., Any]) -> Callable[..., Any]:
+def _timed(
+    seconds: dict[str, list[float]], label: str, f: Callable[..., Any],
+) -> Callable[..., Any]:
     def run(*args: Any, **kwargs: Any) -> Any:
         start = time.perf_counter()
         try:
             return f(*args, **kwargs)
         finally:
-            seconds[label] += time.perf_counter() - start
+            seconds[label].append(time.perf_counter() - start)
 
     return run
 
@@ -90,23 +94,24 @@ def run(data_root: str | None = None, tasks: tuple[str, ...] = TASKS) -> list[di
                                    spec.release(ROOT / "notebooks"))
         with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
             plain = _plain(nbformat.from_dict(notebook), root, Path(tmp))
-        seconds: dict[str, float] = collections.defaultdict(float)
+        seconds: dict[str, list[float]] = collections.defaultdict(list)
         originals = {label: getattr(m, name) for label, (m, name) in PHASES.items()}
         for label, (module, name) in PHASES.items():
             setattr(module, name, _timed(seconds, label, originals[label]))
         try:
             start = time.perf_counter()
-            graded = grade_submissions(spec.source, {"solution": notebook}, data_root=root,
-                                       workers=1)["solution"]
+            both = grade_submissions(spec.source, {"first": notebook, "second": notebook},
+                                     data_root=root, workers=1)
             total = time.perf_counter() - start
         finally:
             for label, (module, name) in PHASES.items():
                 setattr(module, name, originals[label])
+        graded = both["second"]
         row: dict[str, Any] = {"task": task, "points": f"{graded.points:g}",
-                               "plain s": plain, "worker s": graded.seconds,
-                               "worker / plain": graded.seconds / plain}
-        row.update({f"{label} s": seconds[label] for label in PHASES})
-        row["setup s"] = total - graded.seconds
+                               "plain s": plain, "first s": both["first"].seconds,
+                               "worker s": graded.seconds, "worker / plain": graded.seconds / plain}
+        row.update({f"{label} s": (seconds[label] or [0.0])[-1] for label in PHASES})
+        row["setup s"] = total - graded.seconds - both["first"].seconds
         rows.append(row)
     return rows
 

@@ -18,6 +18,7 @@ import pytest
 from starter.definitions import cell_definitions, top_level_only_names
 
 pytest.importorskip("dlci_grader")
+from dlci_grader.isolation.fork_server import ForkServers  # noqa: E402
 from dlci_grader.isolation.limits import Limits  # noqa: E402
 from dlci_grader.isolation.sandbox import default_read_paths, support  # noqa: E402
 from dlci_grader.samples.attacks import (  # noqa: E402
@@ -289,7 +290,8 @@ def source() -> nbformat.NotebookNode:
 
 
 def _run(tmp_path: Path, notebook: nbformat.NotebookNode, source: nbformat.NotebookNode,
-         data_root: Path, sandbox: bool) -> dict[str, judging.Verdict]:
+         data_root: Path, sandbox: bool, servers: ForkServers | None = None,
+         ) -> dict[str, judging.Verdict]:
     channel = judging.prepare("task1", tmp_path / "grader", data_root, seed=11)
     assert channel is not None
     kernel_root = channel.kernel_data_root or data_root
@@ -297,7 +299,7 @@ def _run(tmp_path: Path, notebook: nbformat.NotebookNode, source: nbformat.Noteb
            "DLCI_GRADING": "1"}
     read = default_read_paths(kernel_root, [str(channel.folder)])
     limits = Limits(cell_timeout=60, sandbox=sandbox and support().files)
-    return run_alone(channel, notebook, source, tmp_path / "alone", limits, env, read)
+    return run_alone(channel, notebook, source, tmp_path / "alone", limits, env, read, servers)
 
 
 def test_the_solution_passes_on_its_definitions_alone(tmp_path, source, data_root):
@@ -338,8 +340,9 @@ def test_hooks_that_run_while_definitions_are_defined_answer_for_no_blank_functi
 
 
 def test_a_child_cannot_answer_for_another_test(tmp_path, source, data_root):
-    """LinearFunction's backward writes right answers for test_sgd_hidden into the runner's
-    output (through /proc) and down its own pipe; sgd_step stays blank, so the test fails."""
+    """LinearFunction's backward writes right answers for test_sgd_hidden into the outputs of
+    the notebook's process and of the fork server (through /proc) and down its own pipe;
+    sgd_step stays blank, so the test fails."""
     forge = textwrap.dedent("""
         import json, os
         from dlci_grader.kernel import answers as _answers
@@ -353,16 +356,20 @@ def test_a_child_cannot_answer_for_another_test(tmp_path, source, data_root):
                     **{f"g{i}": case[f"g{i}"] for i in range(count)},
                 })
             line = json.dumps({"test": "test_sgd_hidden", "npz": _answers.encode(right)}) + "\\n"
-            try:
-                fds = os.listdir(f"/proc/{os.getppid()}/fd")
-            except OSError:
-                fds = []
-            for fd in fds:
+            parent = os.getppid()  # the notebook's child; its parent, the grader's fork server
+            with open(f"/proc/{parent}/stat") as stat:
+                server = int(stat.read().rsplit(")", 1)[1].split()[1])
+            for pid in (parent, server):
                 try:
-                    with open(f"/proc/{os.getppid()}/fd/{fd}", "w") as out:
-                        out.write(line)
+                    fds = os.listdir(f"/proc/{pid}/fd")
                 except OSError:
-                    pass
+                    fds = []
+                for fd in fds:
+                    try:
+                        with open(f"/proc/{pid}/fd/{fd}", "w") as out:
+                            out.write(line)
+                    except OSError:
+                        pass
             _answers.submit("task1", "test_sgd_hidden", right)
     """)
     notebook = _blank(source)
@@ -374,6 +381,38 @@ def test_a_child_cannot_answer_for_another_test(tmp_path, source, data_root):
     verdicts = _run(tmp_path, notebook, source, data_root, sandbox=False)
     assert not verdicts["test_sgd_hidden"].passed
     assert "NotImplementedError" in verdicts["test_sgd_hidden"].reason
+
+
+def test_one_fork_server_runs_notebook_after_notebook_each_from_a_clean_state(
+    tmp_path, source, data_root,
+):
+    """A class run's fork server forks every notebook's run from the state it had before any:
+    a notebook whose backward breaks PyTorch's matrix product and the solution's functions
+    leaves nothing behind, so the solution run next on the same server passes every test."""
+    breaker = nbformat.from_dict(source)
+    for cell in breaker.cells:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "linear_function":
+            cell.source += textwrap.dedent("""
+
+                def _break():
+                    import sys
+                    torch_ = sys.modules["torch"]
+                    torch_.Tensor.mm = torch_.Tensor.__matmul__ = lambda *a: torch_.zeros(1)
+                    torch_.Tensor.t = lambda self: self
+                    sys.modules["__main__"].__dict__.clear()
+
+                _original_forward = LinearFunction.forward
+            """)
+            cell.source = cell.source.replace("def backward(ctx, grad_output):",
+                                              "def backward(ctx, grad_output):\n        _break()")
+    with ForkServers() as servers:
+        broken = _run(tmp_path / "a", breaker, source, data_root, sandbox=True, servers=servers)
+        assert not broken["test_linear_hidden"].passed, "the breaking notebook did not break"
+        (server,) = servers.idle()
+        again = _run(tmp_path / "b", source, source, data_root, sandbox=True, servers=servers)
+        assert servers.idle() == [server] and server.alive()
+    failed = {t: v.reason for t, v in again.items() if not v.passed}
+    assert not failed and len(again) == 10, failed
 
 
 def test_flags_name_cell_and_line_and_never_fire_on_the_solutions(source):

@@ -1,5 +1,9 @@
 """``dlci export canvas|moodle``: a graded course and a roster give the LMS's import CSV, with
-manual grades from formgrader counted and unmatched students reported, never dropped silently."""
+manual grades from formgrader counted and unmatched students reported, never dropped silently.
+
+The course is a copy of the session's graded Task 1 sample class (``task1_class``): the roster
+names two of its students (the solution as Alice, the transposed-gradient variant as Bob) and
+one who handed nothing in (Dave); every other graded student has no roster entry."""
 
 from __future__ import annotations
 
@@ -9,7 +13,8 @@ import io
 import pytest
 
 pytest.importorskip("dlci_grader")
-from test_grader_class import CELL_TIMEOUT, dlci  # noqa: E402
+from conftest import course_copy  # noqa: E402
+from test_grader_class import dlci  # noqa: E402
 
 from dlci_grader.lms import export  # noqa: E402
 
@@ -17,35 +22,37 @@ pytestmark = [pytest.mark.grader, pytest.mark.task1]
 
 NB = "task1_backprop_inpainting"
 ROSTER = """Student,ID,SIS User ID,SIS Login ID,Section,Email address,student
-"Doe, Alice",101,A001,alice@uni.example,S1,alice@uni.example,alice
-"Roe, Bob",102,B002,bob@uni.example,S1,bob@uni.example,bob
+"Doe, Alice",101,A001,alice@uni.example,S1,alice@uni.example,solution
+"Roe, Bob",102,B002,bob@uni.example,S1,bob@uni.example,task1-transposed_grad_weight
 "Poe, Dave",104,D004,dave@uni.example,S2,dave@uni.example,dave
 """
+IN_ROSTER = {"solution", "task1-transposed_grad_weight"}
 
 
 @pytest.fixture(scope="module")
-def course(tmp_path_factory):
-    """alice hands in the solution (and gets 1.5 for a written answer in formgrader), bob the
-    transposed-gradient variant, carol (not in the roster) the blank release."""
+def course(tmp_path_factory, task1_class):
+    """The graded Task 1 sample class, with 1.5 points for the solution's written answer given
+    in formgrader, and the roster."""
     from nbgrader.api import Gradebook
 
+    assert task1_class.run.returncode == 0, task1_class.run.stdout + task1_class.run.stderr
     tmp = tmp_path_factory.mktemp("lms")
-    made = dlci("sample-class", str(tmp / "sample"), "--tasks", "task1")
-    assert made.returncode == 0, made.stderr
-    for student, source in (("alice", "solution"), ("bob", "task1-transposed_grad_weight"),
-                            ("carol", "blank")):
-        (tmp / "class" / student).mkdir(parents=True)
-        (tmp / "class" / student / f"{NB}.ipynb").write_bytes(
-            (tmp / "sample" / source / f"{NB}.ipynb").read_bytes()
-        )
-    run = dlci("grade", str(tmp / "class"), "--course", str(tmp / "course"), "--tasks", "task1",
-               "--workers", "2", "--cell-timeout", str(CELL_TIMEOUT), "--quiet")
-    assert run.returncode == 0, run.stdout + run.stderr
+    course_copy(task1_class.course, tmp)
     with Gradebook(f"sqlite:///{tmp / 'course' / 'gradebook.db'}") as gb:
-        gb.find_grade("efficiency_answer", NB, NB, "alice").manual_score = 1.5
+        gb.find_grade("efficiency_answer", NB, NB, "solution").manual_score = 1.5
         gb.db.commit()
     (tmp / "roster.csv").write_text(ROSTER)
     return tmp
+
+
+def _not_in_roster(course) -> list[str]:
+    """The graded students (in the gradebook) the roster does not name."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'course' / 'gradebook.db'}") as gb:
+        graded = {s.id for s in gb.students}
+    assert IN_ROSTER < graded
+    return sorted(graded - IN_ROSTER)
 
 
 @pytest.mark.slow
@@ -58,9 +65,10 @@ def test_canvas_import_csv(course):
         '"Roe, Bob",102,B002,bob@uni.example,S1,12\r\n'
         '"Poe, Dave",104,D004,dave@uni.example,S2,\r\n'
     )
-    assert done.unmatched_students == ["carol"]
+    assert done.unmatched_students == _not_in_roster(course)
+    assert "blank" in done.unmatched_students
     assert done.ungraded_roster == ["D004"]
-    assert ("bob", "task1") in done.pending_manual
+    assert ("task1-transposed_grad_weight", "task1") in done.pending_manual
 
 
 @pytest.mark.slow
@@ -70,7 +78,8 @@ def test_moodle_import_csv_through_the_command_line(course):
                "--roster", str(course / "roster.csv"),
                "--out", str(out), "--column", "task1=Task 1: backprop")
     assert run.returncode == 1, run.stdout + run.stderr  # a graded student is not in the roster
-    assert "kit student with no roster entry (not exported): carol" in run.stderr
+    for student in _not_in_roster(course):
+        assert f"kit student with no roster entry (not exported): {student}\n" in run.stderr
     assert "roster entry with no graded notebook (empty grades): dave@uni.example" in run.stderr
     rows = list(csv.reader(io.StringIO(out.read_text())))
     assert rows == [
@@ -79,7 +88,7 @@ def test_moodle_import_csv_through_the_command_line(course):
         ["bob@uni.example", "12"],
         ["dave@uni.example", ""],
     ]
-    assert "carol" in out.with_suffix(".report.txt").read_text()
+    assert "blank" in out.with_suffix(".report.txt").read_text()
 
 
 @pytest.mark.slow

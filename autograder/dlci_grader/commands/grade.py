@@ -6,14 +6,17 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from dlci_grader.isolation.limits import CELL_TIMEOUT, Limits
 from dlci_grader.nbgrader.course import Course
 from dlci_grader.run import report
 from dlci_grader.run.class_run import grade_class
-from dlci_grader.run.dask_executor import DaskExecutor
 from dlci_grader.run.job import resolve_data_root, threads_per_worker
 from dlci_grader.run.roster import LMS_ID_COLUMN, STUDENT_COLUMN, Roster
+
+if TYPE_CHECKING:
+    from dlci_grader.run.dask_executor import DaskExecutor
 
 
 def _cluster(args: argparse.Namespace) -> DaskExecutor | None:
@@ -37,6 +40,8 @@ def _cluster(args: argparse.Namespace) -> DaskExecutor | None:
             tls_client_key=args.tls_key,
             require_encryption=True,
         )
+    from dlci_grader.run.dask_executor import DaskExecutor  # Dask loads only for a cluster run
+
     return DaskExecutor(
         args.cluster, scheduler_file=args.scheduler_file, security=security,
         max_in_flight=args.workers, data_root=args.worker_root,

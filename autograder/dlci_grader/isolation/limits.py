@@ -1,10 +1,11 @@
 """Resource limits for a grading worker: a memory cap, and death with the grader.
 
-A worker is started as ``python -m dlci_grader.isolation.limits --memory-bytes N -- COMMAND ...``:
-this
-module sets the limits on itself and then ``exec``s the command, which keeps them, and so does
-every process it starts (nbgrader's kernel). Setting the limits in a wrapper instead of a
-``preexec_fn`` keeps it safe to start workers from several threads.
+A grading job's process takes them before it runs anything of the job: a child forked by a
+fork server (:func:`dlci_grader.isolation.fork_server.enter_job` calls :func:`join_cgroup` and
+:func:`apply_limits`), or a command started as
+``python -m dlci_grader.isolation.limits --memory-bytes N -- COMMAND ...`` (:func:`wrap`), which
+sets them on itself and then ``exec``s the command. Either way every process the job starts
+(nbgrader's kernel) keeps them.
 
 The memory cap is ``RLIMIT_DATA``: the process's private writable memory (heap and anonymous
 ``mmap``), checked at allocation time, so an allocation beyond it fails at once with

@@ -1,9 +1,14 @@
 """The student's graded functions run from their definitions alone, apart from the notebook.
 
-``python -m dlci_grader.kernel.rebuilt`` (started by :mod:`dlci_grader.verdicts.rebuild`, in
-the same sandbox and under the same limits as the student's kernel) reads a JSON spec on stdin:
-the notebook's code cells and, for each test judged this way, how many cells precede it and the
-test's own hidden-test source (the instructor's, a call into :mod:`dlci_grader.kernel`). For each
+``python -m dlci_grader.kernel.rebuilt --serve`` is a fork server
+(:mod:`dlci_grader.isolation.fork_server`, started and fed by :mod:`dlci_grader.verdicts.rebuild`):
+it imports PyTorch once and, for each notebook, forks a child that puts itself in the same
+sandbox and under the same limits as the student's kernel before it reads anything of the
+notebook (:func:`_notebook_child`), so a class pays Python's and PyTorch's start once per
+grading thread instead of once per notebook. The child
+reads the request's spec: the notebook's code cells and, for each test judged this way, how many
+cells precede it and the test's own hidden-test source (the instructor's, a call into
+:mod:`dlci_grader.kernel`). For each
 test it forks a fresh child that runs only the definitions of the cells above the test
 (:func:`starter.definitions.cell_definitions`: imports, ``def``, ``class``, constants; no
 top-level call, no assignment of a computed value, nothing that could run the notebook's code
@@ -11,7 +16,8 @@ while it is defined), and of those only what the test's source needs (the import
 definitions of the names it reads, and of the names those read: :func:`starter.definitions.needed`),
 and then the test's source. So a harness the notebook replaced, a check it turned into a no-op,
 or a patch of PyTorch made by top-level code or a hook in the definitions is not there: what
-comes back is what the graded functions compute.
+comes back is what the graded functions compute. The server itself never runs a notebook's
+code, so every notebook's child starts from the same clean state.
 
 While the definitions run, a class statement of the notebook's is defined only when each base
 is a class whose metaclass is Python's, ``abc``'s or PyTorch's Function's, and no class its bases
@@ -20,11 +26,12 @@ derive from has an ``__init_subclass__`` but Python's or ``typing.Generic``'s
 is defined (an ``enum.Enum`` calls the class's ``__init__``). Any other class is not defined, and
 the test's error says why if it needs it.
 
-Each child hands its answers back through a pipe of its own (:data:`answers.FD_ENV`); its
-standard streams are closed and this process is not dumpable, so a child can neither write to
-this process's output nor answer for another test. This process writes one JSON line per test
-to stdout: ``{"test", "npz"}`` (base64, the format of :func:`answers.encode`) or
-``{"test", "error"}``. Nothing here judges: the grader does, in its own process.
+Each test's child hands its answers back through a pipe of its own (:data:`answers.FD_ENV`);
+its standard streams are closed and neither the server nor the notebook's child is dumpable, so
+a test's child can neither write to their output nor answer for another test. The notebook's
+child writes one JSON line per test, which the server relays: ``{"test", "npz"}`` (base64, the
+format of :func:`answers.encode`) or ``{"test", "error"}``. Nothing here judges: the grader
+does, in its own process.
 """
 
 from __future__ import annotations
@@ -42,23 +49,20 @@ import traceback
 import typing
 from collections.abc import Callable, Sequence
 from types import CodeType, TracebackType
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
+from dlci_grader.isolation.fork_server import become, enter_job, not_dumpable, serve
+from dlci_grader.isolation.sandbox import DEVICE_WRITE, list_only_paths, restrict, set_rlimits
 from dlci_grader.kernel import answers
 from starter.definitions import Statement, cell_definitions, names_read, needed, statement
 
-_PR_SET_DUMPABLE, _PR_SET_NO_NEW_PRIVS = 4, 38
+_PR_SET_NO_NEW_PRIVS = 38
 _CAP_VERSION_3 = 0x20080522
 MAX_MESSAGE_BYTES = 2 * answers.MAX_ANSWER_BYTES
 """Most bytes one test's child may send back."""
-
-
-def _not_dumpable() -> None:
-    """Make /proc/<this process> unreadable to the children (no access to its stdout)."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: the sandbox is rlimits only there anyway
-        pass
+STDERR_LOG = "stderr.log"
+"""A notebook's child writes its standard error here, in its folder (the grader reads the end
+when the run stops early)."""
 
 
 class _CapHeader(ctypes.Structure):
@@ -75,7 +79,8 @@ class _CapData(ctypes.Structure):
 def _drop_privileges() -> None:
     """In a child: no capabilities, and none to regain (``no_new_privs``). A child of a grader
     that runs as root could otherwise still open this process's /proc entries, which
-    :func:`_not_dumpable` closes only to processes without ``CAP_SYS_PTRACE``."""
+    :func:`~dlci_grader.isolation.fork_server.not_dumpable` closes only to processes without
+    ``CAP_SYS_PTRACE``."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     if os.geteuid() != 0:
@@ -328,11 +333,10 @@ def run_test(
     return {"test": test, "npz": answers_sent[0]["npz"], "observed": observed}
 
 
-def main() -> int:
-    spec = json.loads(sys.stdin.read())
-    import numpy  # noqa: F401 - imported once here, before the children fork
-    import torch  # noqa: F401
+def run_spec(spec: dict[str, Any], out: typing.TextIO) -> None:
+    """Run the spec's tests, one forked child each, and write one JSON line per test to ``out``.
 
+    Called in a process already in the sandbox: nothing of the notebook has run before it."""
     cells = _compile_cells(spec["cells"])
     tests = [
         (
@@ -344,15 +348,54 @@ def main() -> int:
         *([code for code, _ in statements] for statements in cells),
         [code for _, _, code in tests],
     ])
-    _warm_up()
-    out = os.fdopen(os.dup(1), "w")
-    os.dup2(os.open(os.devnull, os.O_RDWR), 1)  # the children inherit no way to this output
-    _not_dumpable()
+    not_dumpable()
     for test, prelude, code in tests:
         record = run_test(prelude, test, code, float(spec["timeout"]))
         out.write(json.dumps(record) + "\n")
         out.flush()
-    return 0
+
+
+def _notebook_child(request: dict[str, Any], fd: int) -> NoReturn:
+    """In the fork server's child for one notebook: the request's limits
+    (:func:`~dlci_grader.isolation.fork_server.enter_job`), then its sandbox, then the
+    notebook's folder and environment, then :func:`run_spec`; never returns.
+
+    The order matters: nothing derived from the notebook (not even an import its cells name)
+    runs before the sandbox is in place."""
+    code = 0
+    try:
+        enter_job(request, fd)
+        box = request.get("sandbox")
+        if box:
+            set_rlimits(box.get("nproc") or None, box.get("fsize") or None)
+            restrict(box["read"], [*box["write"], *DEVICE_WRITE], (), list_only_paths())
+        become(request)
+        with os.fdopen(fd, "w") as out:
+            run_spec(request["spec"], out)
+    except BaseException:  # noqa: BLE001 - reported on stderr, which the grader reads
+        traceback.print_exc()
+        code = 1
+    finally:
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _preload() -> None:
+    """What every notebook's child would import again: NumPy, PyTorch, its first-call costs."""
+    import numpy  # noqa: F401
+    import torch  # noqa: F401
+
+    _warm_up()
+
+
+MODULE = __name__
+
+
+def main() -> int:
+    if sys.argv[1:] != ["--serve"]:
+        print(f"usage: python -m {MODULE} --serve (started by the grader)", file=sys.stderr)
+        return 2
+    return serve(_preload, _notebook_child)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from distributed import WorkerPlugin
+
 import dlci_grader
+from dlci_grader.isolation.fork_server import ForkServers
 from dlci_grader.isolation.limits import Limits
 from dlci_grader.isolation.sandbox import support
 from dlci_grader.nbgrader.course import NbgraderCourse
@@ -55,6 +58,8 @@ STARTED_TOPIC = "dlci-grade-started"
 """The Dask event topic a Dask worker logs a job's task key to when it starts grading it."""
 CACHE_FOLDER = "dlci-templates"
 """The folder under a Dask worker's local directory holding unpacked templates, by digest."""
+FORK_SERVERS = "dlci-fork-servers"
+"""The name of :class:`ForkServerPlugin` on the Dask workers."""
 NOTEBOOK_RESOURCE = "notebook"
 """The Dask worker resource a job asks for when every Dask worker has it
 (``--resources notebook=1``)."""
@@ -195,6 +200,18 @@ def cached_template(cache: Path, digest: str, notebook: str, payload: bytes) -> 
     return folder
 
 
+class ForkServerPlugin(WorkerPlugin):
+    """Each Dask worker's fork servers for the definitions-alone runs (as a local run's
+    :class:`~dlci_grader.isolation.fork_server.ForkServers`): started with the first notebook,
+    stopped with the Dask worker."""
+
+    def setup(self, worker: Any) -> None:
+        self.servers = ForkServers()
+
+    def teardown(self, worker: Any) -> None:
+        self.servers.close()
+
+
 def grade_remote(job: RemoteJob, template: bytes) -> RemoteResult:
     """Grade one :class:`RemoteJob` on this Dask worker with the same worker as a local run.
 
@@ -228,8 +245,10 @@ def grade_remote(job: RemoteJob, template: bytes) -> RemoteResult:
     )
     (local / "dlci-work").mkdir(exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=f"{job.student}-{job.task}-", dir=local / "dlci-work"))
+    plugin = worker.plugins.get(FORK_SERVERS)
+    servers = plugin.servers if isinstance(plugin, ForkServerPlugin) else None
     try:
-        done = run_job(local_job, workdir)
+        done = run_job(local_job, workdir, servers)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     done.result.host = host
@@ -341,6 +360,7 @@ class DaskExecutor:
         client = self._connect()
         try:
             self.workers = self.check_workers(client)
+            client.register_plugin(ForkServerPlugin(), name=FORK_SERVERS)
             resources = None
             if all(NOTEBOOK_RESOURCE in (w.get("resources") or {})
                    for w in client.scheduler_info()["workers"].values()):

@@ -10,9 +10,11 @@ bytes. Only the class run's own process writes the course (gradebook, CSV, done 
 executor never needs the course folder.
 
 :class:`LocalExecutor` is this machine's: ``workers`` threads, each running one job at a time in
-its own process tree (:func:`dlci_grader.run.worker.run_job`). Another executor (a cluster, a
-one-submission runner) is a class with the same :meth:`~Executor.run`, shipping the template
-once by its :attr:`~dlci_grader.run.job.Job.template_digest`.
+its own process tree (:func:`dlci_grader.run.worker.run_job`), and sharing the run's fork
+servers (:class:`~dlci_grader.isolation.fork_server.ForkServers`: nbgrader, and PyTorch for the
+definitions-alone runs, imported once per thread, not once per notebook). Another executor (a
+cluster, a one-submission runner) is a class with the same :meth:`~Executor.run`, shipping the
+template once by its :attr:`~dlci_grader.run.job.Job.template_digest`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Protocol
 
+from dlci_grader.isolation.fork_server import ForkServers
 from dlci_grader.run.job import Job, JobResult
 from dlci_grader.run.worker import run_job
 
@@ -59,12 +62,12 @@ class LocalExecutor:
                 started(job)
             folder = Path(tempfile.mkdtemp(prefix=f"{job.student}-{job.task}-", dir=self.work_root))
             try:
-                return run_job(job, folder)
+                return run_job(job, folder, servers)
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
 
         queue = iter(jobs)  # taken lazily: only the jobs in flight are in memory
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+        with ForkServers() as servers, ThreadPoolExecutor(max_workers=self.workers) as pool:
             pending = {pool.submit(one, job) for job in itertools.islice(queue, self.workers)}
             while pending:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)

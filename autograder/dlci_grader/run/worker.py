@@ -6,7 +6,9 @@ template course, limits, data root) and returns a :class:`~dlci_grader.run.execu
 :func:`grade_isolated` does the work: it copies the template (the assignment's source and a
 gradebook that knows it) into a fresh folder, puts the notebook in ``submitted/``, draws the
 hidden tests' inputs with a secret seed (:mod:`dlci_grader.verdicts.judging`), and runs the real
-``nbgrader autograde`` there as a child process under :mod:`dlci_grader.isolation.limits`. Each
+``nbgrader autograde`` there in a child process under the job's limits
+(:mod:`dlci_grader.isolation.limits`), forked from a server that has nbgrader imported
+(:mod:`dlci_grader.nbgrader.autograde_server`). Each
 cell may run ``cell_timeout`` seconds (nbgrader interrupts it and goes on); the whole process
 tree is killed after ``notebook_timeout`` seconds. The scores are then read from that private
 gradebook, the judged cells scored by the grader's verdicts, into a
@@ -19,7 +21,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -30,8 +31,10 @@ import nbformat
 import psutil
 
 from dlci_grader.isolation import sandbox
-from dlci_grader.isolation.limits import Limits, release_cgroup, wrap
+from dlci_grader.isolation.fork_server import ForkServers, run_on
+from dlci_grader.isolation.limits import Limits
 from dlci_grader.kernel.answers import ENV as ANSWERS_ENV_VAR
+from dlci_grader.nbgrader.autograde_server import MODULE as AUTOGRADE
 from dlci_grader.nbgrader.config import write_worker_config
 from dlci_grader.nbgrader.course import NbgraderCourse
 from dlci_grader.nbgrader.execute import KERNEL_DIED, KERNEL_STOPPED, NOT_RUN, TIMED_OUT
@@ -121,47 +124,47 @@ def _kill_tree(pid: int) -> None:
             pass
 
 
-def _run_limited(
-    command: list[str], cwd: Path, env: Mapping[str, str], limits: Limits, log: Path
+def _autograde(
+    argv: list[str], cwd: Path, env: Mapping[str, str], limits: Limits, log: Path,
+    servers: ForkServers | None,
 ) -> tuple[int | None, float, list[str]]:
-    """Run ``command`` under the limits; (exit status or None if killed for time, CPU seconds
-    of it and the descendants it waited for, i.e. nbgrader and its kernel, what was stopped)."""
-    with open(log, "wb") as out:
-        max_pids = limits.processes if limits.sandbox else None
-        proc = subprocess.Popen(
-            wrap(command, limits.memory_bytes, max_pids), cwd=cwd, env=dict(env), stdout=out,
-            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )
-    timed_out, done = threading.Event(), threading.Event()
+    """``nbgrader ARGV`` in ``cwd`` under the limits, forked from a server of ``servers`` that has
+    nbgrader imported (:mod:`dlci_grader.nbgrader.autograde_server`), its output in ``log``;
+    (exit status or None if killed for time, CPU seconds of it and the descendants it waited
+    for, i.e. nbgrader and its kernel, what was stopped)."""
     notes: list[str] = []
+    done = threading.Event()
 
-    def _expire() -> None:
-        timed_out.set()
-        _kill_tree(proc.pid)
-
-    def _watch_disk() -> None:  # the kernel may write only beneath cwd (the sandbox)
+    def _watch_disk(pid: int) -> None:  # the kernel may write only beneath cwd (the sandbox)
         while not done.wait(DISK_POLL_S):
             if limits.disk_bytes is not None and _size(cwd) > limits.disk_bytes:
                 notes.append(f"the kernel was stopped: the notebook wrote more than "
                              f"{limits.disk_bytes / 2**30:.3g} GiB to disk")
-                _kill_kernels(proc.pid)
+                _kill_kernels(pid)
                 return
 
-    timer = threading.Timer(limits.notebook_timeout, _expire)
-    timer.daemon = True
-    timer.start()
-    watcher = threading.Thread(target=_watch_disk, daemon=True)
-    watcher.start()
+    def _started(pid: int) -> None:
+        threading.Thread(target=_watch_disk, args=(pid,), daemon=True).start()
+
+    request = {
+        "argv": argv, "cwd": str(cwd), "env": dict(env), "log": str(log),
+        "memory_bytes": limits.memory_bytes,
+        "max_pids": limits.processes if limits.sandbox else None,
+    }
     try:
-        _, status, usage = os.wait4(proc.pid, 0)
+        outcome = run_on(
+            servers, AUTOGRADE, env, request, limits.notebook_timeout,
+            started=_started, stop=_kill_tree,
+        )
     finally:
-        timer.cancel()
         done.set()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    _kill_tree(proc.pid)  # a kernel left behind by a crashed nbgrader
-    release_cgroup(proc.pid)  # as root: whatever is left in the worker's cgroup
-    cpu = usage.ru_utime + usage.ru_stime
-    return (None if timed_out.is_set() else proc.returncode), cpu, notes
+    if outcome.stopped.startswith("the run took longer"):
+        return None, outcome.cpu, notes
+    if outcome.exit is None:  # the server itself failed: say so where the worker looks
+        with open(log, "a") as out:
+            out.write(f"\n{outcome.stopped or 'the autograde run was stopped'}\n")
+        return 1, outcome.cpu, notes
+    return outcome.exit, outcome.cpu, notes
 
 
 def _size(folder: Path) -> int:
@@ -193,14 +196,15 @@ def _kill_kernels(pid: int) -> None:
             pass
 
 
-def run_job(job: Job, workdir: Path) -> JobResult:
+def run_job(job: Job, workdir: Path, servers: ForkServers | None = None) -> JobResult:
     """Grade one :class:`~dlci_grader.run.job.Job` in ``workdir`` (an empty folder the
-    caller removes afterwards); the result and the autograded notebook's bytes."""
+    caller removes afterwards); the result and the autograded notebook's bytes. ``servers``:
+    the grading run's fork servers for the definitions-alone run (None: one for this job)."""
     workdir.mkdir(parents=True, exist_ok=True)
     submission = workdir / "submission.ipynb"
     submission.write_bytes(job.submission)
     env = {GRADING_ENV_VAR: "1"} if job.grading else {}
-    result, autograded, record = grade_isolated(job, submission, workdir / "course", env)
+    result, autograded, record = grade_isolated(job, submission, workdir / "course", env, servers)
     for note in job.notes:
         if note not in result.reason:
             result.reason = "; ".join(filter(None, [note, result.reason]))
@@ -211,7 +215,8 @@ def run_job(job: Job, workdir: Path) -> JobResult:
 
 
 def grade_isolated(
-    job: Job, submission: Path, workdir: Path, env: Mapping[str, str] | None = None
+    job: Job, submission: Path, workdir: Path, env: Mapping[str, str] | None = None,
+    servers: ForkServers | None = None,
 ) -> tuple[NotebookResult, Path | None, NotebookRecord | None]:
     """Autograde one notebook in a private nbgrader course under ``workdir``.
 
@@ -223,6 +228,7 @@ def grade_isolated(
         submission: the student's ``.ipynb`` (the job's bytes, written to a file).
         workdir: an empty folder for the private course (the caller removes it).
         env: extra environment for nbgrader and the kernel (e.g. ``DLCI_GRADING=1``).
+        servers: the fork servers of the definitions-alone run (None: one for this notebook).
 
     Returns:
         (the result, the autograded notebook's path inside ``workdir``, or None when nbgrader
@@ -266,12 +272,10 @@ def grade_isolated(
         kernel_name = _sandbox_kernel(workdir, student, full_env, read, limits)
     timings = workdir / "slowest_cell.json"  # out of the sandboxed kernel's reach
     write_worker_config(workdir, limits.cell_timeout, kernel_name, timings)
-    command = [
-        sys.executable, "-m", "nbgrader", "autograde", notebook, f"--student={student}", "--force",
-        f"--CourseDirectory.root={workdir}",
-    ]
+    argv = ["autograde", notebook, f"--student={student}", "--force",
+            f"--CourseDirectory.root={workdir}"]
     log = workdir / "autograde.log"
-    code, cpu, notes = _run_limited(command, workdir, full_env, limits, log)
+    code, cpu, notes = _autograde(argv, workdir, full_env, limits, log, servers)
     autograded = course.autograded_path(student, notebook)
     record = None
     if code is None:
@@ -291,7 +295,7 @@ def grade_isolated(
         alone = {}
         if channel is not None:  # the definitions-only tests again, on the definitions alone
             alone = rebuild.run_alone(
-                channel, executed, source_nb, workdir / "alone", limits, full_env, read,
+                channel, executed, source_nb, workdir / "alone", limits, full_env, read, servers,
             )
         result, record = _read_scores(
             course, student, task, notebook, points, executed, autograded, limits, channel, alone,

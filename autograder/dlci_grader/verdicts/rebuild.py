@@ -13,17 +13,17 @@ runs pass; a failure of the second run names the error and the cell and line it 
 
 from __future__ import annotations
 
+import ast
 import dataclasses
-import json
-import subprocess
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from nbformat import NotebookNode
 
-from dlci_grader.isolation import sandbox
-from dlci_grader.isolation.limits import Limits, wrap
+from dlci_grader.isolation.fork_server import ForkServers, run_on
+from dlci_grader.isolation.limits import Limits
+from dlci_grader.kernel.rebuilt import MAX_MESSAGE_BYTES, STDERR_LOG
+from dlci_grader.kernel.rebuilt import MODULE as REBUILT
 from dlci_grader.tasks import judged_tests
 from dlci_grader.verdicts.judging import Channel, Verdict, first_line, judge_answer
 from starter.definitions import GRADED_ALONE_KEY
@@ -62,7 +62,6 @@ def graded_alone(source: NotebookNode, task: str) -> list[str]:
     """The names the definitions-only tests of ``task`` call (``LinearFunction``, ``wiener``):
     the functions and classes a student must define self-contained. The release records them
     in its metadata (:data:`METADATA_KEY`) for ``dlci check``'s warning; nothing secret."""
-    import ast
 
     tests = set(alone_tests(task))
     names: set[str] = set()
@@ -119,9 +118,28 @@ def spec(
     return {"cells": cells, "tests": entries, "timeout": timeout}
 
 
+def trusted_imports(source: NotebookNode) -> list[str]:
+    """The modules the instructor's notebook imports: what a fork server imports before it forks
+    (never a module a student's cell names: that would run in the server, outside the sandbox)."""
+    modules: list[str] = []
+    for cell in source.cells:
+        if cell.cell_type != "code":
+            continue
+        try:
+            tree = ast.parse(str(cell.source))
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                modules += [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                modules.append(node.module)
+    return list(dict.fromkeys(modules))
+
+
 def run_alone(
     channel: Channel, executed: NotebookNode, source: NotebookNode, folder: Path, limits: Limits,
-    env: Mapping[str, str], read: Sequence[str],
+    env: Mapping[str, str], read: Sequence[str], servers: ForkServers | None = None,
 ) -> dict[str, Verdict]:
     """Run the task's definitions-only tests on ``executed``'s definitions; test -> verdict.
 
@@ -133,6 +151,7 @@ def run_alone(
         limits: the kernel's limits: its sandbox, memory cap and cell timeout per test.
         env: the kernel's environment (``DLCI_ANSWERS``, ``DLCI_DATA``, grading mode).
         read: what the kernel may read (the run may read the same, and write only ``folder``).
+        servers: the grading run's fork servers; None starts one for this notebook alone.
     """
     tests = alone_tests(channel.task)
     payload = spec(executed, source, tests, float(limits.cell_timeout))
@@ -141,36 +160,30 @@ def run_alone(
     if not entries:
         return {}
     folder.mkdir(parents=True, exist_ok=True)
-    program = [sys.executable, "-m", "dlci_grader.kernel.rebuilt"]
-    if limits.sandbox:
-        program = sandbox.command(read, [str(folder)], limits.processes, limits.file_bytes, program)
-    command = wrap(program, limits.memory_bytes, limits.processes if limits.sandbox else None)
     run_env = {**env, "HOME": str(folder), "TMPDIR": str(folder), "MPLCONFIGDIR": str(folder)}
+    request: dict[str, object] = {
+        "spec": payload, "env": run_env, "cwd": str(folder), "log": str(folder / STDERR_LOG),
+        "warm": trusted_imports(source),
+        "memory_bytes": limits.memory_bytes,
+        "max_pids": limits.processes if limits.sandbox else None,
+        "sandbox": {
+            "read": [str(p) for p in read], "write": [str(folder)],
+            "nproc": limits.processes, "fsize": limits.file_bytes,
+        } if limits.sandbox else None,
+    }
     timeout = STARTUP_S + limits.cell_timeout * len(entries)
-    try:
-        done = subprocess.run(
-            command, input=json.dumps(payload).encode(), capture_output=True,
-            cwd=folder, env=run_env, timeout=timeout, check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return {
-            str(e["test"]): Verdict(
-                False, f"{WHY}: the run took longer than {timeout} s",
-            ) for e in entries
-        }
-    records: dict[str, dict[str, str]] = {}
-    for line in done.stdout.splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and isinstance(record.get("test"), str):
-            records.setdefault(record["test"], record)
-    stopped = first_line(
-        done.stderr.decode(errors="replace").strip().splitlines()[-1:] or [
-            f"exit {done.returncode}"
-        ]
+    outcome = run_on(
+        servers, REBUILT, env, request, timeout, cap=(MAX_MESSAGE_BYTES + 4096) * len(entries),
     )
+    raw, stopped = outcome.lines, outcome.stopped
+    records: dict[str, dict[str, object]] = {}
+    for line in raw:
+        if isinstance(line.get("test"), str):
+            records.setdefault(str(line["test"]), line)
+    if not stopped:
+        log = folder / STDERR_LOG
+        tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.is_file() else []
+        stopped = first_line(tail or ["the run ended early"])
     verdicts = {}
     for entry in entries:
         test = str(entry["test"])
@@ -178,7 +191,7 @@ def run_alone(
         if record is None:
             verdicts[test] = Verdict(False, f"{WHY}: the run stopped before this test ({stopped})")
         elif "error" in record:
-            verdicts[test] = Verdict(False, f"{WHY}: {first_line(record['error'], 400)}")
+            verdicts[test] = Verdict(False, f"{WHY}: {first_line(str(record['error']), 400)}")
         else:
             seen = record.get("observed")
             verdicts[test] = dataclasses.replace(
