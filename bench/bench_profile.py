@@ -23,19 +23,15 @@ from __future__ import annotations
 
 import argparse
 import collections
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import nbformat
-from nbclient import NotebookClient
-
+from bench.plain import handed_in, run_plainly
 from dlci_grader.run import worker
 from dlci_grader.run.class_run import grade_submissions
 from dlci_grader.run.job import resolve_data_root, threads_per_worker
-from dlci_grader.samples.variants import Variant, make_submission
 from dlci_grader.tasks import load_tasks
 from dlci_grader.verdicts import judging, rebuild
 
@@ -62,26 +58,6 @@ def _timed(
     return run
 
 
-def _plain(notebook: nbformat.NotebookNode, data_root: Path, folder: Path) -> float:
-    """Seconds nbclient takes to run ``notebook`` in grading mode, the grader's threads."""
-    threads = str(threads_per_worker(1))
-    env = {"DLCI_GRADING": "1", "DLCI_DATA": str(data_root), "MPLBACKEND": "Agg",
-           "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        start = time.perf_counter()
-        NotebookClient(notebook, timeout=600, kernel_name="python3", allow_errors=True,
-                       resources={"metadata": {"path": str(folder)}}).execute()
-        return time.perf_counter() - start
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def run(data_root: str | None = None, tasks: tuple[str, ...] = TASKS) -> list[dict[str, Any]]:
     """One row per task: plain seconds, the worker's seconds and each phase's."""
     import tempfile
@@ -90,10 +66,9 @@ def run(data_root: str | None = None, tasks: tuple[str, ...] = TASKS) -> list[di
     rows = []
     for task in tasks:
         spec = load_tasks(ROOT / "solutions", [task])[task]
-        notebook = make_submission(Variant("solution", "the solution"), spec.source,
-                                   spec.release(ROOT / "notebooks"))
+        notebook = handed_in(task)
         with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
-            plain = _plain(nbformat.from_dict(notebook), root, Path(tmp))
+            plain = run_plainly(notebook, root, Path(tmp), threads_per_worker(1))
         seconds: dict[str, list[float]] = collections.defaultdict(list)
         originals = {label: getattr(m, name) for label, (m, name) in PHASES.items()}
         for label, (module, name) in PHASES.items():

@@ -97,6 +97,16 @@ def serve(preload: Callable[[], None], child: Callable[[dict[str, Any], int], No
     return 0
 
 
+def serve_command(
+    module: str, preload: Callable[[], None], child: Callable[[dict[str, Any], int], NoReturn],
+) -> int:
+    """``python -m MODULE --serve``: :func:`serve`; anything else is a usage error (exit 2)."""
+    if sys.argv[1:] != ["--serve"]:
+        print(f"usage: python -m {module} --serve (started by the grader)", file=sys.stderr)
+        return 2
+    return serve(preload, child)
+
+
 def enter_job(request: Mapping[str, Any], keep_fd: int) -> None:
     """In a fresh child: a process group of its own (killed whole on timeout), stdin and stdout
     on /dev/null and stderr on the request's ``log`` file, no descriptor of the server's but

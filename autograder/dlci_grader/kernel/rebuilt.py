@@ -51,7 +51,7 @@ from collections.abc import Callable, Sequence
 from types import CodeType, TracebackType
 from typing import Any, NoReturn, cast
 
-from dlci_grader.isolation.fork_server import become, enter_job, not_dumpable, serve
+from dlci_grader.isolation.fork_server import become, enter_job, not_dumpable, serve_command
 from dlci_grader.isolation.sandbox import DEVICE_WRITE, list_only_paths, restrict, set_rlimits
 from dlci_grader.kernel import answers
 from starter.definitions import Statement, cell_definitions, names_read, needed, statement
@@ -388,15 +388,8 @@ def _preload() -> None:
     _warm_up()
 
 
-MODULE = __name__
-
-
-def main() -> int:
-    if sys.argv[1:] != ["--serve"]:
-        print(f"usage: python -m {MODULE} --serve (started by the grader)", file=sys.stderr)
-        return 2
-    return serve(_preload, _notebook_child)
+MODULE = "dlci_grader.kernel.rebuilt"
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(serve_command(MODULE, _preload, _notebook_child))

@@ -1,6 +1,6 @@
 """``nbgrader autograde`` from a fork server: nbgrader imported once per grading thread.
 
-``python -m dlci_grader.nbgrader.autograde_server --serve`` (:func:`serve`, started by
+``python -m dlci_grader.nbgrader.autograde_server --serve`` (a fork server, started by
 :mod:`dlci_grader.run.worker` through :class:`~dlci_grader.isolation.fork_server.ForkServers`)
 imports nbgrader (about 1.3 s of every notebook otherwise), then per notebook forks a child that
 takes the notebook's limits (its cgroup and memory cap:
@@ -17,9 +17,9 @@ import sys
 import traceback
 from typing import Any, NoReturn
 
-from dlci_grader.isolation.fork_server import become, enter_job, serve
+from dlci_grader.isolation.fork_server import become, enter_job, serve_command
 
-MODULE = __name__
+MODULE = "dlci_grader.nbgrader.autograde_server"
 
 
 def _preload() -> None:
@@ -65,12 +65,5 @@ def _end_descendants() -> None:
         pass
 
 
-def main() -> int:
-    if sys.argv[1:] != ["--serve"]:
-        print(f"usage: python -m {MODULE} --serve (started by the grader)", file=sys.stderr)
-        return 2
-    return serve(_preload, _child)
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(serve_command(MODULE, _preload, _child))

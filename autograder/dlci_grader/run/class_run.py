@@ -216,7 +216,7 @@ def grade_class(
     start = time.perf_counter()
     workers = worker_count(workers)
     limits = limits or Limits(threads=threads_per_worker(workers))
-    data_root = resolve_data_root(None) if data_root is None else Path(data_root).resolve()
+    data_root = resolve_data_root(data_root)
     loaded = load_tasks(solutions, tasks)
     state = Course(course)
     held = lock(state)

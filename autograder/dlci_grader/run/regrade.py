@@ -341,7 +341,7 @@ def _run_again(
     those tests' scores (and records) from it."""
     workers = worker_count(workers)
     limits = limits or Limits(threads=threads_per_worker(workers))
-    data_root = resolve_data_root(None) if data_root is None else Path(data_root).resolve()
+    data_root = resolve_data_root(data_root)
     executor = executor or LocalExecutor(workers, work)
     digests = {key: state.task_template(t.notebook).digest() for key, t in loaded.items()}
     release_ids = state.release_ids(loaded)
