@@ -39,6 +39,8 @@ _PR_SET_DUMPABLE = 4
 STARTUP_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONPATH", "PATH", "LD_LIBRARY_PATH")
 """Variables a Python process reads when it starts or imports its libraries: servers started
 with different values are kept apart."""
+STOPPED = "the grader's fork server stopped"
+""":attr:`Outcome.stopped` of a job whose server ended before the job did."""
 
 
 def not_dumpable() -> None:
@@ -137,13 +139,14 @@ def become(request: Mapping[str, Any]) -> None:
 @dataclass
 class Outcome:
     """How one job ended: the JSON lines its child sent, its exit status (None: killed or never
-    reported), its CPU seconds (with the descendants it waited for) and why it was stopped
-    ('' when it ended by itself)."""
+    reported), its CPU seconds (with the descendants it waited for), why it was stopped
+    ('' when it ended by itself) and whether that was its time running out."""
 
     lines: list[dict[str, object]] = field(default_factory=list)
     exit: int | None = None
     cpu: float = 0.0
     stopped: str = ""
+    timed_out: bool = False
 
 
 class ForkServer:
@@ -157,6 +160,7 @@ class ForkServer:
             env=dict(env),
         )
         self._buffer = b""
+        self._ended = False  # its output reached its end: the server is gone
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -176,13 +180,13 @@ class ForkServer:
             self.proc.stdin.flush()
         except OSError:
             self.close()
-            outcome.stopped = "the grader's fork server stopped"
+            outcome.stopped = STOPPED
             return outcome
         first = self._line(time.monotonic() + 120)
         pid = first.get("pid") if first is not None else None
         if not isinstance(pid, int):
             self.close()
-            outcome.stopped = "the grader's fork server stopped"
+            outcome.stopped = STOPPED
             return outcome
         if started is not None:
             started(pid)
@@ -200,7 +204,10 @@ class ForkServer:
         while True:
             line = self._line(deadline)
             if line is None:
-                outcome.stopped = f"the run took longer than {timeout:g} s"
+                outcome.timed_out = not self._ended
+                outcome.stopped = (
+                    f"the run took longer than {timeout:g} s" if outcome.timed_out else STOPPED
+                )
                 break
             if "done" in line and "test" not in line:
                 return _done(outcome, line)
@@ -226,6 +233,7 @@ class ForkServer:
                 return None
             chunk = os.read(fd, 1 << 20)
             if not chunk:
+                self._ended = True
                 return None
             self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)

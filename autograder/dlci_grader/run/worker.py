@@ -158,7 +158,7 @@ def _autograde(
         )
     finally:
         done.set()
-    if outcome.stopped.startswith("the run took longer"):
+    if outcome.timed_out:
         return None, outcome.cpu, notes
     if outcome.exit is None:  # the server itself failed: say so where the worker looks
         with open(log, "a") as out:
