@@ -4,7 +4,13 @@ Each row of ``tests/mistakes/task*.py`` is applied to the full solution, the not
 the real ``dlci check`` (a fresh kernel, grading mode, as a student runs it; each distinct
 notebook once, two at a time), and the failure
 text of the row's visible test must match what the row ``says``; nothing in the output may
-contain the row's ``never`` fragments of solution code.
+contain the row's ``never`` fragments of solution code. Every test's points must be the row's:
+0 for the tests it ``fails``, full for the others. In Task 1 the notebook run is the edited
+solution itself, hidden tests included (judged in the kernel by the task's checks, as a solution
+notebook judges itself outside the grader), so a hidden test must score as its visible twin
+does (``test_linear_hidden`` as ``test_linear``): one mistake costs its points once per test it
+is about, and the visible and hidden tests agree. Task 3's release runs alone: its solution's
+hidden tests evaluate the 100 test images, minutes per notebook.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ pytestmark = [pytest.mark.grader, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
 CATALOGUE_TASKS = ("task1", "task3")
+WITH_HIDDEN = ("task1",)
+"""Tasks whose rows run on the edited solution, hidden tests included (see above)."""
 
 
 def _catalogue() -> list[Mistake]:
@@ -96,7 +104,10 @@ def checked(tmp_path_factory) -> dict[tuple[str, tuple], subprocess.CompletedPro
             continue
         task = load_tasks(ROOT / "solutions", [mistake.task])[mistake.task]
         variant = Variant(mistake.name, mistake.description, edits=mistake.edits)
-        release = ROOT / "notebooks" / f"{task.notebook}.ipynb"
+        release = (
+            task.source if mistake.task in WITH_HIDDEN
+            else ROOT / "notebooks" / f"{task.notebook}.ipynb"
+        )
         path = tmp_path_factory.mktemp(f"{mistake.task}-{mistake.name}") / f"{task.notebook}.ipynb"
         nbformat.write(make_submission(variant, task.source, release), str(path))
         notebooks[key] = path
@@ -122,11 +133,17 @@ def test_dlci_check_names_the_mistake(mistake: Mistake, checked):
         )
     for fragment in mistake.never:
         assert fragment not in output, f"{mistake.name}: the output shows {fragment!r}:\n{output}"
-    # each visible test's points: 0 for the tests the mistake makes wrong, full for the others
+    # each test's points: 0 for the tests the mistake makes wrong (a hidden test with its
+    # visible twin), full for the others
     scored = re.findall(r"^  (PASS|FAIL)  (\S+) +([\d.]+)/([\d.]+)$", run.stdout, re.M)
     assert scored, output
-    expected = {test: 0.0 if test in mistake.fails else float(full) for _, test, _, full in scored}
+    hidden = [test for _, test, _, _ in scored if test.endswith("_hidden")]
+    assert bool(hidden) == (mistake.task in WITH_HIDDEN), f"{mistake.name}: hidden {hidden}"
+    expected = {
+        test: 0.0 if test.removesuffix("_hidden") in mistake.fails else float(full)
+        for _, test, _, full in scored
+    }
     assert {test: float(got) for _, test, got, _ in scored} == expected, (
-        f"{mistake.name}: points per visible test differ (expected to fail: "
-        f"{sorted(mistake.fails)}):\n{output}"
+        f"{mistake.name}: points per test differ (expected to fail: "
+        f"{sorted(mistake.fails)}, and their hidden twins):\n{output}"
     )

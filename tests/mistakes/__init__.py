@@ -30,7 +30,8 @@ class Mistake:
             text in ``dlci check`` (the test's intent line and its whole error message).
         never: substrings that must appear nowhere in ``dlci check``'s output.
         fails: every visible test the edited notebook fails (``test`` among them); the others
-            pass, so each visible test's points are known (all or nothing). A composite test
+            pass, and a hidden test (``<test>_hidden``) scores as its visible twin does, so
+            every test's points are known (all or nothing). A composite test
             (the network's gradients, training's outcome) is listed only when the mistake makes
             what it is about wrong: a wrong part is its own test's failure, not the whole's too.
         named: the ids of :mod:`starter.mistakes` this row's hint names: the test's failure text
