@@ -201,7 +201,7 @@ def cached_template(cache: Path, digest: str, notebook: str, payload: bytes) -> 
 
 
 class ForkServerPlugin(WorkerPlugin):
-    """Each Dask worker's fork servers for the definitions-alone runs (as a local run's
+    """Each Dask worker's fork servers, nbgrader's and the definitions-alone run's (as a local run's
     :class:`~dlci_grader.isolation.fork_server.ForkServers`): started with the first notebook,
     stopped with the Dask worker."""
 

@@ -199,7 +199,8 @@ def _kill_kernels(pid: int) -> None:
 def run_job(job: Job, workdir: Path, servers: ForkServers | None = None) -> JobResult:
     """Grade one :class:`~dlci_grader.run.job.Job` in ``workdir`` (an empty folder the
     caller removes afterwards); the result and the autograded notebook's bytes. ``servers``:
-    the grading run's fork servers for the definitions-alone run (None: one for this job)."""
+    the grading run's fork servers, nbgrader's and the definitions-alone run's (None: started
+    for this job alone)."""
     workdir.mkdir(parents=True, exist_ok=True)
     submission = workdir / "submission.ipynb"
     submission.write_bytes(job.submission)
@@ -228,7 +229,8 @@ def grade_isolated(
         submission: the student's ``.ipynb`` (the job's bytes, written to a file).
         workdir: an empty folder for the private course (the caller removes it).
         env: extra environment for nbgrader and the kernel (e.g. ``DLCI_GRADING=1``).
-        servers: the fork servers of the definitions-alone run (None: one for this notebook).
+        servers: the fork servers of nbgrader's autograde and of the definitions-alone run
+            (None: started for this notebook alone).
 
     Returns:
         (the result, the autograded notebook's path inside ``workdir``, or None when nbgrader
