@@ -117,3 +117,23 @@ def test_a_notebook_past_the_whole_notebook_timeout_scores_zero_with_the_reason(
     assert "grading took longer than 8 s" in result.reason, result.reason
     left = [pid for pid in _kernels() - before if not _gone(pid)]
     assert not left, f"the stopped notebook's kernel is still running: {left}"
+
+
+def test_an_nbgrader_failure_is_reported_by_the_exception_it_raised():
+    """nbgrader ends every failure with the same generic line; the CSV's reason must carry the
+    exception that caused it (a dead kernel, a timeout at start), or a failure cannot be told
+    from another."""
+    from dlci_grader.run.worker import _failure
+
+    log = "\n".join([
+        "[AutogradeApp | INFO] Autograding submitted/solution/task9_tiny",
+        "Traceback (most recent call last):",
+        '  File "nbclient/client.py", line 600, in async_start_new_kernel',
+        "RuntimeError: Kernel didn't respond in 60 seconds",
+        "[AutogradeApp | ERROR] There was an error processing assignment: submitted/solution",
+        "[AutogradeApp | ERROR] Please see the error log (.nbgrader.log) for details",
+    ])
+    reason = _failure(log)
+    assert reason.startswith("RuntimeError: Kernel didn't respond in 60 seconds"), reason
+    assert "There was an error processing assignment" in reason, reason
+    assert _failure("only one line") == "only one line"

@@ -91,7 +91,7 @@ MISTAKES: list[Mistake] = [
         "test_simulate",
         r"different measurements for generators with the same seed",
         r"draw the\s+noise from the generator",
-        fails=("test_simulate", "test_table"),
+        fails=("test_simulate",),
     ),
     _row(
         "wiener_conjugate_dropped",

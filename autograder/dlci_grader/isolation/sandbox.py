@@ -373,6 +373,17 @@ def _ports(connection_file: str | None) -> list[int]:
     ]
 
 
+def enter(
+    read: Sequence[str], write: Sequence[str], nproc: int | None, fsize: int | None,
+    ports: Sequence[int] = (),
+) -> None:
+    """Put this process (and what it starts) in the sandbox: the rlimits of :func:`set_rlimits`,
+    then :func:`restrict` to ``read``, ``write`` (and the devices a kernel writes) and ``ports``.
+    The sandboxed kernel's launcher and the definitions-alone child both enter it this way."""
+    set_rlimits(nproc, fsize)
+    restrict(read, [*write, *DEVICE_WRITE], ports, list_only_paths())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dlci_grader.isolation.sandbox")
     parser.add_argument("--read", action="append", default=[])
@@ -389,8 +400,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("no command to run")
     ports = _ports(args.connection_file)
     read = [*args.read, *([args.connection_file] if args.connection_file else [])]
-    set_rlimits(args.nproc or None, args.fsize or None)
-    restrict(read, [*args.write, *DEVICE_WRITE], ports, list_only_paths())
+    enter(read, args.write, args.nproc or None, args.fsize or None, ports)
     os.execvp(command[0], command)
     return 127  # not reached
 

@@ -51,8 +51,8 @@ from collections.abc import Callable, Sequence
 from types import CodeType, TracebackType
 from typing import Any, NoReturn, cast
 
+from dlci_grader.isolation import sandbox
 from dlci_grader.isolation.fork_server import become, enter_job, not_dumpable, serve_command
-from dlci_grader.isolation.sandbox import DEVICE_WRITE, list_only_paths, restrict, set_rlimits
 from dlci_grader.kernel import answers
 from starter.definitions import Statement, cell_definitions, names_read, needed, statement
 
@@ -367,8 +367,8 @@ def _notebook_child(request: dict[str, Any], fd: int) -> NoReturn:
         enter_job(request, fd)
         box = request.get("sandbox")
         if box:
-            set_rlimits(box.get("nproc") or None, box.get("fsize") or None)
-            restrict(box["read"], [*box["write"], *DEVICE_WRITE], (), list_only_paths())
+            sandbox.enter(box["read"], box["write"], box.get("nproc") or None,
+                          box.get("fsize") or None)
         become(request)
         with os.fdopen(fd, "w") as out:
             run_spec(request["spec"], out)

@@ -69,9 +69,25 @@ def _flat(table: Any) -> dict[str, np.ndarray]:
     return flat
 
 
+def _simulate(
+    x: torch.Tensor, kernel: torch.Tensor, sigma: float,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """The grader's simulation, ``blur(x) + σ·noise``, that the student's psnr_table calls
+    in its test in place of the student's ``simulate``."""
+    from starter.imaging import add_noise, blur
+
+    return add_noise(blur(x, kernel), sigma, generator=generator)
+
+
 def table_function(function: Callable[..., Any], test: str) -> None:
     """The student's psnr_table on the grader's images, noise levels and seed, with two methods
-    of the grader's: the measurement itself ("m") and the shipped U-Net ("u")."""
+    of the grader's: the measurement itself ("m") and the shipped U-Net ("u").
+
+    It is judged on what it composes (a table of per-image means, over a seeded generator), not
+    on ``simulate``, which has its own tests: the name ``simulate`` in its module is the
+    grader's :func:`_simulate` while it runs, so one wrong ``simulate`` costs its points once.
+    """
     from starter.pretrained import load_models, predict
 
     models = load_models("cpu")
@@ -82,12 +98,24 @@ def table_function(function: Callable[..., Any], test: str) -> None:
     def unet(y: torch.Tensor) -> torch.Tensor:
         return predict(models.deblur_denoise, y)
 
+    cases = answers.cases(TASK, test)
+    namespace = getattr(function, "__globals__", None)
+    namespace = namespace if isinstance(namespace, dict) else {}
+    missing = object()
+    own = namespace.get("simulate", missing)
+    namespace["simulate"] = _simulate
     out = []
-    for case in answers.cases(TASK, test):
-        sigmas = tuple(float(s) for s in case["sigmas"])
-        table = function({"m": measurement, "u": unet}, torch.from_numpy(case["clean"]),
-                         torch.from_numpy(case["kernel"]), sigmas, seed=int(case["seed"]))
-        out.append(_flat(table))
+    try:
+        for case in cases:
+            sigmas = tuple(float(s) for s in case["sigmas"])
+            table = function({"m": measurement, "u": unet}, torch.from_numpy(case["clean"]),
+                             torch.from_numpy(case["kernel"]), sigmas, seed=int(case["seed"]))
+            out.append(_flat(table))
+    finally:  # the notebook's own simulate again, for the cells after this one
+        if own is missing:
+            namespace.pop("simulate", None)
+        else:
+            namespace["simulate"] = own
     answers.submit(TASK, test, out)
 
 

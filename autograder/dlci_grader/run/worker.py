@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import shutil
 import sys
 import threading
@@ -167,6 +168,18 @@ def _autograde(
     return outcome.exit, outcome.cpu, notes
 
 
+_EXCEPTION = re.compile(r"^(?:[\w.]+\.)?\w*(?:Error|Exception|Timeout|Exit)\b.*")
+
+
+def _failure(log: str) -> str:
+    """Why nbgrader failed, from its log: the last exception raised (type and message; nbgrader
+    itself ends with a generic "error processing assignment"), then its last lines."""
+    lines = [line.strip() for line in log.strip().splitlines() if line.strip()]
+    raised = [line for line in lines if _EXCEPTION.match(line)]
+    shown = [*raised[-1:], *(line for line in lines[-2:] if line not in raised[-1:])]
+    return " | ".join(first_line(line, 200) for line in shown)
+
+
 def _size(folder: Path) -> int:
     """Bytes of the files beneath ``folder`` (symbolic links not followed)."""
     total = 0
@@ -286,10 +299,9 @@ def grade_isolated(
             f"grading took longer than {limits.notebook_timeout} s and was stopped",
         )
     elif code != 0 or not autograded.is_file():
-        tail = log.read_text(errors="replace").strip().splitlines()[-3:]
         result = zero_result(
             student, task, notebook, points, NotebookStatus.ERROR,
-            f"nbgrader failed (exit {code}): {' | '.join(first_line(t, 160) for t in tail)}",
+            f"nbgrader failed (exit {code}): {_failure(log.read_text(errors='replace'))}",
         )
     else:
         executed = nbformat.read(str(autograded), 4)

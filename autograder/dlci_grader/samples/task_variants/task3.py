@@ -1,15 +1,18 @@
 """Task 3's sample submissions, right and deliberately wrong, with the cells they must fail.
 
 Built like Task 1's (see :mod:`dlci_grader.samples.variants`): the solution with one exact text edit
-per mistake. Scores out of the 19 autograded points (the 6 hand-graded points aside):
+per mistake. Scores out of the 19 autograded points (the 6 hand-graded points aside). A wrong
+``simulate`` costs its own tests' points only: the table tests judge the table's composition
+on it (``tasks/task3/checks.SIMULATE_MISTAKES``, and ``psnr_table`` runs on the grader's own
+simulation in its hidden test), one mistake, its points once:
 
 | variant | what the student did | autograded score |
 |---|---|---|
 | solution | the instructor's solution | 19 |
 | blank | the release untouched | 0 |
-| noise_before_blur | ``blur(add_noise(x))``: the scene is noisy, not the sensor | 10 |
+| noise_before_blur | ``blur(add_noise(x))``: the scene is noisy, not the sensor | 14 |
 | swapped_inputs | the U-Net gets Wiener's output; Wiener + U-Net, the raw measurement | 12 |
-| sigma_as_variance | noise of standard deviation √σ | 10 |
+| sigma_as_variance | noise of standard deviation √σ | 14 |
 
 """
 
@@ -19,14 +22,6 @@ from dlci_grader.samples.variants import Edit, Variant, by_name
 from starter import mistakes as named
 
 _SIMULATE = frozenset({"test_simulate", "test_simulate_hidden"})
-_TABLE = frozenset(
-    {
-        "test_table_function_hidden",
-        "test_table_hidden",
-        "test_table_unet_hidden",
-        "test_table_wiener_unet_hidden",
-    }
-)
 _SOLUTION_SIMULATE = "return add_noise(blur(x, kernel), sigma, generator=generator)"
 
 VARIANTS: dict[str, Variant] = by_name(
@@ -35,7 +30,8 @@ VARIANTS: dict[str, Variant] = by_name(
     Variant(
         "noise_before_blur",
         "simulate adds the noise before the blur, so the noise is blurred too (std ≈ 0.34σ, "
-        "correlated); every table entry is then off",
+        "correlated); every table entry is then off, but as the methods give it on such "
+        "measurements: the table tests pass",
         edits=(
             Edit(
                 "simulate",
@@ -43,7 +39,7 @@ VARIANTS: dict[str, Variant] = by_name(
                 "return blur(add_noise(x, sigma, generator=generator), kernel)",
             ),
         ),
-        fails=_SIMULATE | _TABLE,
+        fails=_SIMULATE,
         mistakes=(named.NOISE_BEFORE_BLUR,),
     ),
     Variant(
@@ -84,7 +80,7 @@ VARIANTS: dict[str, Variant] = by_name(
                 "return add_noise(blur(x, kernel), sigma**0.5, generator=generator)",
             ),
         ),
-        fails=_SIMULATE | _TABLE,
+        fails=_SIMULATE,
         mistakes=(named.NOISE_SIGMA_AS_VARIANCE,),
     ),
 )

@@ -127,9 +127,34 @@ def _models() -> Any:
     return load_models("cpu")
 
 
-@functools.lru_cache(maxsize=4)
-def _reference_table(data_root: Path | None, grading: bool) -> dict[str, dict[float, float]]:
-    """The grader's evaluation of the three methods on the notebook's images (once per run).
+SIMULATE_MISTAKES = (named.NOISE_BEFORE_BLUR, named.NOISE_SIGMA_SQUARED,
+                     named.NOISE_SIGMA_AS_VARIANCE)
+"""Typical wrong simulations that change the table's PSNRs beyond its tolerance. A notebook
+table that matches the methods' PSNRs on measurements simulated that way is the table's right
+composition on a wrong ``simulate``: ``test_simulate`` takes those points, the table tests do
+not take them again."""
+
+
+def _simulation(mistake: str | None) -> Any:
+    """The measurement model ``(x, kernel, σ, noise) -> y`` of a :data:`SIMULATE_MISTAKES` id
+    (None: the right one, ``blur(x) + σ·noise``)."""
+    from starter.imaging import blur
+
+    if mistake is None:
+        return None
+    return {
+        named.NOISE_BEFORE_BLUR.id: lambda x, k, s, n: blur(x + s * n, k),
+        named.NOISE_SIGMA_SQUARED.id: lambda x, k, s, n: blur(x, k) + s**2 * n,
+        named.NOISE_SIGMA_AS_VARIANCE.id: lambda x, k, s, n: blur(x, k) + s**0.5 * n,
+    }[mistake]
+
+
+@functools.lru_cache(maxsize=16)
+def _reference_table(
+    data_root: Path | None, grading: bool, mistake: str | None = None,
+) -> dict[str, dict[float, float]]:
+    """The grader's evaluation of the three methods on the notebook's images (once per run);
+    with ``mistake`` (an id of :data:`SIMULATE_MISTAKES`), on measurements simulated that way.
 
     In grading mode (always, under the grader) in float32 on six images. Outside it (an
     instructor running the solution notebook as a student would) on all the test images, with
@@ -147,22 +172,25 @@ def _reference_table(data_root: Path | None, grading: bool) -> dict[str, dict[fl
     clean = clean[GRADING_IMAGES] if grading else clean
     bf16 = not grading and resolve_precision("auto", torch.device("cpu")) == "bf16"
     with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
-        return evaluate_methods(clean, _kernel(), _models(), TABLE_SIGMAS, seed=TABLE_SEED)
+        return evaluate_methods(clean, _kernel(), _models(), TABLE_SIGMAS, seed=TABLE_SEED,
+                                measure=_simulation(mistake))
 
 
-_REFERENCES: dict[tuple[Path | None, int | None, bool], dict[str, dict[float, float]]] = {}
+_REFERENCES: dict[
+    tuple[Path | None, int | None, bool, str | None], dict[str, dict[float, float]]
+] = {}
 
 
-def _reference_for(context: Context) -> dict[str, dict[float, float]]:
+def _reference_for(context: Context, mistake: str | None = None) -> dict[str, dict[float, float]]:
     """:func:`_reference_table` of the images the notebook computes on, once per grading run:
     the kernel's data is the grader's less the held-out images of the run's seed, so one run
     (one seed for the class) evaluates the methods once, whichever notebook's folder holds it."""
     seed = context.seed if context.kernel_root is not None else None
-    key = (context.data_root, seed, context.grading)
+    key = (context.data_root, seed, context.grading, mistake)
     if key not in _REFERENCES:
-        if len(_REFERENCES) >= 4:
+        if len(_REFERENCES) >= 16:
             _REFERENCES.clear()
-        _REFERENCES[key] = _reference_table(context.notebook_root, context.grading)
+        _REFERENCES[key] = _reference_table(context.notebook_root, context.grading, mistake)
     return _REFERENCES[key]
 
 
@@ -508,19 +536,52 @@ def _notebook_table_make(rng: np.random.Generator, context: Context) -> list[Cas
     """The notebook's own table is checked against the grader's evaluation of the same images
     (the test images the kernel has; :data:`GRADING_IMAGES` of them in grading mode) at its
     noise levels, other noise."""
-    reference = _reference_for(context)
-    return [{"sigmas": np.array(TABLE_SIGMAS),
-             **{f"_{m}": np.array([reference[m][s] for s in TABLE_SIGMAS]) for m in METHODS}}]
+    case = {"sigmas": np.array(TABLE_SIGMAS)}
+    for mistake in (None, *(m.id for m in SIMULATE_MISTAKES)):
+        reference = _reference_for(context, mistake)
+        suffix = "" if mistake is None else f"@{mistake}"
+        case.update({f"_{m}{suffix}": np.array([reference[m][s] for s in TABLE_SIGMAS])
+                     for m in METHODS})
+    return [case]
 
 
 def _notebook_table_judge(method: str) -> Any:
-    def judge(cases: list[Case], answers: list[Case]) -> None:
+    """The notebook's row of ``method`` against the grader's evaluation; a row that is the
+    method's on a :data:`SIMULATE_MISTAKES` simulation passes, with a note (that mistake is
+    ``test_simulate``'s to charge, once)."""
+
+    def judge(cases: list[Case], answers: list[Case]) -> str | None:
+        notes: list[str] = []
+
         def check(i: int, case: Case, answer: Case) -> None:
             sigmas = [float(s) for s in case["sigmas"]]
-            check_table_column(method, _table_from(answer, (method,))[method],
-                               dict(zip(sigmas, case[f"_{method}"].tolist(), strict=True)))
+            column = _table_from(answer, (method,))[method]
+
+            def against(key: str) -> None:
+                check_table_column(method, column,
+                                   dict(zip(sigmas, case[key].tolist(), strict=True)))
+
+            try:
+                against(f"_{method}")
+            except AssertionError:
+                for mistake in SIMULATE_MISTAKES:
+                    key = f"_{method}@{mistake.id}"
+                    if key not in case:
+                        continue
+                    try:
+                        against(key)
+                    except AssertionError:
+                        continue
+                    notes.append(
+                        f"table[{method!r}] is what the method gives on measurements made as "
+                        f"your simulate makes them ({mistake.says}): test_simulate takes those "
+                        "points, this test does not"
+                    )
+                    return
+                raise
 
         each_case(cases, answers, check)
+        return "; ".join(notes) or None
 
     return judge
 

@@ -34,6 +34,9 @@ METHODS = ("wiener", "unet", "wiener_unet")
 """The three Task 3 methods compared by :func:`evaluate_methods`."""
 
 Method = Callable[[torch.Tensor], torch.Tensor]
+Measure = Callable[[torch.Tensor, torch.Tensor, float, torch.Tensor], torch.Tensor]
+"""``(x, kernel, σ, noise) -> y``: how measurements are made of clean images ``x`` from unit
+white ``noise`` of their shape (the right one is ``blur(x, kernel) + σ·noise``)."""
 """A restoration method: measurements ``(N, 3, H, W)`` → estimates of the same shape."""
 
 
@@ -69,11 +72,13 @@ def evaluate(
     seed: int = 0,
     batch_size: int = 4,
     progress: bool = False,
+    measure: Measure | None = None,
 ) -> dict[str, dict[float, float]]:
     """Mean PSNR (dB) of each method at each noise level on ``clean``: ``{name: {σ: dB}}``,
     the mean over the images of :func:`psnr_per_image`."""
     each = psnr_per_image(
-        methods, clean, kernel, sigmas, seed=seed, batch_size=batch_size, progress=progress
+        methods, clean, kernel, sigmas, seed=seed, batch_size=batch_size, progress=progress,
+        measure=measure,
     )
     return {m: {s: v.mean().item() for s, v in per_sigma.items()} for m, per_sigma in each.items()}
 
@@ -88,13 +93,15 @@ def psnr_per_image(
     seed: int = 0,
     batch_size: int = 4,
     progress: bool = False,
+    measure: Measure | None = None,
 ) -> dict[str, dict[float, torch.Tensor]]:
     """PSNR (dB) of each method at each noise level for every image of ``clean`` (N, C, H, W):
     ``{name: {σ: tensor (N,)}}``.
 
     The measurement of image ``i`` at ``σ`` is ``blur(x_i, kernel) + σ n_i``, with ``n_i`` from
     :func:`starter.training.image_noise` ``(i, seed)``; PSNR against the clean image, without
-    clipping. Images go through the methods ``batch_size`` at a time.
+    clipping (``measure``, when given, makes them instead: a simulation with a typical mistake).
+    Images go through the methods ``batch_size`` at a time.
     """
     from starter.progress import progress_bar
 
@@ -113,7 +120,7 @@ def psnr_per_image(
             )
             blurred = blur(x, kernel)
             for sigma in sigmas:
-                y = blurred + sigma * noise
+                y = blurred + sigma * noise if measure is None else measure(x, kernel, sigma, noise)
                 for name, method in methods.items():
                     out = method(y.clone()).float().cpu()
                     scores[name][float(sigma)].append(psnr(out, x, reduction="none"))
@@ -149,6 +156,7 @@ def evaluate_methods(
     seed: int = 0,
     batch_size: int = 4,
     progress: bool = False,
+    measure: Measure | None = None,
 ) -> dict[str, dict[float, float]]:
     """Mean PSNR (dB) of Wiener, U-Net and Wiener + U-Net on ``clean`` (see :func:`evaluate`).
 
@@ -158,9 +166,10 @@ def evaluate_methods(
         models: from :func:`starter.pretrained.load_models`; evaluated on their own device.
         sigmas: noise standard deviations.
         snr: Wiener's signal-to-noise ratio.
+        measure: how the measurements are made (default: the right simulation).
 
     Returns:
         ``{"wiener" | "unet" | "wiener_unet": {σ: PSNR}}``.
     """
     return evaluate(task3_methods(kernel, models, snr), clean, kernel, sigmas,
-                    seed=seed, batch_size=batch_size, progress=progress)
+                    seed=seed, batch_size=batch_size, progress=progress, measure=measure)
