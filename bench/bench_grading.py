@@ -36,6 +36,7 @@ from dlci_grader.run.executor import Executor
 from dlci_grader.run.job import resolve_data_root
 from dlci_grader.samples.sample_class import sample_class, write_class
 from dlci_grader.tasks import load_tasks
+from starter.device import default_device, device_name
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ("task1", "task2", "task3")
@@ -115,9 +116,12 @@ def run(data_root: str | None = None, students: int = 2) -> list[dict[str, Any]]
                 "problems": ", ".join(f"{r.student}/{r.task}" for r in graded if not r.ok)
                 or "none",
             })
+    device = device_name(default_device())  # what the notebooks' kernels compute on
     for row in rows[1:]:
         met = "met" if row["s per submission"] < TARGET_S else "not met"
         row["target"] = f"< {TARGET_S:g} s: {met}"
+    for row in rows:
+        row["device"] = device
     return rows
 
 

@@ -57,7 +57,7 @@ from torch import nn
 from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 
 from starter.data import bsds300_images, bsds300_patches
-from starter.device import cpu_has_native_bf16
+from starter.device import cpu_has_native_bf16, default_device, device_name
 from starter.metrics import psnr
 from starter.models import DnCNN
 from starter.models.dncnn import COURSE_HIDDEN_LAYERS
@@ -71,6 +71,7 @@ CONFIGS = (
 )
 SIGMA, EPOCHS, BATCH_SIZE, LR, SEED = 0.1, 2, 32, 1e-3, 0
 SIGMAS_TEST = (0.05, 0.1, 0.2)
+CPU = torch.device("cpu")
 QUICK_STEPS, QUICK_IMAGES = 40, 2
 
 
@@ -98,28 +99,40 @@ def trained_samples(n: int, batch_size: int, epochs: int, max_steps: int | None)
     return sum(per_epoch[:max_steps] if max_steps else per_epoch)
 
 
-def matmul_rate(dtype: torch.dtype, seconds: float = 2.0) -> float:
-    """Best GFLOP/s of ``torch.matmul`` in ``dtype`` on the CPU, over square and conv-like shapes.
+def matmul_rate(
+    dtype: torch.dtype, seconds: float = 2.0, device: torch.device = CPU,
+) -> float:
+    """Best GFLOP/s of ``torch.matmul`` in ``dtype`` on ``device``, over square and conv-like
+    shapes.
 
     The conv-like shape is a 64-channel 3×3 convolution of a training batch as one GEMM
     (32·32·32 pixels × 576 → 64); each shape is timed for about ``seconds / 3``.
     """
     best = 0.0
     for m, k, n in ((2048, 2048, 2048), (4096, 4096, 4096), (32768, 576, 64)):
-        a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
+        a = torch.randn(m, k, dtype=dtype, device=device)
+        b = torch.randn(k, n, dtype=dtype, device=device)
         a @ b  # warm-up
+        _sync(device)
         runs, start = 0, time.perf_counter()
         while (elapsed := time.perf_counter() - start) < seconds / 3 or runs < 2:
             a @ b
             runs += 1
+            _sync(device)
         best = max(best, 2 * m * k * n * runs / elapsed / 1e9)
     return best
 
 
-def engine_precision(engine: str) -> str:
-    """The precision an engine computes in on this CPU: fp32 for the reference, what
+def _sync(device: torch.device) -> None:
+    """Wait for ``device``'s queued work (CUDA runs asynchronously), so a time measures it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def engine_precision(engine: str, device: torch.device = CPU) -> str:
+    """The precision an engine computes in on ``device``: fp32 for the reference, what
     ``precision="auto"`` resolves to for the kit."""
-    return resolve_precision("fp32" if engine == "reference" else "auto", torch.device("cpu"))
+    return resolve_precision("fp32" if engine == "reference" else "auto", device)
 
 
 def ablation_flops(train_pixels: int, eval_pixels: int) -> tuple[float, float]:
@@ -148,8 +161,10 @@ def reference_train(
     lr: float,
     seed: int,
     max_steps: int | None = None,
+    device: torch.device = CPU,
 ) -> list[float]:
-    """The first training loop everyone writes; same shuffling order and noise as ``train``."""
+    """The first training loop everyone writes; same shuffling order and noise as ``train``
+    (the noise drawn on the CPU, then moved to ``device`` with the batch)."""
     loader = DataLoader(
         TensorDataset(patches),
         batch_size=batch_size,
@@ -157,12 +172,14 @@ def reference_train(
         sampler=RandomSampler(patches, generator=torch.Generator().manual_seed(seed)),
     )
     noise_generator = torch.Generator().manual_seed(seed + 1)
+    model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     losses: list[float] = []
     model.train()
     for _ in range(epochs):
         for (clean,) in loader:
             noisy = clean + sigma * torch.randn(clean.shape, generator=noise_generator)
+            clean, noisy = clean.to(device), noisy.to(device)
             loss = nn.functional.mse_loss(model(noisy), clean)
             optimizer.zero_grad()
             loss.backward()
@@ -174,11 +191,12 @@ def reference_train(
 
 
 def reference_evaluate(
-    model: nn.Module, images: torch.Tensor, sigmas: Sequence[float], seed: int, batch_size: int = 8
+    model: nn.Module, images: torch.Tensor, sigmas: Sequence[float], seed: int, batch_size: int = 8,
+    device: torch.device = CPU,
 ) -> dict[float, float]:
     """Mean PSNR with autograd on (as without ``torch.no_grad``); same noise as
     ``evaluate_model``."""
-    model.eval()
+    model.to(device).eval()
     results = {}
     for sigma in sigmas:
         total = 0.0
@@ -187,7 +205,8 @@ def reference_evaluate(
             noise = torch.stack(
                 [image_noise(clean.shape[1:], i, seed) for i in range(first, first + len(clean))]
             )
-            denoised = model(clean + sigma * noise)
+            clean, noisy = clean.to(device), (clean + sigma * noise).to(device)
+            denoised = model(noisy)
             total += psnr(denoised, clean, reduction="none").sum().item()
         results[float(sigma)] = total / len(images)
     return results
@@ -197,9 +216,11 @@ def reference_evaluate(
 
 
 def ablation(
-    engine: str, root: str | None, max_steps: int | None, images: int | None, compile: bool
+    engine: str, root: str | None, max_steps: int | None, images: int | None, compile: bool,
+    device: torch.device = CPU,
 ) -> dict:
-    """Run the four-model ablation with ``engine`` ("kit" or "reference"); times and PSNRs."""
+    """Run the four-model ablation with ``engine`` ("kit" or "reference") on ``device``; times
+    and PSNRs."""
     t0 = time.perf_counter()
     patches = bsds300_patches(root, "train")  # prepared once, reused for all four models
     test = bsds300_images(root, "test")
@@ -219,7 +240,8 @@ def ablation(
         t = time.perf_counter()
         if engine == "reference":
             losses = reference_train(
-                model, patches, SIGMA, EPOCHS, BATCH_SIZE, LR, SEED, max_steps=max_steps
+                model, patches, SIGMA, EPOCHS, BATCH_SIZE, LR, SEED, max_steps=max_steps,
+                device=device,
             )
         else:
             losses = train(
@@ -230,17 +252,19 @@ def ablation(
                 batch_size=BATCH_SIZE,
                 lr=LR,
                 seed=SEED,
-                device="cpu",
+                device=device,
                 max_steps=max_steps,
                 progress=False,
                 compile=compile,
             ).step_loss
+        _sync(device)
         train_s = time.perf_counter() - t
         t = time.perf_counter()
         if engine == "reference":
-            results = reference_evaluate(model, test, SIGMAS_TEST, seed=0)
+            results = reference_evaluate(model, test, SIGMAS_TEST, seed=0, device=device)
         else:
-            results = evaluate_model(model, test, SIGMAS_TEST, seed=0, device="cpu")
+            results = evaluate_model(model, test, SIGMAS_TEST, seed=0, device=device)
+        _sync(device)
         out["models"][name] = {
             "train_s": train_s,
             "eval_s": time.perf_counter() - t,
@@ -257,6 +281,7 @@ def _worker(engine: str, args: argparse.Namespace) -> dict:
     command = [sys.executable, "-m", "bench.bench_training", "--worker", engine]
     command += ["--steps", str(args.steps or 0), "--images", str(args.images or 0)]
     command += ["--compile"] if args.compile else []
+    command += ["--device", str(args.device)]
     command += ["--root", args.root] if args.root else []
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -266,9 +291,10 @@ def _worker(engine: str, args: argparse.Namespace) -> dict:
 
 def compare(args: argparse.Namespace) -> list[dict]:
     """Alternate reference and kit runs ``args.repeats`` times; rows of medians and the floor."""
-    precision = {engine: engine_precision(engine) for engine in ("reference", "kit")}
+    device = torch.device(args.device)
+    precision = {engine: engine_precision(engine, device) for engine in ("reference", "kit")}
     dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
-    rates = {p: matmul_rate(dtypes[p]) for p in sorted(set(precision.values()))}
+    rates = {p: matmul_rate(dtypes[p], device=device) for p in sorted(set(precision.values()))}
     print(
         "best matmul rate: " + ", ".join(f"{p} {r:.0f} GFLOP/s" for p, r in rates.items()),
         file=sys.stderr,
@@ -290,7 +316,7 @@ def compare(args: argparse.Namespace) -> list[dict]:
         k["total_s"] / ref["total_s"] for k, ref in zip(runs["kit"], runs["reference"], strict=True)
     ]
     rows = []
-    mode = "quick" if args.steps else "full"
+    mode = f"{'quick' if args.steps else 'full'}, {device_name(device)}"
     for name, *_ in CONFIGS:
         row: dict = {"mode": mode, "model": name}
         for engine in ("reference", "kit"):
@@ -366,6 +392,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=None, help="rounds (default 3 quick, 1 full)")
     p.add_argument("--compile", action="store_true", help="the kit side uses torch.compile")
     p.add_argument("--root", default=None, help="data root (default: DLCI_DATA, data/, ...)")
+    p.add_argument("--device", default=None,
+                   help="cpu or cuda (default: CUDA when a GPU is visible, else the CPU)")
     p.add_argument("--worker", choices=("kit", "reference"), help=argparse.SUPPRESS)
     return p
 
@@ -378,6 +406,7 @@ def _resolve(args: argparse.Namespace) -> argparse.Namespace:
     args.images = args.images or None
     if args.repeats is None:
         args.repeats = 3 if args.steps else 1
+    args.device = str(torch.device(args.device) if args.device else default_device())
     return args
 
 
@@ -391,7 +420,8 @@ def run(data_root: str | None = None, quick: bool = True) -> list[dict]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _resolve(_parser().parse_args(argv))
     if args.worker:
-        print(json.dumps(ablation(args.worker, args.root, args.steps, args.images, args.compile)))
+        print(json.dumps(ablation(args.worker, args.root, args.steps, args.images, args.compile,
+                                  torch.device(args.device))))
         return 0
     from bench.__main__ import markdown
 

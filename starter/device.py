@@ -12,6 +12,13 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def device_name(device: torch.device) -> str:
+    """What ``device`` is, for a benchmark's table: ``"cpu"`` or ``"cuda (NVIDIA H100 ...)"``."""
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return device.type
+
+
 @functools.cache
 def cpu_has_native_bf16() -> bool:
     """True when the CPU has bfloat16 matrix/vector units (AMX-BF16 or AVX512-BF16).

@@ -193,3 +193,40 @@ def test_every_judged_test_makes_its_inputs_on_the_embedded_default(tmp_path):
             assert cases and all(np.all(np.isfinite(v)) for c in cases for v in c.values())
     assert any("with replacement" in str(w.message) for w in caught)
     task3._test_images.cache_clear()
+
+
+@pytest.mark.realdata
+def test_the_table_images_are_those_the_kernel_has(data_root, tmp_path):
+    """The judge rebuilds the images the notebook's table averages over from the grader's data
+    root and the run's seed (a row is judged again on a wrong simulation only when it needs
+    it): they must be the very images the kernel's data folder holds, in its order."""
+    context = task3.Context(data_root, 7)
+    folder = task3.kernel_data(context, tmp_path / "kernel")
+    assert folder is not None
+    kernel_images = task3._test_images(folder)[task3.GRADING_IMAGES]
+    assert torch.equal(kernel_images, task3._table_images(data_root, 7, True))
+    assert len(task3._test_images(folder)) == 100 - task3.HELDOUT_IMAGES
+
+
+@pytest.mark.realdata
+def test_a_table_row_made_by_a_wrong_part_is_not_charged_again(data_root):
+    """One mistake costs its points once: a notebook row that is the method's PSNRs under a
+    catalogued mistake of another part (here a Wiener filter without the conjugate, which
+    test_wiener charges) passes the table's test with a note naming it; a row that is no such
+    thing still fails."""
+    import numpy as np
+
+    context = task3.Context(data_root, 11)
+    (case,) = task3._notebook_table_make(np.random.default_rng(0), context)
+    judge = task3.JUDGED["test_table_hidden"].judge
+    wrong = task3._wrong_row(data_root, None, True, "wiener", mistakes.WIENER_NO_CONJUGATE.id)
+
+    def answer(row):
+        return {"wiener_sigmas": np.array(list(row)), "wiener_values": np.array(list(row.values()))}
+
+    note = judge([case], [answer(wrong)])
+    assert note and "conjugate" in note and "test_wiener takes those points" in note, note
+    right = dict(zip(task3.TABLE_SIGMAS, case["_wiener"].tolist(), strict=True))
+    assert judge([case], [answer(right)]) is None
+    with pytest.raises(AssertionError, match="on these images"):
+        judge([case], [answer({s: v + 1.0 for s, v in right.items()})])

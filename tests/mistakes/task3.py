@@ -110,7 +110,7 @@ MISTAKES: list[Mistake] = [
         "test_wiener",
         r"got 6\.\d dB",
         r"adds SNR to \|H\|² where 1/SNR belongs",
-        fails=("test_methods", "test_table", "test_wiener"),
+        fails=("test_methods", "test_wiener"),
     ),
     _row(
         "wiener_kernel_not_centred",
@@ -131,7 +131,7 @@ MISTAKES: list[Mistake] = [
         "test_methods",
         r"method_wiener scales the image's mean by 0\.0099",
         r"SNR\s+≈ 0\.01",
-        fails=("test_methods", "test_table"),
+        fails=("test_methods",),
     ),
     _row(
         "wiener_unet_fed_measurement",

@@ -36,8 +36,13 @@ from typing import Any, NoReturn
 from dlci_grader.isolation.limits import apply_limits, join_cgroup, release_cgroup
 
 _PR_SET_DUMPABLE = 4
-STARTUP_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONPATH", "PATH", "LD_LIBRARY_PATH")
-"""Variables a Python process reads when it starts or imports its libraries: servers started
+STARTUP_ENV = (
+    "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONPATH", "PATH", "LD_LIBRARY_PATH",
+    "LANG", "LC_ALL", "LC_CTYPE", "PYTHONHASHSEED", "PYTHONUTF8", "PYTHONDONTWRITEBYTECODE",
+    "MPLBACKEND",
+)
+"""Variables a Python process reads when it starts or imports its libraries: a server is
+started with these alone (each child sets its job's whole environment), and servers started
 with different values are kept apart."""
 STOPPED = "the grader's fork server stopped"
 """:attr:`Outcome.stopped` of a job whose server ended before the job did."""
@@ -157,7 +162,7 @@ class ForkServer:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", module, "--serve"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            env=dict(env),
+            env={k: env[k] for k in STARTUP_ENV if k in env},  # nothing of the first job's own
         )
         self._buffer = b""
         self._ended = False  # its output reached its end: the server is gone

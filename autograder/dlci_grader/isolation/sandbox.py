@@ -67,6 +67,16 @@ SYSTEM_READ = (
 DEVICE_WRITE = ("/dev/null", "/dev/zero", "/dev/full", "/dev/tty")
 """Devices the kernel may write to. Not ``/dev/shm`` (memory no cap sees): a ``DataLoader``
 with worker processes therefore fails under the grader; the kit's notebooks use none."""
+ACCELERATORS = ("/dev/nvidia*", "/dev/nvidia-caps/*")
+"""NVIDIA's device files: where they exist the kernel may open them (and call their ioctls), so
+that a notebook graded on a CUDA machine computes on its GPU, as the student's did."""
+
+
+def accelerator_devices() -> list[str]:
+    """The :data:`ACCELERATORS` device files this machine has (none without a GPU)."""
+    import glob
+
+    return sorted(path for pattern in ACCELERATORS for path in glob.glob(pattern))
 
 
 class _RulesetAttr(ctypes.Structure):
@@ -378,10 +388,11 @@ def enter(
     ports: Sequence[int] = (),
 ) -> None:
     """Put this process (and what it starts) in the sandbox: the rlimits of :func:`set_rlimits`,
-    then :func:`restrict` to ``read``, ``write`` (and the devices a kernel writes) and ``ports``.
+    then :func:`restrict` to ``read``, ``write`` (and the devices a kernel writes, a GPU's
+    included) and ``ports``.
     The sandboxed kernel's launcher and the definitions-alone child both enter it this way."""
     set_rlimits(nproc, fsize)
-    restrict(read, [*write, *DEVICE_WRITE], ports, list_only_paths())
+    restrict(read, [*write, *DEVICE_WRITE, *accelerator_devices()], ports, list_only_paths())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

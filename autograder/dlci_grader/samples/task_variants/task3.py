@@ -2,8 +2,8 @@
 
 Built like Task 1's (see :mod:`dlci_grader.samples.variants`): the solution with one exact text edit
 per mistake. Scores out of the 19 autograded points (the 6 hand-graded points aside). A wrong
-``simulate`` costs its own tests' points only: the table tests judge the table's composition
-on it (``tasks/task3/checks.SIMULATE_MISTAKES``, and ``psnr_table`` runs on the grader's own
+``simulate`` or method costs its own tests' points only: the table tests judge the table's
+composition on it (``tasks/task3/checks.row_mistakes``; ``psnr_table`` runs on the grader's own
 simulation in its hidden test), one mistake, its points once:
 
 | variant | what the student did | autograded score |
@@ -11,7 +11,7 @@ simulation in its hidden test), one mistake, its points once:
 | solution | the instructor's solution | 19 |
 | blank | the release untouched | 0 |
 | noise_before_blur | ``blur(add_noise(x))``: the scene is noisy, not the sensor | 14 |
-| swapped_inputs | the U-Net gets Wiener's output; Wiener + U-Net, the raw measurement | 12 |
+| swapped_inputs | the U-Net gets Wiener's output; Wiener + U-Net, the raw measurement | 14 |
 | sigma_as_variance | noise of standard deviation √σ | 14 |
 
 """
@@ -63,8 +63,6 @@ VARIANTS: dict[str, Variant] = by_name(
                 "test_methods",
                 "test_unet_hidden",
                 "test_wiener_unet_hidden",
-                "test_table_unet_hidden",
-                "test_table_wiener_unet_hidden",
             }
         ),
         mistakes=(named.UNET_ON_WIENER, named.WIENER_UNET_ON_MEASUREMENT),

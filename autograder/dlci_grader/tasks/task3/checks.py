@@ -129,10 +129,24 @@ def _models() -> Any:
 
 SIMULATE_MISTAKES = (named.NOISE_BEFORE_BLUR, named.NOISE_SIGMA_SQUARED,
                      named.NOISE_SIGMA_AS_VARIANCE)
-"""Typical wrong simulations that change the table's PSNRs beyond its tolerance. A notebook
-table that matches the methods' PSNRs on measurements simulated that way is the table's right
-composition on a wrong ``simulate``: ``test_simulate`` takes those points, the table tests do
-not take them again."""
+"""Typical wrong simulations that change the table's PSNRs beyond its tolerance."""
+WIENER_MISTAKES = (named.WIENER_NO_CONJUGATE, named.WIENER_PLUS_SNR, named.WIENER_UNCENTRED,
+                   named.WIENER_INVERSE_FILTER, named.WIENER_SNR_DB)
+"""Typical wrong Wiener filters (:func:`wrong_wieners`): they show in the Wiener row and, as
+the U-Net's input, in the Wiener + U-Net row."""
+
+
+def row_mistakes(method: str) -> list[tuple[Mistake, str]]:
+    """The catalogued mistakes of other parts that show in the table's row of ``method``, each
+    with the test that charges it. A notebook row that is the method's PSNRs under one of them
+    is the table's right composition on a wrong part: the table tests pass it, with a note, and
+    the part's own test takes the points, once."""
+    rows = [(m, "test_simulate") for m in SIMULATE_MISTAKES]
+    if method in ("wiener", "wiener_unet"):
+        rows += [(m, "test_wiener") for m in WIENER_MISTAKES]
+    rows += [(m, f"test_methods and test_{method}_hidden")
+             for m in named.WRONG_NETWORK_OR_INPUT.get(method, {})]
+    return rows
 
 
 def _simulation(mistake: str | None) -> Any:
@@ -149,12 +163,24 @@ def _simulation(mistake: str | None) -> Any:
     }[mistake]
 
 
+def _table_images(data_root: Path | None, held_seed: int | None, grading: bool) -> Any:
+    """The images the notebook's table averages over: the test split of ``data_root`` less the
+    held-out images of ``held_seed`` (None: none held out, the kernel reads ``data_root``), as
+    :func:`kernel_data` writes the kernel's id list (same order), then in grading mode
+    :data:`GRADING_IMAGES` of them."""
+    clean = _test_images(data_root)
+    if held_seed is not None:
+        clean = clean[np.setdiff1d(np.arange(len(clean)), heldout_indices(len(clean), held_seed))]
+    return clean[GRADING_IMAGES] if grading else clean
+
+
 @functools.lru_cache(maxsize=16)
 def _reference_table(
-    data_root: Path | None, grading: bool, mistake: str | None = None,
+    data_root: Path | None, held_seed: int | None, grading: bool, mistake: str | None = None,
 ) -> dict[str, dict[float, float]]:
-    """The grader's evaluation of the three methods on the notebook's images (once per run);
-    with ``mistake`` (an id of :data:`SIMULATE_MISTAKES`), on measurements simulated that way.
+    """The grader's evaluation of the three methods on the notebook's images
+    (:func:`_table_images`), once per grading run (one secret seed for the class); with
+    ``mistake`` (an id of :data:`SIMULATE_MISTAKES`), on measurements simulated that way.
 
     In grading mode (always, under the grader) in float32 on six images. Outside it (an
     instructor running the solution notebook as a student would) on all the test images, with
@@ -168,30 +194,49 @@ def _reference_table(
     from dlci_grader.tasks.task3.reference import evaluate_methods
     from starter.training import resolve_precision
 
-    clean = _test_images(data_root)
-    clean = clean[GRADING_IMAGES] if grading else clean
+    clean = _table_images(data_root, held_seed, grading)
     bf16 = not grading and resolve_precision("auto", torch.device("cpu")) == "bf16"
     with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
         return evaluate_methods(clean, _kernel(), _models(), TABLE_SIGMAS, seed=TABLE_SEED,
                                 measure=_simulation(mistake))
 
 
-_REFERENCES: dict[
-    tuple[Path | None, int | None, bool, str | None], dict[str, dict[float, float]]
-] = {}
+@functools.lru_cache(maxsize=64)
+def _wrong_row(
+    data_root: Path | None, held_seed: int | None, grading: bool, method: str, mistake: str,
+) -> dict[float, float]:
+    """The row of ``method`` when ``mistake`` (an id of :func:`row_mistakes`) is made, on the
+    notebook's images, as :func:`_reference_table` evaluates the right one."""
+    if mistake in {m.id for m in SIMULATE_MISTAKES}:
+        return _reference_table(data_root, held_seed, grading, mistake)[method]
+    import contextlib
+
+    import torch
+
+    from dlci_grader.tasks.task3.reference import evaluate, wiener_deconv
+    from starter.pretrained import predict
+    from starter.training import resolve_precision
+
+    kernel, models = _kernel(), _models()
+    wrong = next(m for m, _ in row_mistakes(method) if m.id == mistake)
+
+    def run(y: Any) -> Any:
+        if wrong in WIENER_MISTAKES:
+            x_hat = wrong_wieners(y, kernel, WIENER_SNR)[wrong]()
+            return x_hat if method == "wiener" else predict(models.wiener_denoise, x_hat)
+        network, given = named.WRONG_NETWORK_OR_INPUT[method][wrong]
+        x = y if given == "measurement" else wiener_deconv(y, kernel, snr=WIENER_SNR)
+        return predict(getattr(models, network), x)
+
+    clean = _table_images(data_root, held_seed, grading)
+    bf16 = not grading and resolve_precision("auto", torch.device("cpu")) == "bf16"
+    with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
+        return evaluate({method: run}, clean, kernel, TABLE_SIGMAS, seed=TABLE_SEED)[method]
 
 
-def _reference_for(context: Context, mistake: str | None = None) -> dict[str, dict[float, float]]:
-    """:func:`_reference_table` of the images the notebook computes on, once per grading run:
-    the kernel's data is the grader's less the held-out images of the run's seed, so one run
-    (one seed for the class) evaluates the methods once, whichever notebook's folder holds it."""
-    seed = context.seed if context.kernel_root is not None else None
-    key = (context.data_root, seed, context.grading, mistake)
-    if key not in _REFERENCES:
-        if len(_REFERENCES) >= 16:
-            _REFERENCES.clear()
-        _REFERENCES[key] = _reference_table(context.notebook_root, context.grading, mistake)
-    return _REFERENCES[key]
+def _held_seed(context: Context) -> int | None:
+    """The seed whose held-out images the kernel's data lacks (None: it reads the data root)."""
+    return context.seed if context.kernel_root is not None else None
 
 
 def heldout_indices(count: int, seed: int) -> np.ndarray:
@@ -535,20 +580,22 @@ def _table_function_judge(cases: list[Case], answers: list[Case]) -> None:
 def _notebook_table_make(rng: np.random.Generator, context: Context) -> list[Case]:
     """The notebook's own table is checked against the grader's evaluation of the same images
     (the test images the kernel has; :data:`GRADING_IMAGES` of them in grading mode) at its
-    noise levels, other noise."""
-    case = {"sigmas": np.array(TABLE_SIGMAS)}
-    for mistake in (None, *(m.id for m in SIMULATE_MISTAKES)):
-        reference = _reference_for(context, mistake)
-        suffix = "" if mistake is None else f"@{mistake}"
-        case.update({f"_{m}{suffix}": np.array([reference[m][s] for s in TABLE_SIGMAS])
-                     for m in METHODS})
-    return [case]
+    noise levels, other noise. Which images those are (the data root, the held-out seed, the
+    mode) stays in the case for the judge, which evaluates a wrong simulation only when a row
+    needs it."""
+    held = _held_seed(context)
+    reference = _reference_table(context.data_root, held, context.grading)
+    return [{"sigmas": np.array(TABLE_SIGMAS),
+             **{f"_{m}": np.array([reference[m][s] for s in TABLE_SIGMAS]) for m in METHODS},
+             "_root": np.array("" if context.data_root is None else str(context.data_root)),
+             "_held": np.array(-1 if held is None else held),
+             "_grading": np.array(context.grading)}]
 
 
 def _notebook_table_judge(method: str) -> Any:
-    """The notebook's row of ``method`` against the grader's evaluation; a row that is the
-    method's on a :data:`SIMULATE_MISTAKES` simulation passes, with a note (that mistake is
-    ``test_simulate``'s to charge, once)."""
+    """The notebook's row of ``method`` against the grader's evaluation; a row that is instead
+    the method's under one of :func:`row_mistakes` (a wrong simulation, Wiener filter or network
+    input) passes, with a note: that mistake is its own test's to charge, once."""
 
     def judge(cases: list[Case], answers: list[Case]) -> str | None:
         notes: list[str] = []
@@ -556,29 +603,19 @@ def _notebook_table_judge(method: str) -> Any:
         def check(i: int, case: Case, answer: Case) -> None:
             sigmas = [float(s) for s in case["sigmas"]]
             column = _table_from(answer, (method,))[method]
-
-            def against(key: str) -> None:
-                check_table_column(method, column,
-                                   dict(zip(sigmas, case[key].tolist(), strict=True)))
-
             try:
-                against(f"_{method}")
-            except AssertionError:
-                for mistake in SIMULATE_MISTAKES:
-                    key = f"_{method}@{mistake.id}"
-                    if key not in case:
-                        continue
-                    try:
-                        against(key)
-                    except AssertionError:
-                        continue
-                    notes.append(
-                        f"table[{method!r}] is what the method gives on measurements made as "
-                        f"your simulate makes them ({mistake.says}): test_simulate takes those "
-                        "points, this test does not"
-                    )
-                    return
-                raise
+                check_table_column(method, column,
+                                   dict(zip(sigmas, case[f"_{method}"].tolist(), strict=True)))
+                return
+            except AssertionError as error:
+                found = _part_mistake(case, method, column, sigmas)
+                if found is None:
+                    raise error from None
+            wrong, test = found
+            notes.append(
+                f"table[{method!r}] is what the method gives when {wrong.says}: {test} "
+                f"{'take' if ' and ' in test else 'takes'} those points, this test does not"
+            )
 
         each_case(cases, answers, check)
         return "; ".join(notes) or None
@@ -586,16 +623,34 @@ def _notebook_table_judge(method: str) -> Any:
     return judge
 
 
+def _part_mistake(
+    case: Case, method: str, column: dict[float, float], sigmas: list[float],
+) -> tuple[Mistake, str] | None:
+    """The mistake of :func:`row_mistakes` (and the test that charges it) under which the
+    method's row on the case's images is ``column`` (within the table's tolerance), if one is;
+    each is evaluated only when a row needs it, once per grading run."""
+    if "_root" not in case:
+        return None
+    root, held = str(case["_root"]), int(case["_held"])
+    where = (Path(root) if root else None, None if held < 0 else held, bool(case["_grading"]))
+    for mistake, test in row_mistakes(method):
+        row = _wrong_row(*where, method, mistake.id)
+        try:
+            check_table_column(method, column, {s: row[s] for s in sigmas})
+        except AssertionError:
+            continue
+        return mistake, test
+    return None
+
+
 def _table_layout_judge(cases: list[Case], answers: list[Case]) -> None:
-    """The visible table test again: every method, every noise level, finite PSNRs falling as σ
-    grows."""
+    """The visible table test again: every method, every noise level, finite PSNRs (not their
+    values: a row is what its method gives, and the methods have their own tests)."""
     (answer,) = answers
     for method, column in _table_from(answer, METHODS).items():
         values = [column.get(s, float("nan")) for s in TABLE_SIGMAS]
         if not np.all(np.isfinite(values)):
             raise AssertionError(f"{method}: non-finite or missing PSNR {values}")
-        if not values[0] > values[1] > values[2]:
-            raise AssertionError(f"{method}: PSNR should fall as σ grows, got {values}")
 
 
 _SIMULATE = JudgedTest(_simulate_make, _simulate_judge, definitions_only=True)
