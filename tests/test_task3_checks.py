@@ -230,3 +230,37 @@ def test_a_table_row_made_by_a_wrong_part_is_not_charged_again(data_root):
     assert judge([case], [answer(right)]) is None
     with pytest.raises(AssertionError, match="on these images"):
         judge([case], [answer({s: v + 1.0 for s, v in right.items()})])
+
+
+@pytest.mark.parametrize("mode", ["conj", "plus_snr", "centre"])
+def test_a_method_composed_right_on_a_wrong_wiener_is_not_charged_again(mode):
+    """One mistake costs its points once: methods that call a wrong Wiener filter correctly pass
+    the methods' tests (hidden and visible) with a note naming the filter; test_wiener charges
+    it. A method that composes wrongly still fails."""
+    import numpy as np
+
+    from starter.data.embedded import embedded_bsds300
+    from starter.deblur_checks import check_methods
+    from starter.pretrained import load_models, predict
+
+    models = load_models("cpu")
+    kernel = task3_kernel()
+    x = embedded_bsds300("test")[0][:1, :, 96:192, 160:288].float() / 255
+    y = add_noise(blur(x, kernel), 0.005, generator=torch.Generator().manual_seed(1))
+
+    def wiener(y, kernel, snr=100.0):
+        return _wrong_wiener(y, kernel, snr, mode)
+
+    methods = {"wiener": lambda y: wiener(y, kernel),
+               "unet": lambda y: predict(models.deblur_denoise, y),
+               "wiener_unet": lambda y: predict(models.wiener_denoise, wiener(y, kernel))}
+    answer = {name: f(y).numpy() for name, f in methods.items()}
+    note = task3._methods_judge([{"y": y.numpy(), "_clean": x.numpy()}], [answer])
+    assert note and "test_wiener takes those points" in note, note
+    network = task3._network_judge("method_wiener_unet")
+    note = network([{"y": y.numpy()}], [{"x_hat": answer["wiener_unet"]}])
+    assert note and "composed right on your wiener" in note, note
+    check_methods(methods, x, kernel, models, wiener)  # the visible check agrees
+    with pytest.raises(AssertionError):
+        network([{"y": y.numpy()}], [{"x_hat": predict(models.wiener_denoise, y).numpy()}])
+    assert np.isfinite(task3.GAIN_DB)

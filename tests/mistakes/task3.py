@@ -101,7 +101,7 @@ MISTAKES: list[Mistake] = [
         r"got \d+\.\d dB",
         r"complex conjugate of H is missing",
         r"flipped",
-        fails=("test_methods", "test_wiener"),
+        fails=("test_wiener",),
     ),
     _row(
         "wiener_plus_snr",
@@ -110,7 +110,7 @@ MISTAKES: list[Mistake] = [
         "test_wiener",
         r"got 6\.\d dB",
         r"adds SNR to \|H\|² where 1/SNR belongs",
-        fails=("test_methods", "test_wiener"),
+        fails=("test_wiener",),
     ),
     _row(
         "wiener_kernel_not_centred",
@@ -121,7 +121,7 @@ MISTAKES: list[Mistake] = [
         "test_wiener",
         r"shifted by \(-3, -3\) pixels",
         r"centre must\s+sit at the origin",
-        fails=("test_methods", "test_wiener"),
+        fails=("test_wiener",),
     ),
     _row(
         "method_wiener_snr_inverted",
