@@ -212,6 +212,12 @@ def _matches(out: torch.Tensor, candidate: torch.Tensor, atol: float = 1e-3) -> 
     return out.shape == candidate.shape and float((out - candidate).abs().max()) < atol
 
 
+def _net(model: torch.nn.Module, inp: torch.Tensor) -> torch.Tensor:
+    """``model`` of ``inp`` on the model's own device, back on the CPU in float32."""
+    device = next(model.parameters()).device
+    return model(inp.to(device)).float().cpu()
+
+
 @torch.no_grad()
 def diagnose_method(
     role: str,
@@ -229,11 +235,6 @@ def diagnose_method(
     """
     out = out.detach().float().cpu()
     w = wiener(y, kernel, snr=100.0).float()
-    device = next(models.deblur_denoise.parameters()).device
-
-    def net(model: torch.nn.Module, inp: torch.Tensor) -> torch.Tensor:
-        return model(inp.to(device)).float().cpu()
-
     name = f"method_{role}"
     if _matches(out, y):
         return f"{name}'s output is {named.METHOD_UNCHANGED.says}"
@@ -250,7 +251,7 @@ def diagnose_method(
     if role == "wiener_unet" and _matches(out, w):
         return f"{name}'s output is {named.WIENER_UNET_NO_NETWORK.says}"
     for mistake, (network, given) in named.WRONG_NETWORK_OR_INPUT.get(role, {}).items():
-        if _matches(out, net(getattr(models, network), inputs[given])):
+        if _matches(out, _net(getattr(models, network), inputs[given])):
             return f"{name}'s output is {mistake.says}"
     return ""
 
@@ -268,10 +269,7 @@ def _on_your_wiener(
     w = wiener(y, kernel, snr=100.0).float()
     if _matches(w, y):  # a "filter" that does nothing: the method's test says so itself
         return False
-    if role == "wiener":
-        return _matches(out, w)
-    device = next(models.wiener_denoise.parameters()).device
-    return _matches(out, models.wiener_denoise(w.to(device)).float().cpu())
+    return _matches(out, w if role == "wiener" else _net(models.wiener_denoise, w))
 
 
 def check_methods(

@@ -174,6 +174,19 @@ def _table_images(data_root: Path | None, held_seed: int | None, grading: bool) 
     return clean[GRADING_IMAGES] if grading else clean
 
 
+def _precision(grading: bool) -> Any:
+    """The context the reference evaluates in: float32 in grading mode; outside it bf16
+    autocast where the CPU has it natively, as the notebook's own table runs."""
+    import contextlib
+
+    import torch
+
+    from starter.training import resolve_precision
+
+    bf16 = not grading and resolve_precision("auto", torch.device("cpu")) == "bf16"
+    return torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+
+
 @functools.lru_cache(maxsize=16)
 def _reference_table(
     data_root: Path | None, held_seed: int | None, grading: bool, mistake: str | None = None,
@@ -187,16 +200,10 @@ def _reference_table(
     the networks in bf16 where the CPU has it natively, as the notebook's table runs them (within
     0.02 dB of float32; the tolerance is :data:`TABLE_TOL_DB`).
     """
-    import contextlib
-
-    import torch
-
     from dlci_grader.tasks.task3.reference import evaluate_methods
-    from starter.training import resolve_precision
 
     clean = _table_images(data_root, held_seed, grading)
-    bf16 = not grading and resolve_precision("auto", torch.device("cpu")) == "bf16"
-    with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
+    with _precision(grading):
         return evaluate_methods(clean, _kernel(), _models(), TABLE_SIGMAS, seed=TABLE_SEED,
                                 measure=_simulation(mistake))
 
@@ -206,32 +213,20 @@ def _wrong_row(
     data_root: Path | None, held_seed: int | None, grading: bool, method: str, mistake: str,
 ) -> dict[float, float]:
     """The row of ``method`` when ``mistake`` (an id of :func:`row_mistakes`) is made, on the
-    notebook's images, as :func:`_reference_table` evaluates the right one."""
+    notebook's images, as :func:`_reference_table` evaluates the right one: the wrong method is
+    the one the methods' judges build (:func:`on_wrong_wiener`, :func:`wrong_methods`)."""
     if mistake in {m.id for m in SIMULATE_MISTAKES}:
         return _reference_table(data_root, held_seed, grading, mistake)[method]
-    import contextlib
+    from dlci_grader.tasks.task3.reference import evaluate
 
-    import torch
-
-    from dlci_grader.tasks.task3.reference import evaluate, wiener_deconv
-    from starter.pretrained import predict
-    from starter.training import resolve_precision
-
-    kernel, models = _kernel(), _models()
     wrong = next(m for m, _ in row_mistakes(method) if m.id == mistake)
 
     def run(y: Any) -> Any:
-        if wrong in WIENER_MISTAKES:
-            x_hat = wrong_wieners(y, kernel, WIENER_SNR)[wrong]()
-            return x_hat if method == "wiener" else predict(models.wiener_denoise, x_hat)
-        network, given = named.WRONG_NETWORK_OR_INPUT[method][wrong]
-        x = y if given == "measurement" else wiener_deconv(y, kernel, snr=WIENER_SNR)
-        return predict(getattr(models, network), x)
+        return {**on_wrong_wiener(method, y), **wrong_methods(method, y)}[wrong]()
 
     clean = _table_images(data_root, held_seed, grading)
-    bf16 = not grading and resolve_precision("auto", torch.device("cpu")) == "bf16"
-    with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
-        return evaluate({method: run}, clean, kernel, TABLE_SIGMAS, seed=TABLE_SEED)[method]
+    with _precision(grading):
+        return evaluate({method: run}, clean, _kernel(), TABLE_SIGMAS, seed=TABLE_SEED)[method]
 
 
 def _held_seed(context: Context) -> int | None:
