@@ -55,8 +55,12 @@ lint: install
 	$(VENV)/bin/mypy
 	$(PY) tools/check_layers.py
 
+# Every benchmark, each writing its section of docs/maintainers/figures.md (the file the docs
+# quote figures from): a few hours on 2 cores. One or a few: make bench BENCH_ARGS="grading notebooks";
+# the short training run: BENCH_ARGS=--quick.
+BENCH_ARGS ?=
 bench: install
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache

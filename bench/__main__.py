@@ -1,20 +1,29 @@
-"""Run every ``bench/bench_*.py`` module's ``run(data_root)`` and print markdown tables.
+"""Run every ``bench/bench_*.py`` module, each in its own process, and print its markdown table.
 
-Usage: ``python -m bench [--root DATA] [NAME ...]`` (names like ``training`` select modules).
-The data root is found as everywhere in the kit (``--root``, ``DLCI_DATA``, ``data/``, cache).
+Usage: ``python -m bench [--root DATA] [--quick] [NAME ...]`` (names like ``training`` select
+modules). The data root is found as everywhere in the kit (``--root``, ``DLCI_DATA``, ``data/``,
+cache). Each module's table is also written to its section of ``docs/maintainers/figures.md``
+(:mod:`bench.figures`), the file the docs quote figures from. ``--quick`` runs the short version
+of the modules that have one (the training benchmark: a few minutes instead of about half an hour).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import pkgutil
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import bench
+
+NO_DATA = {"bench_false_pass", "bench_similarity"}
+"""Benchmarks that read no course data (their figures name none)."""
+
+QUICK = {"bench_training"}
+"""Benchmarks with a short version, ``--quick``."""
 
 
 def discover() -> list[str]:
@@ -23,25 +32,12 @@ def discover() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules([str(path)]) if m.name.startswith("bench_"))
 
 
-def markdown(rows: Sequence[dict]) -> str:
-    """Rows of dicts as a GitHub markdown table (columns in order of first appearance)."""
-    columns: list[str] = []
-    for row in rows:
-        columns += [k for k in row if k not in columns]
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for row in rows:
-        cells = []
-        for c in columns:
-            v = row.get(c, "")
-            cells.append(f"{v:.3g}" if isinstance(v, float) else str(v))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("names", nargs="*", help="modules to run, e.g. training (default: all)")
     parser.add_argument("--root", default=None, help="data root (default: DLCI_DATA, data/, ...)")
+    parser.add_argument("--quick", action="store_true",
+                        help="the short version of the modules that have one (training)")
     args = parser.parse_args(argv)
     modules = discover()
     if args.names:
@@ -53,14 +49,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not modules:
         print("no bench/bench_*.py modules found", file=sys.stderr)
         return 1
+    failed = []
     for name in modules:
-        module = importlib.import_module(f"bench.{name}")
+        # each in a fresh process, forked from this small one: its memory figures are its own
+        # (a child's peak RSS starts at its parent's, and Linux keeps it across exec)
+        command = [sys.executable, "-m", f"bench.{name}"]
+        if args.root and name not in NO_DATA:
+            command += ["--root", args.root]
+        if args.quick and name in QUICK:
+            command.append("--quick")
         start = time.perf_counter()
-        rows = module.run(args.root)
-        print(f"\n## {name} ({time.perf_counter() - start:.0f} s)\n")
-        print(markdown(rows))
-    return 0
-
+        rc = subprocess.run(command, check=False).returncode
+        print(f"\n{name}: {time.perf_counter() - start:.0f} s, exit {rc}\n", flush=True)
+        if rc:
+            failed.append(name)
+    if failed:
+        print(f"benchmarks that failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -172,7 +172,7 @@ def run(data_root: str | None = None, students: int = 4, class_size: int = 500,
 
 
 def main() -> int:
-    from bench.__main__ import markdown
+    from bench.figures import machine, publish
 
     parser = argparse.ArgumentParser(prog="python -m bench.bench_dask", description=__doc__)
     parser.add_argument("--root", default=os.environ.get("DLCI_DATA"), help="data root")
@@ -182,7 +182,9 @@ def main() -> int:
         "--nodes", type=int, nargs="*", default=[10, 50], help="workers in the projection",
     )
     args = parser.parse_args()
-    print(markdown(run(args.root, args.students, args.class_size, tuple(args.nodes))))
+    started = machine()
+    publish("bench_dask", run(args.root, args.students, args.class_size, tuple(args.nodes)),
+            argv=sys.argv[1:], data_root=args.root, started=started)
     return 0
 
 

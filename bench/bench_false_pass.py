@@ -15,6 +15,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Sequence
 
@@ -50,14 +51,16 @@ def run(data_root: str | None = None, seeds: int = SEEDS) -> list[dict]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from bench.__main__ import markdown
+    from bench.figures import machine, publish
 
     parser = argparse.ArgumentParser(prog="python -m bench.bench_false_pass", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=SEEDS, help=f"secret seeds (default {SEEDS})")
     args = parser.parse_args(argv)
+    started = machine()
     rows = run(seeds=args.seeds)
-    print(markdown(rows))
+    publish("bench_false_pass", rows, argv=sys.argv[1:] if argv is None else argv,
+            started=started, uses_data=False)
     return 1 if rows[-1]["false passes"] else 0
 
 

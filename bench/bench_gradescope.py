@@ -7,7 +7,9 @@ set-up outside the clock) and as many times by the task's built autograder zip r
 runs it (:func:`~dlci_grader.gradescope.local.run_local`: Gradescope's folder layout, the zip's
 own ``run_autograder``, this Python). Reported: median wall seconds of each, their ratio
 (Gradescope runner / ``dlci grade``, measured in the same run), and the peak memory of the
-runner's whole process tree (sampled) against Gradescope's default 768 MB and the 3 GB tier.
+runner's whole process tree (sampled; proportional set size, so the pages the fork servers
+share with their children count once, as a container's limit counts them; the summed RSS
+beside it counts them in every process) against Gradescope's default 768 MB and the 3 GB tier.
 
 Usage::
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -40,23 +43,28 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 class _PeakTree:
-    """Peak summed RSS of this process's descendants, sampled every ``interval`` seconds."""
+    """Peak memory of this process's descendants, sampled every ``interval`` seconds: the summed
+    proportional set size (each shared page split among the processes that map it, so forked
+    servers and their children are not counted twice: what a container's memory limit sees) and
+    the summed RSS (shared pages counted once per process: an upper bound)."""
 
     def __init__(self, interval: float = 0.2) -> None:
-        self.interval, self.peak = interval, 0
+        self.interval, self.peak, self.peak_rss = interval, 0, 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         me = psutil.Process()
         while not self._stop.wait(self.interval):
-            total = 0
+            pss = rss = 0
             for proc in me.children(recursive=True):
                 try:
-                    total += proc.memory_info().rss
+                    full = proc.memory_full_info()
                 except psutil.Error:
-                    pass
-            self.peak = max(self.peak, total)
+                    continue
+                pss += getattr(full, "pss", full.rss)
+                rss += full.rss
+            self.peak, self.peak_rss = max(self.peak, pss), max(self.peak_rss, rss)
 
     def __enter__(self) -> _PeakTree:
         self._thread.start()
@@ -102,44 +110,32 @@ def run(
                 with _PeakTree() as peak:
                     done = run_local(zip_path, [notebook], data_root=root)
                 gradescope.append(done.seconds)
-                peaks.append(peak.peak)
+                peaks.append((peak.peak, peak.peak_rss))
                 scores.add(("gradescope", done.results["score"]))
             rows.append({
-                "task": key, "dlci_grade_s": statistics.median(local),
-                "gradescope_s": statistics.median(gradescope),
+                "task": key, "dlci grade s per notebook": statistics.median(local),
+                "Gradescope runner s per submission": statistics.median(gradescope),
                 "ratio": statistics.median(gradescope) / statistics.median(local),
-                "peak_gib": max(peaks) / 2**30,
-                "default_limit_gib": GRADESCOPE_MEMORY_BYTES / 2**30,
-                "scores": sorted(scores), "repeats": repeats,
+                "runner peak GiB (PSS)": max(p for p, _ in peaks) / 2**30,
+                "summed RSS GiB (upper bound)": max(r for _, r in peaks) / 2**30,
+                "default container GiB": GRADESCOPE_MEMORY_BYTES / 2**30,
+                "scores": ", ".join(f"{path} {score}" for path, score in sorted(scores)),
+                "repeats": repeats,
             })
     return rows
 
 
-def table(rows: list[dict]) -> str:
-    lines = [
-        "| task | `dlci grade` s/notebook (median) | Gradescope runner s/submission (median) | "
-        "ratio | runner peak memory | Gradescope default |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['task']} | {r['dlci_grade_s']:.1f} | {r['gradescope_s']:.1f} | "
-            f"{r['ratio']:.2f} | "
-            f"{r['peak_gib']:.2f} GiB | {r['default_limit_gib']:.2f} GiB |"
-        )
-    return "\n".join(lines)
-
-
 def main() -> None:
+    from bench.figures import machine, publish
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", help="course data (default: $DLCI_DATA)")
     parser.add_argument("--tasks", nargs="*", help="task keys (default: every task)")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    started = machine()
     rows = run(args.root, args.tasks, args.repeats)
-    print(table(rows))
-    for r in rows:
-        print(f"{r['task']}: scores {r['scores']} over {r['repeats']} repeats")
+    publish("bench_gradescope", rows, argv=sys.argv[1:], data_root=args.root, started=started)
 
 
 if __name__ == "__main__":

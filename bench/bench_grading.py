@@ -21,6 +21,7 @@ import argparse
 import os
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -126,13 +127,15 @@ def run(data_root: str | None = None, students: int = 2) -> list[dict[str, Any]]
 
 
 def main() -> int:
-    from bench.__main__ import markdown
+    from bench.figures import machine, publish
 
     parser = argparse.ArgumentParser(prog="python -m bench.bench_grading", description=__doc__)
     parser.add_argument("--root", default=os.environ.get("DLCI_DATA"), help="data root")
     parser.add_argument("--students", type=int, default=2, help="copies of the full submission")
     args = parser.parse_args()
-    print(markdown(run(args.root, args.students)))
+    started = machine()
+    publish("bench_grading", run(args.root, args.students), argv=sys.argv[1:],
+            data_root=args.root, started=started)
     return 0
 
 

@@ -1,12 +1,16 @@
 """What a student waits for: each task notebook's wall time and the kernel's peak memory.
 
-Every solution notebook runs top to bottom as a student runs it (not in grading mode) in a
-fresh Jupyter kernel, inside a child process of its own, so that the child's
-``RUSAGE_CHILDREN`` peak RSS is the kernel's. Short notebooks run ``repeats`` times (median,
-min, max); one that takes longer than ``long_s`` runs once.
+Each task's released notebook, completed with the solution's answers
+(:func:`dlci_grader.samples.variants.solved`: what a student who solved it holds), runs top to
+bottom as a student runs it (not in grading mode) in a fresh Jupyter kernel, inside a child
+process of its own, so that the child's ``RUSAGE_CHILDREN`` peak RSS is the kernel's; these
+peaks size the hub (``autograder/deploy/values.yaml``). ``--solutions`` runs the instructor's
+solution notebooks instead, whose hidden tests re-evaluate what they judge. Short notebooks run
+``repeats`` times (median, min, max); one that takes longer than ``long_s`` runs once.
 
     python -m bench notebooks            # all task notebooks
     python -m bench.bench_notebooks --tasks task1 task3   # only these
+    python -m bench.bench_notebooks --solutions           # the solutions, hidden tests included
     python -m bench.bench_notebooks --one solutions/task1_backprop_inpainting.ipynb --save out.ipynb
 """
 
@@ -19,6 +23,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -82,41 +87,62 @@ def _measure(notebook: Path, data_root: str | None) -> dict:
     return json.loads(lines[-1])
 
 
+def _notebooks(folder: Path, solutions: bool) -> list[Path]:
+    """The notebooks to run: the solved releases, written into ``folder``, or the solutions."""
+    from dlci_grader.samples.variants import solved
+
+    sources = sorted((ROOT / "solutions").glob("task*.ipynb"))
+    if solutions:
+        return sources
+    out = []
+    for source in sources:
+        path = folder / source.name
+        nbformat.write(solved(source, ROOT / "notebooks" / source.name), str(path))
+        out.append(path)
+    return out
+
+
 def run(
     data_root: str | None = None,
     repeats: int = 3,
     long_s: float = 150.0,
     tasks: Sequence[str] | None = None,
+    solutions: bool = False,
 ) -> list[dict]:
     """One row per task notebook (or only ``tasks``, e.g. ``["task1"]``): median/min/max wall
-    time, peak kernel RSS, targets."""
+    time, peak kernel RSS, targets; the solved releases, or with ``solutions`` the solutions."""
     located = locate_data_root(data_root)
     has_real = (located.path / "BSDS300" / "images" / "test").is_dir()
     data = f"real ({located.describe()})" if has_real else "embedded default (no real data found)"
     rows = []
-    for notebook in sorted((ROOT / "solutions").glob("task*.ipynb")):
-        task = notebook.stem.split("_")[0]
-        if tasks and task not in tasks:
-            continue
-        runs = [_measure(notebook, data_root)]
-        while len(runs) < repeats and runs[0]["wall_s"] < long_s and not runs[-1]["error"]:
-            runs.append(_measure(notebook, data_root))
-        walls = [r["wall_s"] for r in runs]
-        target = TARGET_S.get(task)
-        rows.append(
-            {
-                "notebook": notebook.name,
-                "runs": len(runs),
-                "wall s (median)": statistics.median(walls),
-                "min": min(walls),
-                "max": max(walls),
-                "peak kernel RSS MiB": max(r["peak_mib"] for r in runs),
-                "target": (f"< {target:.0f} s, " if target else "") + f"< {TARGET_MIB:.0f} MiB",
-                "data": data,
-                "error": next((r["error"] for r in runs if r["error"]), ""),
-            }
-        )
+    with tempfile.TemporaryDirectory(prefix="dlci-bench-notebooks-") as tmp:
+        for notebook in _notebooks(Path(tmp), solutions):
+            task = notebook.stem.split("_")[0]
+            if not tasks or task in tasks:
+                rows.append(_row(notebook, task, data_root, repeats, long_s, data, solutions))
     return rows
+
+
+def _row(notebook: Path, task: str, data_root: str | None, repeats: int, long_s: float,
+         data: str, solutions: bool) -> dict:
+    """Run ``notebook`` up to ``repeats`` times; its row of the table."""
+    runs = [_measure(notebook, data_root)]
+    while len(runs) < repeats and runs[0]["wall_s"] < long_s and not runs[-1]["error"]:
+        runs.append(_measure(notebook, data_root))
+    walls = [r["wall_s"] for r in runs]
+    target = TARGET_S.get(task)
+    return {
+        "notebook": notebook.name,
+        "as": "solution, hidden tests" if solutions else "solved release",
+        "runs": len(runs),
+        "wall s (median)": statistics.median(walls),
+        "min": min(walls),
+        "max": max(walls),
+        "peak kernel RSS MiB": max(r["peak_mib"] for r in runs),
+        "target": (f"< {target:.0f} s, " if target else "") + f"< {TARGET_MIB:.0f} MiB",
+        "data": data,
+        "error": next((r["error"] for r in runs if r["error"]), ""),
+    }
 
 
 if __name__ == "__main__":
@@ -125,10 +151,14 @@ if __name__ == "__main__":
     parser.add_argument("--save", type=Path, help="with --one: write the executed notebook here")
     parser.add_argument("--root", default=None)
     parser.add_argument("--tasks", nargs="*", help="only these tasks, e.g. task1 task3")
+    parser.add_argument("--solutions", action="store_true",
+                        help="run the solution notebooks (hidden tests included) instead")
     args = parser.parse_args()
     if args.one:
         print(json.dumps(run_one(args.one, save=args.save)))
     else:
-        from bench.__main__ import markdown
+        from bench.figures import machine, publish
 
-        print(markdown(run(args.root, tasks=args.tasks)))
+        started = machine()
+        rows = run(args.root, tasks=args.tasks, solutions=args.solutions)
+        publish("bench_notebooks", rows, argv=sys.argv[1:], data_root=args.root, started=started)

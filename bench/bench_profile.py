@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -92,13 +93,15 @@ def run(data_root: str | None = None, tasks: tuple[str, ...] = TASKS) -> list[di
 
 
 def main() -> None:
-    from bench.__main__ import markdown
+    from bench.figures import machine, publish
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--root", default=None)
     parser.add_argument("--tasks", nargs="+", default=list(TASKS))
     args = parser.parse_args()
-    print(markdown(run(args.root, tuple(args.tasks))))
+    started = machine()
+    publish("bench_profile", run(args.root, tuple(args.tasks)), argv=sys.argv[1:],
+            data_root=args.root, started=started)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import dataclasses
 import os
 import resource
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -134,6 +135,8 @@ if __name__ == "__main__":
     parser.add_argument("--students", type=int, default=STUDENTS)
     parser.add_argument("--root", default=None)
     args = parser.parse_args()
-    from bench.__main__ import markdown
+    from bench.figures import machine, publish
 
-    print(markdown(run(args.root, students=args.students)))
+    started = machine()
+    publish("bench_regrade", run(args.root, students=args.students), argv=sys.argv[1:],
+            data_root=args.root, started=started)

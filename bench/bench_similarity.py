@@ -22,6 +22,7 @@ import argparse
 import copy
 import random
 import resource
+import sys
 import time
 import tracemalloc
 from collections.abc import Mapping
@@ -176,6 +177,8 @@ if __name__ == "__main__":
     parser.add_argument("--planted", type=int, default=PLANTED)
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args()
-    from bench.__main__ import markdown
+    from bench.figures import machine, publish
 
-    print(markdown(run(students=args.students, planted=args.planted, seed=args.seed)))
+    started = machine()
+    publish("bench_similarity", run(students=args.students, planted=args.planted, seed=args.seed),
+            argv=sys.argv[1:], started=started, uses_data=False)

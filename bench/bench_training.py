@@ -44,13 +44,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -273,8 +273,20 @@ def ablation(
             "psnr": results,
         }
     out["total_s"] = sum(m["train_s"] + m["eval_s"] for m in out["models"].values())
-    out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["peak_rss_mib"] = peak_rss_mib()
     return out
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory since it started its program (MiB): ``VmHWM``, which
+    exec resets, where ``ru_maxrss`` keeps the parent's peak when the parent was larger."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _worker(engine: str, args: argparse.Namespace) -> dict:
@@ -410,8 +422,8 @@ def _resolve(args: argparse.Namespace) -> argparse.Namespace:
     return args
 
 
-def run(data_root: str | None = None, quick: bool = True) -> list[dict]:
-    """For ``python -m bench``: the quick comparison (pass ``quick=False`` for the full one)."""
+def run(data_root: str | None = None, quick: bool = False) -> list[dict]:
+    """For ``python -m bench``: the full comparison (``python -m bench --quick``: the quick one)."""
     args = _resolve(_parser().parse_args(["--quick"] if quick else []))
     args.root = str(data_root) if data_root else None
     return compare(args)
@@ -423,13 +435,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(ablation(args.worker, args.root, args.steps, args.images, args.compile,
                                   torch.device(args.device))))
         return 0
-    from bench.__main__ import markdown
+    from bench.figures import machine, publish
 
-    print(
-        f"CPU: {os.cpu_count()} cores, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, native bf16: {cpu_has_native_bf16()}"
-    )
-    print(markdown(compare(args)))
+    started = machine()
+    publish("bench_training", compare(args), argv=sys.argv[1:] if argv is None else argv,
+            data_root=args.root, started=started,
+            notes=[f"{torch.get_num_threads()} threads, native bf16: {cpu_has_native_bf16()}"])
     return 0
 
 
