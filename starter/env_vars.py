@@ -6,6 +6,9 @@
   :mod:`starter.grading_budget`). A notebook never reads it.
 - :data:`REQUIRE_DATA_ENV_VAR` (``DLCI_REQUIRE_DATA``): ``1`` makes the test suite fail, not
   skip, where the course data is missing (CI sets it).
+- :data:`COURSE_ENV_VAR` (``DLCI_COURSE_ROOT``) and :data:`SOLUTIONS_ENV_VAR`
+  (``DLCI_SOLUTIONS``): the instructor tools' default course folder and source notebooks (the
+  hub's instructor image sets both: ``~/course`` and its copy of the kit's ``solutions/``).
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ GRADING_ENV_VAR = "DLCI_GRADING"
 experiment."""
 REQUIRE_DATA_ENV_VAR = "DLCI_REQUIRE_DATA"
 """Set to ``1`` where the course data must be present (CI): tests fail instead of skipping."""
+COURSE_ENV_VAR = "DLCI_COURSE_ROOT"
+"""The nbgrader course folder the ``dlci`` instructor commands use by default."""
+SOLUTIONS_ENV_VAR = "DLCI_SOLUTIONS"
+"""The source notebooks' folder the ``dlci`` instructor commands use by default."""
 
 
 def grading_mode() -> bool:

@@ -1,7 +1,13 @@
-"""Task 1 on a real JupyterHub: release, fetch, complete, submit, collect, grade, feedback.
+"""Task 1 on a real JupyterHub: the deploy guide's course round, trusted end to end.
+
+The instructor releases (nbgrader, in their own course folder, under the instructor image's
+Jupyter configuration); one student fetches, answers all but Part 3 and submits, another submits
+the blank release with the attack suite's harness-replacing cell; the instructor collects, finds
+plain ``nbgrader autograde`` refused, grades with ``dlci grade`` into the course's own gradebook,
+and releases feedback; each student's fetched feedback shows the trusted score.
 
 One hub for the module (autograder/deploy/jupyterhub_config.py) on free loopback ports, with
-configurable-http-proxy, LocalProcessSpawner and real Unix users: an instructor and two
+configurable-http-proxy, LocalProcessSpawner and real Unix users: an instructor and three
 students, and a shared nbgrader exchange in a temporary folder. Everything is started here and
 stopped at the end, on failure too: the hub (which stops the proxy and the servers), then every
 process of the test users, the users, the folders.
@@ -36,6 +42,9 @@ from hub.prerequisites import (
 from hub.student import StudentServer, complete
 from hub.unix_users import UnixUsers
 
+from dlci_grader.samples.sample_class import sample_class
+from dlci_grader.verdicts.results import graded_cells
+
 pytestmark = [pytest.mark.grader, pytest.mark.hub, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,6 +56,10 @@ _RUN = secrets.token_hex(2)  # runs at the same time on one machine get differen
 INSTRUCTOR = f"dlci-instructor-{_RUN}"
 STUDENT = f"dlci-student1-{_RUN}"
 BROWSER_STUDENT = f"dlci-student2-{_RUN}"
+ATTACKER = f"dlci-student3-{_RUN}"
+ATTACK = "attack-replace-harness"
+"""The attack suite's notebook the attacker submits (a blank notebook whose pasted cell
+replaces the grader's harness: plain in-kernel autograde gives it most of Task 1's points)."""
 UNANSWERED = ("analytic_gradients",)
 """The student leaves Part 3 undone, so the grade is not simply full marks."""
 ARTIFACTS_ENV_VAR = "DLCI_ARTIFACTS"
@@ -66,6 +79,9 @@ class Site:
             "PYTHONPATH": str(REPO / "tests"),
             **self.hub.user_python.env,
             "MPLBACKEND": "Agg",
+            # as the instructor image sets them (instructor.Dockerfile)
+            "DLCI_COURSE_ROOT": str(self.course_root),
+            "DLCI_SOLUTIONS": str(REPO / "solutions"),
         }
         if os.environ.get("DLCI_DATA"):
             env["DLCI_DATA"] = os.environ["DLCI_DATA"]
@@ -98,10 +114,11 @@ def site():
         os.chmod(exchange, 0o777)  # nbgrader's exchange root: everyone writes, see README
         user_python = ensure_user_python(base)
         data = os.environ.get("DLCI_DATA")
-        with UnixUsers([INSTRUCTOR, STUDENT, BROWSER_STUDENT], base / "home") as users:
+        students = [STUDENT, BROWSER_STUDENT, ATTACKER]
+        with UnixUsers([INSTRUCTOR, *students], base / "home") as users:
             hub = LocalHub(
                 jupyterhub, proxy, user_python, base / "state", exchange,
-                instructors=[INSTRUCTOR], students=[STUDENT, BROWSER_STUDENT],
+                instructors=[INSTRUCTOR], students=students,
                 data_root=Path(data) if data else None,
             )
             try:
@@ -147,52 +164,136 @@ def test_instructor_has_formgrader_students_do_not(released: Site):
     )
 
 
-def test_task1_round_trip_through_the_hub(released: Site):
-    """A student logs in, fetches Task 1, answers all but Part 3, submits; the instructor grades;
-    feedback comes back."""
-    hub = released.hub
-    hub.login(STUDENT)  # the login form; the hub spawns the student's server
-    student = StudentServer(*hub.user_session(STUDENT))
+def _attack_notebook() -> nbformat.NotebookNode:
+    """The attack suite's harness-replacing notebook (on the blank release) and its points."""
+    [sub] = [s for s in sample_class(REPO / "solutions", REPO / "notebooks", ["task1"],
+                                     attacks=True) if s.student == ATTACK]
+    assert sum(sub.auto_points.values()) == 0, "the attack's base is no longer the blank release"
+    return nbformat.reads(sub.content.decode(), as_version=4)
 
+
+def _submit(hub: LocalHub, user: str, notebook: nbformat.NotebookNode | None) -> StudentServer:
+    """``user`` logs in, fetches Task 1, writes ``notebook`` over it (None: the released one
+    completed but for Part 3) and submits."""
+    hub.login(user)  # the login form; the hub spawns the student's server
+    student = StudentServer(*hub.user_session(user))
     offered = {a["assignment_id"]: a for a in student.assignments()}
     assert offered[ASSIGNMENT]["status"] == "released", offered
     student.action("fetch", ASSIGNMENT)
     assert f"{ASSIGNMENT}.ipynb" in student.listing(ASSIGNMENT)
-
-    solution = nbformat.read(str(SOLUTION), as_version=4)
     released_nb = student.read_notebook(NOTEBOOK)
     assert not any("BEGIN HIDDEN TESTS" in c.source for c in released_nb.cells)
-    student.write_notebook(NOTEBOOK, complete(released_nb, solution, UNANSWERED))
+    if notebook is None:
+        notebook = complete(released_nb, nbformat.read(str(SOLUTION), 4), UNANSWERED)
+    student.write_notebook(NOTEBOOK, notebook)
     student.action("submit", ASSIGNMENT)
     statuses = {a["assignment_id"]: a["status"] for a in student.assignments()}
     assert statuses[ASSIGNMENT] == "submitted", statuses
+    return student
 
-    scores = json.loads(
-        released.run_instructor("grade", str(released.course_root), ASSIGNMENT, STUDENT)
-    )[STUDENT]
 
+def _feedback_score(student: StudentServer) -> tuple[float, float]:
+    """(score, total) on the feedback page the student fetched."""
+    student.action("fetch_feedback", ASSIGNMENT)
+    [timestamp] = student.listing(f"{ASSIGNMENT}/feedback")
+    feedback = student.read_text(f"{ASSIGNMENT}/feedback/{timestamp}/{ASSIGNMENT}.html")
+    assert "BEGIN HIDDEN TESTS" not in feedback
+    match = re.search(r"Score:\s*([\d.]+)\s*/\s*([\d.]+)", feedback)
+    assert match, "the feedback page shows no score"
+    return float(match[1]), float(match[2])
+
+
+def test_task1_round_trip_through_the_hub(released: Site, tmp_path: Path):
+    """Two students submit (one answers all but Part 3, one pastes the harness-replacing
+    attack into the blank release); the instructor's plain autograde is refused, ``dlci grade``
+    grades, the instructor scores a written answer in the formgrader in Chromium and releases
+    feedback; each student's feedback carries the trusted score."""
+    hub = released.hub
+    honest = _submit(hub, STUDENT, None)
+    attacker = _submit(hub, ATTACKER, _attack_notebook())
+
+    graded = json.loads(released.run_instructor("grade", str(released.course_root), ASSIGNMENT))
+    assert "trusted grader" in graded["refused"], graded["refused"]
+
+    solution = nbformat.read(str(SOLUTION), as_version=4)
     points = _points(solution)
-    assert set(scores) == set(points)
+    written = sorted(n for n, (_, manual) in graded_cells(solution).items() if manual)[0]
+    _score_in_formgrader(hub, STUDENT, written, points[written], tmp_path)
+
+    scores = json.loads(released.run_instructor(
+        "feedback", str(released.course_root), ASSIGNMENT, STUDENT, ATTACKER))
+    assert set(scores[STUDENT]) == set(points)
     unanswered_tests = {"test_analytic", "test_analytic_hidden"}
-    for name, (score, max_score, manual) in scores.items():
+    for name, (score, max_score, manual) in scores[STUDENT].items():
         assert max_score == points[name], name
-        if manual:
+        if name == written:
+            assert score == max_score, f"{name}: the formgrader's score is not in the gradebook"
+        elif manual:
             assert score == 0, f"{name} is graded by hand, not by the autograder"
         elif name in unanswered_tests:
             assert score == 0, f"{name}: {score} points for an unanswered question"
         else:
             assert score == max_score, f"{name}: {score}/{max_score} for a correct answer"
-    auto_max = sum(p for n, (_, p, manual) in scores.items() if not manual)
-    auto_score = sum(s for n, (s, _, manual) in scores.items() if not manual)
+    auto_max = sum(p for n, (_, p, manual) in scores[STUDENT].items() if not manual)
+    auto_score = sum(s for n, (s, _, manual) in scores[STUDENT].items() if not manual)
     assert auto_score == auto_max - sum(points[n] for n in unanswered_tests)
+    attack_score = sum(s for s, _, _ in scores[ATTACKER].values())
+    assert attack_score == 0, (scores[ATTACKER], graded["graded"])
 
-    student.action("fetch_feedback", ASSIGNMENT)
-    [timestamp] = student.listing(f"{ASSIGNMENT}/feedback")
-    feedback = student.read_text(f"{ASSIGNMENT}/feedback/{timestamp}/{ASSIGNMENT}.html")
     total = sum(points.values())
-    match = re.search(r"Score:\s*([\d.]+)\s*/\s*([\d.]+)", feedback)
-    assert match, "the feedback page shows no score"
-    assert (float(match[1]), float(match[2])) == (auto_score, total)
+    assert _feedback_score(honest) == (auto_score + points[written], total)
+    assert _feedback_score(attacker) == (0, total)
+
+
+def _score_in_formgrader(
+    hub: LocalHub, student: str, cell: str, score: float, tmp_path: Path,
+) -> None:
+    """In headless Chromium the instructor logs in, opens ``student``'s submission in the
+    formgrader (its own page: the hub's content-security policy forbids framing it) and types
+    ``score`` for the written answer ``cell``; the formgrader saves it to the gradebook."""
+    chromium = ensure_chromium()
+    ensure_playwright()
+    from playwright.sync_api import sync_playwright
+
+    hub.login(INSTRUCTOR)  # the hub spawns the instructor's server if it is not running
+    server, session = hub.user_session(INSTRUCTOR)
+    listed = session.get(
+        f"{server}formgrader/api/submitted_notebooks/{ASSIGNMENT}/{ASSIGNMENT}", timeout=60
+    )
+    assert listed.status_code == 200, listed.text[:500]
+    [submission] = [s for s in listed.json() if s["student"] == student]
+    screenshot = tmp_path / "hub_formgrader_written_answer.png"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(chromium), headless=True, args=CHROMIUM_FLAGS
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 950})
+            page.set_default_timeout(60_000)
+            try:
+                page.goto(f"{hub.url}/hub/login")
+                page.fill("#username_input", INSTRUCTOR)
+                page.fill("#password_input", hub.password)
+                page.click("#login_submit")
+                page.wait_for_url(f"{hub.url}/user/{INSTRUCTOR}/**", timeout=120_000)
+                page.goto(f"{hub.url}/user/{INSTRUCTOR}/formgrader/submissions/{submission['id']}/")
+                box = page.locator(f"input.score#{cell}")
+                box.fill(str(int(score)))
+                box.press("Tab")  # the formgrader saves on change
+                for _ in range(60):  # until the gradebook holds it
+                    grades = session.get(f"{server}formgrader/api/grades",
+                                         params={"submission_id": submission["id"]}, timeout=60)
+                    saved = {g["name"]: g["manual_score"] for g in grades.json()}
+                    if saved.get(cell) == score:
+                        break
+                    page.wait_for_timeout(500)
+                else:
+                    raise AssertionError(f"the formgrader did not save {cell}: {saved}")
+            finally:
+                page.screenshot(path=str(screenshot))  # on failure too: what the grader saw
+        finally:
+            browser.close()
+    print(f"screenshot: {_save_artifact(screenshot)}")
 
 
 CHROMIUM_FLAGS = [

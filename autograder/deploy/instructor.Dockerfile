@@ -22,6 +22,7 @@ COPY solutions/*.ipynb /opt/dlci/solutions/
 
 COPY autograder/deploy/jupyter/instructor/ /etc/dlci/jupyter-instructor/
 ENV JUPYTER_CONFIG_PATH=/etc/dlci/jupyter-instructor \
-    DLCI_COURSE_ROOT=/home/jovyan/course
+    DLCI_COURSE_ROOT=/home/jovyan/course \
+    DLCI_SOLUTIONS=/opt/dlci/solutions
 
 USER ${NB_UID}

@@ -7,6 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from dlci_grader.commands import add_course_option
+
 
 def _run(args: argparse.Namespace) -> int:
     from dlci_grader.lms import export
@@ -46,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     p.add_argument("lms", choices=("canvas", "moodle"))
-    p.add_argument("--course", default="course", help="nbgrader course folder (default: course)")
+    add_course_option(p)
     p.add_argument(
         "--roster", required=True,
         help="roster CSV: the LMS's identity columns, as downloaded: Canvas's gradebook export "

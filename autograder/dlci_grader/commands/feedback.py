@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dlci_grader.commands import add_course_option
 from dlci_grader.nbgrader.feedback import generate_feedback
 
 
@@ -24,6 +25,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "Write HTML feedback for every graded notebook with nbgrader generate_feedback."
         ),
     )
-    p.add_argument("--course", default="course", help="nbgrader course folder (default: course)")
+    add_course_option(p)
     p.add_argument("--students", nargs="*", metavar="STUDENT", help="only these students")
     p.set_defaults(func=_run)

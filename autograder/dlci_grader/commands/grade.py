@@ -6,10 +6,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dlci_grader.commands import add_course_option, add_solutions_option
 from dlci_grader.isolation.limits import CELL_TIMEOUT, Limits
-from dlci_grader.nbgrader.course import Course
+from dlci_grader.nbgrader.course import Course, CourseMismatch
 from dlci_grader.run import report
 from dlci_grader.run.class_run import grade_class
 from dlci_grader.run.job import resolve_data_root, threads_per_worker
@@ -72,11 +74,17 @@ def _run(args: argparse.Namespace) -> int:
         roster = Roster.read(args.roster) if args.roster else None
     except (OSError, ValueError) as exc:
         raise SystemExit(f"dlci grade: {exc}") from exc
-    run = grade_class(
-        args.submissions, args.course, args.solutions, args.tasks or None, args.workers, limits,
-        args.force, data_root=data_root, progress=not args.quiet, executor=executor,
-        expected=expected, roster=roster,
-    )
+    submissions = args.submissions or str(Path(args.course) / "submitted")
+    if not Path(submissions).exists():
+        raise SystemExit(f"dlci grade: {submissions} not found (nothing collected to grade)")
+    try:
+        run = grade_class(
+            submissions, args.course, args.solutions, args.tasks or None, args.workers, limits,
+            args.force, data_root=data_root, progress=not args.quiet, executor=executor,
+            expected=expected, roster=roster,
+        )
+    except CourseMismatch as exc:
+        raise SystemExit(f"dlci grade: {exc}; nothing was graded") from exc
     if executor is not None:
         for worker in executor.workers.values():
             print(f"worker {worker['host']}: {worker['sandbox']}", file=sys.stderr)
@@ -119,16 +127,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=(
             "Autograde every submission (a folder with one subfolder per student, nbgrader's "
             "submitted/, Moodle's folders per participant, Canvas's flat download, Gradescope's "
-            "export, or a zip of any) into an nbgrader course folder: scores in its "
-            "gradebook.db, a CSV of points per student, task and question, and a summary. "
+            "export, or a zip of any) into an nbgrader course folder, the kit's or the "
+            "instructor's own (its configuration, sources and release are left as they are): "
+            "scores in its gradebook.db, a CSV of points per student, task and question, and a "
+            "summary. "
             "Notebooks already graded (same file) are skipped unless --force; every file "
             "skipped is named in a warning."
         ),
     )
     p.add_argument(
-        "submissions",
+        "submissions", nargs="?",
         help="folder or .zip: one subfolder per student, or an LMS download (Moodle, Canvas, "
-        "Gradescope)",
+        "Gradescope) (default: the course's submitted/, what `nbgrader collect` gathered)",
     )
     p.add_argument(
         "--roster", metavar="CSV",
@@ -137,8 +147,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "student id; a submission whose id is not in it, or is there for two students, is not "
         "graded (warned)",
     )
-    p.add_argument("--course", default="course", help="nbgrader course folder (default: course)")
-    p.add_argument("--solutions", default="solutions", help="source notebooks (default: solutions)")
+    add_course_option(p)
+    add_solutions_option(p)
     p.add_argument("--tasks", nargs="*", metavar="TASK", help="grade only these tasks, e.g. task1")
     p.add_argument(
         "--workers", type=int, default=None,

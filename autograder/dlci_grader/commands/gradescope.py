@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from dlci_grader.commands import add_solutions_option
 from dlci_grader.gradescope.settings import VISIBILITIES, Settings
 from dlci_grader.isolation.limits import CELL_TIMEOUT
 
@@ -52,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sub = p.add_subparsers(dest="gradescope_command", required=True)
     b = sub.add_parser("build", help="write one autograder zip per task")
     b.add_argument("--out", default="gradescope", help="folder for the zips (default: gradescope)")
-    b.add_argument("--solutions", default="solutions", help="source notebooks (default: solutions)")
+    add_solutions_option(b)
     b.add_argument("--tasks", nargs="*", metavar="TASK", help="only these tasks, e.g. task1")
     b.add_argument("--cell-timeout", type=int, default=CELL_TIMEOUT,
                    help=f"seconds per cell (default {CELL_TIMEOUT})")

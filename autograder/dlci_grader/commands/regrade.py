@@ -7,6 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from dlci_grader.commands import add_course_option, add_solutions_option
+
 
 def _run(args: argparse.Namespace) -> int:
     from dlci_grader.run import report
@@ -76,8 +78,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     p.add_argument("tests", nargs="+", metavar="TEST", help="grade ids of test cells")
-    p.add_argument("--course", default="course", help="nbgrader course folder (default: course)")
-    p.add_argument("--solutions", default="solutions", help="the source notebooks' folder")
+    add_course_option(p)
+    add_solutions_option(p, "the source notebooks' folder")
     p.add_argument("--workers", type=int, help="notebooks run again at once (default: cores)")
     p.add_argument("--root", help="course data for notebooks run again (default: $DLCI_DATA)")
     p.add_argument("--csv", help="where to write grades.csv (default: COURSE/grades.csv)")

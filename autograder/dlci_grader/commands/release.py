@@ -7,6 +7,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from dlci_grader.commands import add_solutions_option
 from dlci_grader.nbgrader.release import check_release, release_all
 
 
@@ -33,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Make the student notebooks from the nbgrader source notebooks (solutions/).",
     )
     p.add_argument("names", nargs="*", help="notebooks to release (default: all in --solutions)")
-    p.add_argument("--solutions", default="solutions", help="source notebooks (default: solutions)")
+    add_solutions_option(p)
     p.add_argument("--out", default="notebooks", help="student notebooks (default: notebooks)")
     p.add_argument(
         "--nbgrader-release",

@@ -7,6 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from dlci_grader.commands import add_course_option
+
 
 def _run(args: argparse.Namespace) -> int:
     from dlci_grader.insight import class_report, similarity
@@ -64,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "rare fragments), report.json and each task's histogram as a PNG."
         ),
     )
-    p.add_argument("--course", default="course", help="nbgrader course folder (default: course)")
+    add_course_option(p)
     p.add_argument(
         "--csv", help="the grades.csv `dlci grade` wrote (default: COURSE/grades.csv)",
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from dlci_grader.commands import add_solutions_option
 from dlci_grader.samples.sample_class import sample_class, write_class
 from dlci_grader.tasks import load_tasks
 
@@ -32,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "out", nargs="?", default="sample_class",
         help="folder to write (emptied first; default sample_class)",
     )
-    p.add_argument("--solutions", default="solutions", help="source notebooks (default: solutions)")
+    add_solutions_option(p)
     p.add_argument(
         "--notebooks", default="notebooks", help="released notebooks (default: notebooks)",
     )

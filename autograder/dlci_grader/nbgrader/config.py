@@ -2,14 +2,19 @@
 
 Two kinds of course folder get one:
 
-- the instructor's course (``dlci grade``, formgrader, ``dlci feedback``): root, course id, and
-  the feedback preprocessors that hide hidden tests
-  (:class:`~dlci_grader.nbgrader.feedback.HideHiddenTests`),
-  so formgrader's own feedback button hides them too;
+- the kit's course (``dlci grade``, formgrader, ``dlci feedback``): root, course id, the
+  feedback preprocessors that hide hidden tests
+  (:class:`~dlci_grader.nbgrader.feedback.HideHiddenTests`), so formgrader's own feedback
+  button hides them too, and plain ``nbgrader autograde`` refused
+  (:mod:`~dlci_grader.nbgrader.untrusted`); an instructor's own nbgrader course (one nbgrader
+  made, :func:`kit_owns_config` False) is graded into but its configuration is never written:
+  the hub's instructor configuration (``autograder/deploy/jupyter/instructor``) carries the
+  same two settings;
 - a worker's private course (one notebook, :mod:`dlci_grader.run.worker`): also the cell
   timeout, the (sandboxed) kernel, and the autograde preprocessors with
   :class:`~dlci_grader.nbgrader.execute.ResilientExecute` in place of nbgrader's ``Execute``
-  and :class:`~dlci_grader.nbgrader.output_cap.CapOutputBytes` after its ``LimitOutput``.
+  and :class:`~dlci_grader.nbgrader.output_cap.CapOutputBytes` after its ``LimitOutput``, and
+  nbgrader's own exporter back (the refusal is for the instructor's course, not the worker's).
 """
 
 from __future__ import annotations
@@ -21,20 +26,32 @@ from dlci_grader.isolation.limits import CELL_TIMEOUT
 COURSE_ID = "dlci"
 """nbgrader's course id in every gradebook the kit writes."""
 
-_HEADER = """\
-# Written by dlci_grader.nbgrader.config ({what}); rewritten on every run.
+KIT_HEADER = "# Written by dlci_grader.nbgrader.config"
+"""How every configuration the kit writes begins (:func:`kit_owns_config` looks for it)."""
+
+REFUSE_IN_KERNEL = "dlci_grader.nbgrader.untrusted.InKernelAutogradeRefused"
+"""``Autograde.exporter_class`` of a course the kit grades: plain ``nbgrader autograde`` stops
+before it touches a file (:mod:`~dlci_grader.nbgrader.untrusted`)."""
+
+FEEDBACK_PREPROCESSORS = [
+    "dlci_grader.nbgrader.feedback.HideHiddenTests",
+    "nbgrader.preprocessors.GetGrades",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
+"""``GenerateFeedback.preprocessors``: feedback without the hidden tests' code."""
+
+_HEADER = KIT_HEADER + """ ({what}); rewritten on every run.
 c = get_config()  # noqa: F821
 c.CourseDirectory.root = {root!r}
 c.CourseDirectory.course_id = {course_id!r}
 c.Execute.timeout = {cell_timeout}
 """
-_FEEDBACK = """
+_COURSE = f"""
 # Feedback hides the hidden tests (formgrader's feedback button too).
-c.GenerateFeedback.preprocessors = [
-    "dlci_grader.nbgrader.feedback.HideHiddenTests",
-    "nbgrader.preprocessors.GetGrades",
-    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-]
+c.GenerateFeedback.preprocessors = {FEEDBACK_PREPROCESSORS!r}
+# Plain `nbgrader autograde` (and formgrader's button) would run the tests inside the
+# student's kernel: refused, `dlci grade` grades this course.
+c.Autograde.exporter_class = {REFUSE_IN_KERNEL!r}
 """
 _WORKER = """
 # One notebook, graded by a worker: a dead kernel costs the cells from there on.
@@ -45,6 +62,7 @@ from dlci_grader.nbgrader.execute import ResilientExecute
 from dlci_grader.nbgrader.output_cap import CapOutputBytes
 
 c.Execute.interrupt_on_timeout = True
+c.Autograde.exporter_class = "nbconvert.exporters.NotebookExporter"  # nbgrader's own
 c.Execute.kernel_name = {kernel_name!r}
 c.Autograde.autograde_preprocessors = [
     ResilientExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, CapOutputBytes,
@@ -53,11 +71,22 @@ c.Autograde.autograde_preprocessors = [
 """
 
 
+def kit_owns_config(root: Path) -> bool:
+    """Whether the course folder's ``nbgrader_config.py`` is the kit's to write: the folder holds
+    no nbgrader course yet, or its configuration is one the kit wrote. An instructor's own course
+    (made with nbgrader, its configuration theirs or the hub's) is graded into, never rewritten."""
+    config = Path(root) / "nbgrader_config.py"
+    if config.is_file():
+        return config.read_text(errors="replace").startswith(KIT_HEADER)
+    return not (Path(root) / "gradebook.db").exists() and not (Path(root) / "source").exists()
+
+
 def write_course_config(root: Path, cell_timeout: int = CELL_TIMEOUT) -> Path:
-    """The instructor's (or a throw-away) course: root, id, feedback without hidden tests."""
+    """The kit's (or a throw-away) course: root, id, feedback without hidden tests, plain
+    ``nbgrader autograde`` refused."""
     text = _HEADER.format(what="a course folder", root=str(root), course_id=COURSE_ID,
                           cell_timeout=int(cell_timeout))
-    return _write(root, text + _FEEDBACK)
+    return _write(root, text + _COURSE)
 
 
 def write_worker_config(

@@ -20,6 +20,13 @@ the kernel inherits exactly the environment given). :class:`Course` is the instr
 never touch its ``gradebook.db``; each grades in a private copy of the template, and
 :meth:`Course.store` merges its result, one at a time (:mod:`~dlci_grader.nbgrader.gradebook`).
 What was graded, from which file, is the ledger's (:attr:`Course.ledger`), written after.
+
+The course may be the kit's (made by ``dlci grade``) or an instructor's own nbgrader course
+(``~/course`` on the hub: ``nbgrader generate_assignment``, ``release_assignment``,
+``collect``). Into the instructor's the kit writes only what grading writes (the gradebook's
+scores, ``submitted/``, ``autograded/``, ``.dlci/``): never its ``nbgrader_config.py``, its
+``source/`` or its ``release/``, and it grades only the assignments the course has, each of
+which must hold the kit's graded cells (:meth:`Course.prepare`).
 """
 
 from __future__ import annotations
@@ -40,14 +47,24 @@ from nbformat import NotebookNode
 from dlci_grader.files import atomic_write
 from dlci_grader.isolation.limits import CELL_TIMEOUT
 from dlci_grader.ledger import Ledger
-from dlci_grader.nbgrader.config import write_course_config
-from dlci_grader.nbgrader.gradebook import write_lms_ids, write_result
+from dlci_grader.nbgrader.config import kit_owns_config, write_course_config
+from dlci_grader.nbgrader.gradebook import assignment_names, write_lms_ids, write_result
 from dlci_grader.nbgrader.template import NBFORMAT_VERSION, Template
-from dlci_grader.verdicts.results import NotebookResult
+from dlci_grader.verdicts.results import NotebookResult, graded_cells
 from starter.hashing import sha256_file
 
 if TYPE_CHECKING:
     from dlci_grader.tasks import Task
+
+
+COLLECTED_FILES = ("timestamp.txt", "submission_secret.txt")
+"""Files ``nbgrader collect`` puts beside a submission, which nbgrader's autograde copies to
+``autograded/`` and its ``release_feedback`` reads from there: the kit's store copies them too."""
+
+
+class CourseMismatch(ValueError):
+    """An instructor's nbgrader course that the kit cannot grade as it is (the message says
+    what to do); nothing was graded or written."""
 
 
 class NbgraderError(RuntimeError):
@@ -174,18 +191,6 @@ class NbgraderCourse:
         nbformat.write(read_notebook(notebook), str(path))
         return path
 
-    def autograde(
-        self, assignment: str, student: str | None = None, env: Mapping[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        """nbgrader autograde every submission of ``assignment`` (or one student's).
-
-        ``env`` is added to this process's environment for nbgrader and the kernels it starts.
-        """
-        args = ["autograde", assignment, "--force"]
-        if student is not None:
-            args.append(f"--student={student}")
-        return self.run(*args, env=env)
-
     def autograded_notebook(self, assignment: str, student: str, name: str) -> NotebookNode:
         """The executed notebook nbgrader scored (outputs and tracebacks included)."""
         path = self.autograded_path(student, assignment, name)
@@ -205,14 +210,64 @@ class Course(NbgraderCourse):
         """The task's assignment in the worker template (:attr:`template`)."""
         return Template(self.template, notebook)
 
+    @property
+    def instructors_own(self) -> bool:
+        """An nbgrader course the instructor made (:func:`kit_owns_config` False): graded into,
+        its configuration, sources and release never written."""
+        return not kit_owns_config(self.root)
+
+    def gradable(self, tasks: Mapping[str, Task], chosen: bool) -> dict[str, Task]:
+        """The tasks to grade into this course: all of ``tasks`` in the kit's course; in an
+        instructor's, those whose assignment it holds (every one of them when the instructor
+        ``chosen`` them, else :class:`CourseMismatch` names what is missing)."""
+        if not self.instructors_own:
+            return dict(tasks)
+        held = {k: t for k, t in tasks.items() if self.source_path(t.notebook).is_file()}
+        missing = sorted(t.notebook for k, t in tasks.items() if k not in held)
+        if (chosen and missing) or not held:
+            raise CourseMismatch(
+                f"{self.root} is an nbgrader course without the assignment "
+                f"{', '.join(missing)} (no source/<assignment>/<assignment>.ipynb): add it and "
+                "run `nbgrader generate_assignment` there first, or grade only the tasks it has "
+                "(--tasks)"
+            )
+        return held
+
+    def _check_instructors_own(self, tasks: Mapping[str, Task]) -> None:
+        """Each assignment of an instructor's course holds the kit's graded cells (ids, points,
+        by hand or not) and is in its gradebook: else :class:`CourseMismatch`."""
+        in_gradebook = assignment_names(self.db) if self.db.is_file() else set()
+        for task in tasks.values():
+            ours = graded_cells(read_notebook(task.source))
+            theirs = graded_cells(read_notebook(self.source_path(task.notebook)))
+            if ours != theirs:
+                changed = sorted(set(ours) ^ set(theirs)) or sorted(
+                    n for n in ours if ours[n] != theirs[n]
+                )
+                raise CourseMismatch(
+                    f"{self.source_path(task.notebook)} is not the kit's {task.source.name}: its "
+                    f"graded cells differ ({', '.join(changed)}); the kit's grader scores the "
+                    "kit's cells, so put the kit's source notebook there and run "
+                    "`nbgrader generate_assignment` again"
+                )
+            if task.notebook not in in_gradebook:
+                raise CourseMismatch(
+                    f"{task.notebook} is not in {self.db}: run `nbgrader generate_assignment "
+                    f"{task.notebook}` in {self.root} first"
+                )
+
     def prepare(self, tasks: Mapping[str, Task]) -> None:
         """Make the course and the worker template know every task's current source notebook.
 
         Runs ``nbgrader generate_assignment`` only for sources that are new or changed since the
-        last run (their sha256 is kept in the ledger's template digests).
+        last run (their sha256 is kept in the ledger's template digests). An instructor's own
+        course is only checked (:meth:`_check_instructors_own`), never written.
         """
         self.root.mkdir(parents=True, exist_ok=True)
-        main = NbgraderCourse(self.root)  # writes nbgrader_config.py
+        theirs = self.instructors_own
+        if theirs:
+            self._check_instructors_own(tasks)
+        main = NbgraderCourse(self.root, create=not theirs)  # the kit's: writes its config
         known = self.ledger.template_digests()
         changed = [t for t in tasks.values() if known.get(t.notebook) != sha256_file(t.source)]
         if not (self.template / "gradebook.db").is_file():
@@ -222,19 +277,27 @@ class Course(NbgraderCourse):
             template.add_source(task.source, assignment=task.notebook, name=task.notebook)
             template.generate_assignment(task.notebook)
             known[task.notebook] = sha256_file(task.source)
-        if not (self.root / "gradebook.db").is_file():
+        if not theirs:  # the instructor's sources, release and gradebook are nbgrader's
+            self._write_sources(main, tasks, changed)
+        self.ledger.keep_template_digests(known)
+
+    def _write_sources(
+        self, main: NbgraderCourse, tasks: Mapping[str, Task], changed: list[Task],
+    ) -> None:
+        """The kit's course: every task's source and release, a new gradebook from the
+        template's, or the changed sources generated again."""
+        if not self.db.is_file():
             for task in tasks.values():
                 main.add_source(task.source, assignment=task.notebook, name=task.notebook)
                 release = self.root / "release" / task.notebook
                 shutil.copytree(
                     self.task_template(task.notebook).release_folder, release, dirs_exist_ok=True,
                 )
-            shutil.copyfile(self.template / "gradebook.db", self.root / "gradebook.db")
+            shutil.copyfile(self.template / "gradebook.db", self.db)
         else:
             for task in changed:
                 main.add_source(task.source, assignment=task.notebook, name=task.notebook)
                 main.generate_assignment(task.notebook)
-        self.ledger.keep_template_digests(known)
 
     def release_ids(self, tasks: Mapping[str, Task]) -> dict[str, dict[str, str]]:
         """Task key -> its released notebook's nbgrader cells (tests, answers, locked): grade id
@@ -258,7 +321,13 @@ class Course(NbgraderCourse):
         if submission is not None:
             atomic_write(self.submitted_path(result.student, result.notebook), submission)
         if autograded is not None:
-            atomic_write(self.autograded_path(result.student, result.notebook), autograded)
+            path = self.autograded_path(result.student, result.notebook)
+            atomic_write(path, autograded)
+            # what nbgrader collect keeps beside the notebook and release_feedback reads
+            submitted = self.submitted_path(result.student, result.notebook).parent
+            for name in COLLECTED_FILES:
+                if (submitted / name).is_file():
+                    shutil.copyfile(submitted / name, path.parent / name)
         else:
             self.autograded_path(result.student, result.notebook).unlink(missing_ok=True)
         write_result(self.db, result)

@@ -20,7 +20,11 @@ from nbconvert.preprocessors import Preprocessor
 from nbformat import NotebookNode
 from traitlets import Bool
 
-from dlci_grader.nbgrader.config import write_course_config
+from dlci_grader.nbgrader.config import (
+    FEEDBACK_PREPROCESSORS,
+    kit_owns_config,
+    write_course_config,
+)
 from dlci_grader.nbgrader.course import Course
 
 _HIDDEN = re.compile(
@@ -53,7 +57,11 @@ def generate_feedback(
     state = Course(course)
     if not state.db.is_file():
         raise FileNotFoundError(f"no gradebook in {state.root}; run `dlci grade` first")
-    write_course_config(state.root)  # hidden tests hidden, also for a course made elsewhere
+    hide: list[str] = []  # hidden tests hidden, in a course made elsewhere too
+    if kit_owns_config(state.root):
+        write_course_config(state.root)
+    else:  # the instructor's configuration is theirs: the setting goes on the command line
+        hide = [f"--GenerateFeedback.preprocessors={FEEDBACK_PREPROCESSORS!r}"]
     assignments = sorted(p.name for p in (state.root / "source").iterdir() if p.is_dir())
     written = []
     for assignment in assignments:
@@ -62,10 +70,11 @@ def generate_feedback(
         if not who:
             continue
         if students is None:
-            state.run("generate_feedback", assignment, "--force")
+            state.run("generate_feedback", assignment, "--force", *hide)
         else:
             for student in who:
-                state.run("generate_feedback", assignment, f"--student={student}", "--force")
+                state.run("generate_feedback", assignment, f"--student={student}", "--force",
+                          *hide)
         for student in who:
             html = state.feedback_path(student, assignment)
             if html.is_file():

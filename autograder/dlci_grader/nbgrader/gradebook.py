@@ -6,11 +6,16 @@
   parent of a grading run calls it, one result at a time);
 - :func:`recorded_scores`: the scores the gradebook holds now, manual grades included (the CSV);
 - :func:`write_lms_ids`: the LMS's id of each student (intake's), which the grades' export
-  matches the LMS's roster on.
+  matches the LMS's roster on;
+- :func:`assignment_names`: the assignments an (instructor's) gradebook holds.
+
+Writes use the gradebook's own course id (an instructor's course may have its own), the kit's
+:data:`~dlci_grader.nbgrader.config.COURSE_ID` only in a gradebook that has none.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -48,13 +53,32 @@ def _url(db: Path) -> str:
     return f"sqlite:///{Path(db).resolve()}"
 
 
+def _course_id(db: Path) -> str:
+    """The course id the gradebook's assignments belong to when they all belong to one (nbgrader
+    itself adds a ``default_course`` row beside an instructor's own id), else the kit's."""
+    try:
+        with sqlite3.connect(f"file:{Path(db).resolve()}?mode=ro", uri=True) as con:
+            rows = con.execute("SELECT DISTINCT course_id FROM assignment").fetchall()
+    except sqlite3.Error:
+        rows = []
+    return str(rows[0][0]) if len(rows) == 1 and rows[0][0] else COURSE_ID
+
+
+def assignment_names(db: Path) -> set[str]:
+    """Names of the assignments in the gradebook (``nbgrader generate_assignment`` adds them)."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(_url(db), _course_id(db)) as gradebook:
+        return {a.name for a in gradebook.assignments}
+
+
 def read_submission(
     db: Path, assignment: str, notebook: str, student: str,
 ) -> dict[str, GradebookCell]:
     """Grade id -> :class:`GradebookCell` of ``student``'s ``notebook`` in ``assignment``."""
     from nbgrader.api import Gradebook
 
-    with Gradebook(_url(db)) as gradebook:
+    with Gradebook(_url(db), _course_id(db)) as gradebook:
         return _cells(gradebook, assignment, notebook, student)
 
 
@@ -84,7 +108,7 @@ def write_result(db: Path, result: NotebookResult) -> None:
     """
     from nbgrader.api import Gradebook
 
-    with Gradebook(_url(db), COURSE_ID) as gradebook, warnings.catch_warnings():
+    with Gradebook(_url(db), _course_id(db)) as gradebook, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # nbgrader's own SQLAlchemy autoflush warnings
         gradebook.update_or_create_student(result.student)
         gradebook.update_or_create_submission(result.notebook, result.student)
@@ -112,7 +136,7 @@ def recorded_scores(
     from nbgrader.api import Gradebook, MissingEntry
 
     out: dict[tuple[str, str, str], GradebookCell] = {}
-    with Gradebook(_url(db)) as gradebook:
+    with Gradebook(_url(db), _course_id(db)) as gradebook:
         for r in results:
             try:
                 cells = _cells(gradebook, r.notebook, r.notebook, r.student)
@@ -130,7 +154,7 @@ def write_lms_ids(db: Path, lms_ids: Mapping[str, str]) -> None:
 
     if not lms_ids:
         return
-    with Gradebook(_url(db), COURSE_ID) as gradebook, warnings.catch_warnings():
+    with Gradebook(_url(db), _course_id(db)) as gradebook, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # nbgrader's own SQLAlchemy autoflush warnings
         for student, lms_id in sorted(lms_ids.items()):
             gradebook.update_or_create_student(student, lms_user_id=lms_id)

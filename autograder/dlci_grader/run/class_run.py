@@ -198,7 +198,9 @@ def grade_class(
     Args:
         submissions: a folder with one subfolder per student, or a zip of it (see
             :mod:`dlci_grader.run.intake`).
-        course: the nbgrader course folder (created if needed).
+        course: the nbgrader course folder (created if needed), or an instructor's own
+            nbgrader course, graded into without writing its configuration, sources or
+            release (:class:`~dlci_grader.nbgrader.course.Course`).
         solutions: the source notebooks, one per task.
         tasks: only these task keys (default: every notebook in ``solutions``).
         workers: notebooks graded at once by the default executor (default: the cores).
@@ -217,8 +219,8 @@ def grade_class(
     workers = worker_count(workers)
     limits = limits or Limits(threads=threads_per_worker(workers))
     data_root = resolve_data_root(data_root)
-    loaded = load_tasks(solutions, tasks)
     state = Course(course)
+    loaded = state.gradable(load_tasks(solutions, tasks), chosen=tasks is not None)
     held = lock(state)
     sweep_cgroups()
     try:
