@@ -147,8 +147,8 @@ def _points(notebook: nbformat.NotebookNode) -> dict[str, float]:
 
 
 def test_instructor_has_formgrader_students_do_not(released: Site):
-    """The instructor's server (started by the hub) serves formgrader and lists the release; a
-    student's does not."""
+    """The instructor's server (started by the hub) serves formgrader and lists the release,
+    under JupyterHub's content-security policy (no framing); a student's does not."""
     hub = released.hub
     instructor_url = hub.start_server(INSTRUCTOR)
     _, instructor = hub.user_session(INSTRUCTOR)
@@ -156,6 +156,12 @@ def test_instructor_has_formgrader_students_do_not(released: Site):
     assert response.status_code == 200, response.text[:500]
     listed = {a["name"]: a for a in response.json()}
     assert listed[ASSIGNMENT]["status"] == "released", listed
+    # the hub's policy stays as strict as JupyterHub makes it: no page may frame the formgrader
+    # (it is opened in its own tab; the round-trip test scores an answer there)
+    page = instructor.get(f"{instructor_url}formgrader", timeout=60)
+    assert page.status_code == 200
+    assert "frame-ancestors 'none'" in page.headers.get("Content-Security-Policy", ""), (
+        page.headers)
     hub.login(STUDENT)
     student_url, student = hub.user_session(STUDENT)
     assert student.get(f"{student_url}formgrader/api/assignments", timeout=60).status_code == 404
@@ -248,9 +254,10 @@ def test_task1_round_trip_through_the_hub(released: Site, tmp_path: Path):
 def _score_in_formgrader(
     hub: LocalHub, student: str, cell: str, score: float, tmp_path: Path,
 ) -> None:
-    """In headless Chromium the instructor logs in, opens ``student``'s submission in the
-    formgrader (its own page: the hub's content-security policy forbids framing it) and types
-    ``score`` for the written answer ``cell``; the formgrader saves it to the gradebook."""
+    """The formgrader lists the trusted grade's flags (the attacker's submission flagged), and in
+    headless Chromium the instructor logs in, opens ``student``'s submission in the formgrader
+    (its own page: the hub's content-security policy forbids framing it) and types ``score`` for
+    the written answer ``cell``; the formgrader saves it to the gradebook."""
     chromium = ensure_chromium()
     ensure_playwright()
     from playwright.sync_api import sync_playwright
@@ -262,6 +269,8 @@ def _score_in_formgrader(
     )
     assert listed.status_code == 200, listed.text[:500]
     [submission] = [s for s in listed.json() if s["student"] == student]
+    flagged = {s["student"]: s["flagged"] for s in listed.json()}
+    assert flagged == {STUDENT: False, ATTACKER: True}, "the formgrader's flags: " + str(flagged)
     screenshot = tmp_path / "hub_formgrader_written_answer.png"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
