@@ -25,8 +25,11 @@ import re
 import secrets
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -213,13 +216,22 @@ def test_task1_round_trip_through_the_hub(released: Site, tmp_path: Path):
     """Two students submit (one answers all but Part 3, one pastes the harness-replacing
     attack into the blank release); the instructor's plain autograde is refused, ``dlci grade``
     grades, the instructor scores a written answer in the formgrader in Chromium and releases
-    feedback; each student's feedback carries the trusted score."""
+    feedback; each student's feedback carries the trusted score. The formgrader's autograde
+    button is refused as the command is."""
     hub = released.hub
     honest = _submit(hub, STUDENT, None)
     attacker = _submit(hub, ATTACKER, _attack_notebook())
 
     graded = json.loads(released.run_instructor("grade", str(released.course_root), ASSIGNMENT))
     assert "trusted grader" in graded["refused"], graded["refused"]
+    # the formgrader's autograde button (the request it sends) is refused too, changing nothing
+    hub.login(INSTRUCTOR)  # the hub spawns the instructor's server if it is not running
+    server, session = hub.user_session(INSTRUCTOR)
+    pressed = session.post(
+        f"{server}formgrader/api/submission/{ASSIGNMENT}/{STUDENT}/autograde", timeout=120)
+    assert pressed.status_code == 200, pressed.text[:500]
+    said = pressed.json()
+    assert not said["success"] and "trusted grader" in said.get("log", ""), said
 
     solution = nbformat.read(str(SOLUTION), as_version=4)
     points = _points(solution)
@@ -258,11 +270,6 @@ def _score_in_formgrader(
     headless Chromium the instructor logs in, opens ``student``'s submission in the formgrader
     (its own page: the hub's content-security policy forbids framing it) and types ``score`` for
     the written answer ``cell``; the formgrader saves it to the gradebook."""
-    chromium = ensure_chromium()
-    ensure_playwright()
-    from playwright.sync_api import sync_playwright
-
-    hub.login(INSTRUCTOR)  # the hub spawns the instructor's server if it is not running
     server, session = hub.user_session(INSTRUCTOR)
     listed = session.get(
         f"{server}formgrader/api/submitted_notebooks/{ASSIGNMENT}/{ASSIGNMENT}", timeout=60
@@ -272,37 +279,20 @@ def _score_in_formgrader(
     flagged = {s["student"]: s["flagged"] for s in listed.json()}
     assert flagged == {STUDENT: False, ATTACKER: True}, "the formgrader's flags: " + str(flagged)
     screenshot = tmp_path / "hub_formgrader_written_answer.png"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(chromium), headless=True, args=CHROMIUM_FLAGS
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1500, "height": 950})
-            page.set_default_timeout(60_000)
-            try:
-                page.goto(f"{hub.url}/hub/login")
-                page.fill("#username_input", INSTRUCTOR)
-                page.fill("#password_input", hub.password)
-                page.click("#login_submit")
-                page.wait_for_url(f"{hub.url}/user/{INSTRUCTOR}/**", timeout=120_000)
-                page.goto(f"{hub.url}/user/{INSTRUCTOR}/formgrader/submissions/{submission['id']}/")
-                box = page.locator(f"input.score#{cell}")
-                box.fill(str(int(score)))
-                box.press("Tab")  # the formgrader saves on change
-                for _ in range(60):  # until the gradebook holds it
-                    grades = session.get(f"{server}formgrader/api/grades",
-                                         params={"submission_id": submission["id"]}, timeout=60)
-                    saved = {g["name"]: g["manual_score"] for g in grades.json()}
-                    if saved.get(cell) == score:
-                        break
-                    page.wait_for_timeout(500)
-                else:
-                    raise AssertionError(f"the formgrader did not save {cell}: {saved}")
-            finally:
-                page.screenshot(path=str(screenshot))  # on failure too: what the grader saw
-        finally:
-            browser.close()
-    print(f"screenshot: {_save_artifact(screenshot)}")
+    with _logged_in_page(hub, INSTRUCTOR, screenshot) as page:
+        page.goto(f"{hub.url}/user/{INSTRUCTOR}/formgrader/submissions/{submission['id']}/")
+        box = page.locator(f"input.score#{cell}")
+        box.fill(str(int(score)))
+        box.press("Tab")  # the formgrader saves on change
+        for _ in range(60):  # until the gradebook holds it
+            grades = session.get(f"{server}formgrader/api/grades",
+                                 params={"submission_id": submission["id"]}, timeout=60)
+            saved = {g["name"]: g["manual_score"] for g in grades.json()}
+            if saved.get(cell) == score:
+                break
+            page.wait_for_timeout(500)
+        else:
+            raise AssertionError(f"the formgrader did not save {cell}: {saved}")
 
 
 CHROMIUM_FLAGS = [
@@ -320,6 +310,36 @@ def _save_artifact(path: Path) -> Path:
     return Path(shutil.copy2(path, Path(target) / path.name))
 
 
+@contextmanager
+def _logged_in_page(hub: LocalHub, user: str, screenshot: Path) -> Iterator[Any]:
+    """A headless Chromium page on which ``user`` has logged in through the hub's form (the hub
+    spawned their server); photographed into ``screenshot`` at the end, on failure too: what
+    the person saw."""
+    chromium = ensure_chromium()
+    ensure_playwright()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(chromium), headless=True, args=CHROMIUM_FLAGS
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 950})
+            page.set_default_timeout(60_000)
+            try:
+                page.goto(f"{hub.url}/hub/login")
+                page.fill("#username_input", user)
+                page.fill("#password_input", hub.password)
+                page.click("#login_submit")
+                page.wait_for_url(f"{hub.url}/user/{user}/**", timeout=120_000)
+                yield page
+            finally:
+                page.screenshot(path=str(screenshot))
+        finally:
+            browser.close()
+    print(f"screenshot: {_save_artifact(screenshot)}")
+
+
 def _dock_right(page: object, tab: object) -> None:
     """Drag a JupyterLab tab to the right edge of the main area (a side-by-side split)."""
     box = tab.bounding_box()
@@ -334,46 +354,23 @@ def _dock_right(page: object, tab: object) -> None:
 def test_student_sees_task1_in_jupyterlab(released: Site, tmp_path: Path):
     """In headless Chromium a student logs in, opens the Task 1 notebook and finds Task 1 in the
     Assignments panel."""
-    chromium = ensure_chromium()
-    ensure_playwright()
-    from playwright.sync_api import sync_playwright
-
     hub = released.hub
     lab = f"{hub.url}/user/{BROWSER_STUDENT}/lab"
     screenshot = tmp_path / "hub_student_task1_assignments.png"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(chromium), headless=True, args=CHROMIUM_FLAGS
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1500, "height": 950})
-            page.set_default_timeout(60_000)
-            try:
-                page.goto(f"{hub.url}/hub/login")
-                page.fill("#username_input", BROWSER_STUDENT)
-                page.fill("#password_input", hub.password)
-                page.click("#login_submit")
-                page.wait_for_url(f"{lab}**", timeout=120_000)  # the hub spawned the server
+    with _logged_in_page(hub, BROWSER_STUDENT, screenshot) as page:
+        student = StudentServer(*hub.user_session(BROWSER_STUDENT))
+        student.action("fetch", ASSIGNMENT)  # what the panel's Fetch button calls
 
-                student = StudentServer(*hub.user_session(BROWSER_STUDENT))
-                student.action("fetch", ASSIGNMENT)  # what the panel's Fetch button calls
+        page.goto(f"{lab}/tree/{NOTEBOOK}")
+        heading = page.locator(".jp-Notebook .jp-RenderedMarkdown h1", has_text="Task 1:")
+        heading.first.wait_for(timeout=120_000)  # the released notebook, rendered
 
-                page.goto(f"{lab}/tree/{NOTEBOOK}")
-                heading = page.locator(".jp-Notebook .jp-RenderedMarkdown h1", has_text="Task 1:")
-                heading.first.wait_for(timeout=120_000)  # the released notebook, rendered
-
-                page.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader").click()
-                menu = page.inner_text(".lm-Menu")
-                page.locator(".lm-Menu-itemLabel", has_text="Assignment List").click()
-                panel = page.locator(".lm-DockPanel-widget:visible",
-                                     has_text="Downloaded assignments")
-                panel.get_by_text(ASSIGNMENT).first.wait_for(timeout=60_000)
-                _dock_right(page, page.locator(".lm-TabBar-tab", has_text="Assignments"))
-                heading.first.wait_for()  # the notebook and the panel side by side
-                page.wait_for_timeout(500)  # let the panel finish drawing before the picture
-            finally:
-                page.screenshot(path=str(screenshot))  # on failure too: what the student saw
-        finally:
-            browser.close()
-    print(f"screenshot: {_save_artifact(screenshot)}")
+        page.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader").click()
+        menu = page.inner_text(".lm-Menu")
+        page.locator(".lm-Menu-itemLabel", has_text="Assignment List").click()
+        panel = page.locator(".lm-DockPanel-widget:visible", has_text="Downloaded assignments")
+        panel.get_by_text(ASSIGNMENT).first.wait_for(timeout=60_000)
+        _dock_right(page, page.locator(".lm-TabBar-tab", has_text="Assignments"))
+        heading.first.wait_for()  # the notebook and the panel side by side
+        page.wait_for_timeout(500)  # let the panel finish drawing before the picture
     assert "Formgrader" not in menu, "students must not get the formgrader"

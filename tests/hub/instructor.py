@@ -42,8 +42,8 @@ def release(root: Path, solution: Path) -> None:
     course = NbgraderCourse(root, create=False)  # the hub's configuration, none of the kit's
     name = solution.stem
     course.add_source(solution, assignment=name, name=name)
-    course.generate_assignment(name)
-    course.run("release_assignment", name, "--force")
+    course.run("generate_assignment", name)
+    course.run("release_assignment", name)
 
 
 def grade(root: Path, assignment: str) -> dict[str, Any]:
@@ -51,7 +51,7 @@ def grade(root: Path, assignment: str) -> dict[str, Any]:
     course = NbgraderCourse(root, create=False)
     course.run("collect", assignment)
     untrusted = subprocess.run(
-        [sys.executable, "-m", "nbgrader", "autograde", assignment, "--force"],
+        [sys.executable, "-m", "nbgrader", "autograde", assignment],
         cwd=root, capture_output=True, text=True,
     )
     if untrusted.returncode == 0:
@@ -66,7 +66,7 @@ def grade(root: Path, assignment: str) -> dict[str, Any]:
 def feedback(root: Path, assignment: str, students: Sequence[str]) -> dict[str, Any]:
     """Generate and release feedback; return the gradebook's scores (manual ones included)."""
     course = NbgraderCourse(root, create=False)
-    course.run("generate_feedback", assignment, "--force")
+    course.run("generate_feedback", assignment)
     course.run("release_feedback", assignment)
     source = nbformat.read(str(course.source_path(assignment)), 4)
     manual = {name for name, (_, by_hand) in graded_cells(source).items() if by_hand}
