@@ -31,8 +31,6 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from starter.data import locate_data_root
-
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_S = {"task1": 120.0, "task2": None, "task3": 120.0}  # task2: as fast as its engine allows
 TARGET_MIB = 2048.0
@@ -111,20 +109,17 @@ def run(
 ) -> list[dict]:
     """One row per task notebook (or only ``tasks``, e.g. ``["task1"]``): median/min/max wall
     time, peak kernel RSS, targets; the solved releases, or with ``solutions`` the solutions."""
-    located = locate_data_root(data_root)
-    has_real = (located.path / "BSDS300" / "images" / "test").is_dir()
-    data = f"real ({located.describe()})" if has_real else "embedded default (no real data found)"
     rows = []
     with tempfile.TemporaryDirectory(prefix="dlci-bench-notebooks-") as tmp:
         for notebook in _notebooks(Path(tmp), solutions):
             task = notebook.stem.split("_")[0]
             if not tasks or task in tasks:
-                rows.append(_row(notebook, task, data_root, repeats, long_s, data, solutions))
+                rows.append(_row(notebook, task, data_root, repeats, long_s, solutions))
     return rows
 
 
 def _row(notebook: Path, task: str, data_root: str | None, repeats: int, long_s: float,
-         data: str, solutions: bool) -> dict:
+         solutions: bool) -> dict:
     """Run ``notebook`` up to ``repeats`` times; its row of the table."""
     runs = [_measure(notebook, data_root)]
     while len(runs) < repeats and runs[0]["wall_s"] < long_s and not runs[-1]["error"]:
@@ -140,7 +135,6 @@ def _row(notebook: Path, task: str, data_root: str | None, repeats: int, long_s:
         "max": max(walls),
         "peak kernel RSS MiB": max(r["peak_mib"] for r in runs),
         "target": (f"< {target:.0f} s, " if target else "") + f"< {TARGET_MIB:.0f} MiB",
-        "data": data,
         "error": next((r["error"] for r in runs if r["error"]), ""),
     }
 

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,8 +64,12 @@ def _step(name: str, args: list[str], cwd: Path, env: dict[str, str], log: Path)
 def run(data_root: str | None = None, keep: Path | None = None) -> list[dict]:
     """Rows: install, demo and test on a fresh clone, with the venv's size and pytest's summary."""
     root = data_root or os.environ.get("DLCI_DATA")
-    with tempfile.TemporaryDirectory(prefix="dlci-bench-setup-") as tmp_name:
-        tmp = keep or Path(tmp_name)
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+    folder = (nullcontext(str(keep)) if keep
+              else tempfile.TemporaryDirectory(prefix="dlci-bench-setup-"))
+    with folder as tmp_name:
+        tmp = Path(tmp_name)
         clone = tmp / "kit"
         subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone,

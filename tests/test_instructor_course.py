@@ -24,9 +24,10 @@ import pytest
 from conftest import CELL_TIMEOUT, KIT, dlci
 
 pytest.importorskip("dlci_grader")
+from dlci_grader.nbgrader.config import write_course_config  # noqa: E402
 from dlci_grader.nbgrader.course import NbgraderCourse  # noqa: E402
 from dlci_grader.nbgrader.gradebook import read_submission  # noqa: E402
-from dlci_grader.nbgrader.untrusted import REFUSAL  # noqa: E402
+from dlci_grader.nbgrader.untrusted import REFUSAL, refused_in  # noqa: E402
 from dlci_grader.samples.variants import solved  # noqa: E402
 from starter.hashing import sha256_file  # noqa: E402
 
@@ -89,6 +90,7 @@ def test_trusted_grade_goes_into_the_instructors_course_and_nothing_else_does(tm
     graded = dlci("grade", "--tasks", "task1", "--quiet", "--cell-timeout", str(CELL_TIMEOUT),
                   env=_env(root))  # no folder: the course's submitted/
     assert graded.returncode == 0, graded.stdout + graded.stderr
+    assert "still runs the tests inside the student's kernel" not in graded.stderr
     cells = read_submission(root / "gradebook.db", NB, NB, "alice")
     auto = {n: c for n, c in cells.items() if not c.needs_manual_grade}
     assert auto and all(c.score == c.max_score for c in auto.values()), auto
@@ -125,3 +127,21 @@ def test_a_source_that_is_not_the_kits_is_refused_and_nothing_graded(tmp_path):
     assert "graded cells differ (test_relu)" in graded.stderr
     assert "nothing was graded" in graded.stderr
     assert not (root / "autograded").exists()
+
+
+def test_refused_where_the_kit_or_the_hub_configures_it(tmp_path, monkeypatch):
+    """``dlci grade`` notes the untrusted path in an instructor's course only where nbgrader
+    would still take it: not under the hub's configuration, not in the kit's own course."""
+    monkeypatch.setenv("JUPYTER_CONFIG_PATH", str(tmp_path / "nothing"))
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "nbgrader_config.py").write_text(INSTRUCTOR_CONFIG)
+    assert not refused_in(theirs)
+    kits = tmp_path / "kits"
+    write_course_config(kits)
+    assert refused_in(kits)
+    monkeypatch.setenv("JUPYTER_CONFIG_PATH", str(KIT / "autograder/deploy/jupyter/instructor"))
+    assert refused_in(theirs)
+    (theirs / "nbgrader_config.py").write_text(
+        INSTRUCTOR_CONFIG + 'c.Autograde.exporter_class = "nbconvert.exporters.NotebookExporter"\n')
+    assert not refused_in(theirs), "the course's own setting comes last and wins"

@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING
 
 from dlci_grader.commands import add_course_option, add_solutions_option
 from dlci_grader.isolation.limits import CELL_TIMEOUT, Limits
+from dlci_grader.nbgrader.config import REFUSE_IN_KERNEL
 from dlci_grader.nbgrader.course import Course, CourseMismatch
+from dlci_grader.nbgrader.untrusted import refused_in
 from dlci_grader.run import report
 from dlci_grader.run.class_run import grade_class
 from dlci_grader.run.job import resolve_data_root, threads_per_worker
@@ -96,6 +98,14 @@ def _run(args: argparse.Namespace) -> int:
     course = Course(args.course)
     for warning in run.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    if course.instructors_own and not refused_in(course.root):
+        print(
+            f"note: plain `nbgrader autograde` still runs the tests inside the student's kernel "
+            f"in {course.root} (the untrusted path); to refuse it there, add "
+            f"`c.Autograde.exporter_class = {REFUSE_IN_KERNEL!r}` to its nbgrader_config.py "
+            "(the hub's instructor image sets it)",
+            file=sys.stderr,
+        )
     table = report.rows(run.results, course.db)
     csv_path = report.write_csv(args.csv or course.root / "grades.csv", table)
     task_keys = sorted({r.task for r in run.results})

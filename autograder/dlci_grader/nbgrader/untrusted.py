@@ -12,10 +12,16 @@ default exporter (:func:`~dlci_grader.nbgrader.config.write_worker_config`).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from jupyter_core.paths import jupyter_config_path
 from nbconvert.exporters import NotebookExporter
 from nbgrader.converters.base import NbGraderException
+from traitlets.config import Config
+from traitlets.config.loader import JSONFileConfigLoader, PyFileConfigLoader
+
+from dlci_grader.nbgrader.config import REFUSE_IN_KERNEL
 
 REFUSAL = (
     "This course is graded by the kit's trusted grader, not by plain `nbgrader autograde`, "
@@ -34,3 +40,19 @@ class InKernelAutogradeRefused(NotebookExporter):
         if parent is not None and hasattr(parent, "log"):
             parent.log.error(REFUSAL)
         raise NbGraderException(REFUSAL)
+
+
+def refused_in(course_root: Path) -> bool:
+    """Whether ``nbgrader autograde`` started in ``course_root`` refuses: the ``nbgrader_config``
+    files nbgrader loads there (Jupyter's configuration path, then the course folder, the
+    later winning) set ``Autograde.exporter_class`` to :class:`InKernelAutogradeRefused`."""
+    merged = Config()
+    for folder in [*reversed(jupyter_config_path()), str(course_root)]:
+        for name, loader in (("nbgrader_config.json", JSONFileConfigLoader),
+                             ("nbgrader_config.py", PyFileConfigLoader)):
+            if (Path(folder) / name).is_file():
+                merged.merge(loader(name, path=folder).load_config())
+    value = merged.get("Autograde", {}).get("exporter_class")
+    if isinstance(value, type):
+        value = f"{value.__module__}.{value.__qualname__}"
+    return value == REFUSE_IN_KERNEL
