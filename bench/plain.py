@@ -30,11 +30,13 @@ def run_plainly(
     notebook: nbformat.NotebookNode, data_root: Path, folder: Path, threads: int,
 ) -> float:
     """Wall seconds nbclient takes to run ``notebook`` top to bottom in a fresh kernel started in
-    ``folder``, with ``threads`` torch threads (errors allowed, as the grader allows them)."""
+    ``folder``, with ``threads`` torch threads (errors allowed and the kernel killed at the end, as
+    the grader does)."""
     env = {**os.environ, GRADING_ENV_VAR: "1", DATA_ENV_VAR: str(data_root), "MPLBACKEND": "Agg",
            "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     start = time.perf_counter()
     client = NotebookClient(nbformat.from_dict(notebook), timeout=600, kernel_name="python3",
-                            allow_errors=True, resources={"metadata": {"path": str(folder)}})
+                            allow_errors=True, resources={"metadata": {"path": str(folder)}},
+                            shutdown_kernel="immediate")  # as the grader's kernels end
     client.execute(env=env)
     return time.perf_counter() - start

@@ -4,7 +4,9 @@ The grader starts every kernel through this module (a kernelspec whose ``argv`` 
 ``python -m dlci_grader.isolation.sandbox [options] -- python -m ipykernel_launcher -f FILE``,
 written by
 :func:`kernelspec`); it restricts itself, then ``exec``s the kernel, which keeps the
-restrictions, as does every process the kernel starts:
+restrictions, as does every process the kernel starts. Where nbgrader forks the kernel instead
+(:mod:`dlci_grader.isolation.warm_kernel`), the child enters the same sandbox from the same
+``argv`` (:func:`parse`, :meth:`Launch.enter`) before it runs ipykernel:
 
 - **Files** (Linux Landlock, kernel 5.13+, no privileges needed): read only beneath the
   ``--read`` paths (the system, Python and its packages, the course data, the kit's ``starter``,
@@ -395,7 +397,24 @@ def enter(
     restrict(read, [*write, *DEVICE_WRITE, *accelerator_devices()], ports, list_only_paths())
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+@dataclass(frozen=True)
+class Launch:
+    """A sandboxed command as :func:`command` spells it: the sandbox's options and the program."""
+
+    read: tuple[str, ...]
+    write: tuple[str, ...]
+    nproc: int | None
+    fsize: int | None
+    connection_file: str | None
+    program: tuple[str, ...]
+
+    def enter(self) -> None:
+        """Put this process in the sandbox (:func:`enter`, the kernel's own ports allowed)."""
+        read = [*self.read, *([self.connection_file] if self.connection_file else [])]
+        enter(read, self.write, self.nproc, self.fsize, _ports(self.connection_file))
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m dlci_grader.isolation.sandbox")
     parser.add_argument("--read", action="append", default=[])
     parser.add_argument("--write", action="append", default=[])
@@ -405,14 +424,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--fsize", type=int, default=0, help="bytes per written file (0: no cap)")
     parser.add_argument("command", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    if not command:
-        parser.error("no command to run")
-    ports = _ports(args.connection_file)
-    read = [*args.read, *([args.connection_file] if args.connection_file else [])]
-    enter(read, args.write, args.nproc or None, args.fsize or None, ports)
-    os.execvp(command[0], command)
+    return parser
+
+
+def parse(argv: Sequence[str]) -> Launch:
+    """The options and program of ``python -m dlci_grader.isolation.sandbox ARGV``."""
+    args = _parser().parse_args(list(argv))
+    program = args.command[1:] if args.command[:1] == ["--"] else args.command
+    return Launch(tuple(args.read), tuple(args.write), args.nproc or None, args.fsize or None,
+                  args.connection_file, tuple(program))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    launch = parse(sys.argv[1:] if argv is None else argv)
+    if not launch.program:
+        _parser().error("no command to run")
+    launch.enter()
+    os.execvp(launch.program[0], launch.program)
     return 127  # not reached
 
 

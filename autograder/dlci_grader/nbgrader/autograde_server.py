@@ -2,12 +2,13 @@
 
 ``python -m dlci_grader.nbgrader.autograde_server --serve`` (a fork server, started by
 :mod:`dlci_grader.run.worker` through :class:`~dlci_grader.isolation.fork_server.ForkServers`)
-imports nbgrader (about 1.3 s of every notebook otherwise), then per notebook forks a child that
+imports nbgrader (about 1.3 s of every notebook otherwise) and what every kernel imports first
+(PyTorch, ipykernel: the kernel is forked from the child, :mod:`dlci_grader.isolation.warm_kernel`),
+then per notebook forks a child that
 takes the notebook's limits (its cgroup and memory cap:
 :func:`~dlci_grader.isolation.fork_server.enter_job`), moves to the private course
 and runs the real ``nbgrader autograde`` in it with the request's arguments, its output in the
-request's log. nbgrader starts the student's kernel in the sandbox from there, as it does when
-started on its own.
+request's log. nbgrader starts the student's kernel in the sandbox from there.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import sys
 import traceback
 from typing import Any, NoReturn
 
-from dlci_grader.isolation.fork_server import become, enter_job, serve_command
+from dlci_grader.isolation.fork_server import become, enter_job, import_trusted, serve_command
+from dlci_grader.isolation.warm_kernel import WARM_MODULES
 
 MODULE = "dlci_grader.nbgrader.autograde_server"
 
@@ -25,6 +27,8 @@ MODULE = "dlci_grader.nbgrader.autograde_server"
 def _preload() -> None:
     import nbgrader.apps.nbgraderapp  # noqa: F401 - what every child would import again
     import nbgrader.converters.autograde  # noqa: F401
+
+    import_trusted(WARM_MODULES)
 
 
 def _child(request: dict[str, Any], fd: int) -> NoReturn:

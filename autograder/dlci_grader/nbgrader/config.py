@@ -62,6 +62,11 @@ from dlci_grader.nbgrader.execute import ResilientExecute
 from dlci_grader.nbgrader.output_cap import CapOutputBytes
 
 c.Execute.interrupt_on_timeout = True
+# The outputs are collected when the last cell is idle: the kernel is killed, not asked to exit
+# (a graceful exit with PyTorch loaded takes about a second of every notebook).
+c.Execute.shutdown_kernel = "immediate"
+# Forked from nbgrader's process, PyTorch imported (dlci_grader.isolation.warm_kernel).
+c.Execute.kernel_manager_class = "dlci_grader.isolation.warm_kernel.WarmKernelManager"
 c.Autograde.exporter_class = "nbconvert.exporters.NotebookExporter"  # nbgrader's own
 c.Execute.kernel_name = {kernel_name!r}
 c.Autograde.autograde_preprocessors = [
