@@ -76,6 +76,20 @@ def test_attack_gets_the_score_of_its_honest_work(attack, attacked):
         assert all(": refused" in ln for ln in lines), "\n".join(lines)
 
 
+def test_a_notebook_filling_the_disk_has_its_kernel_stopped(attacked):
+    """The worker watches the notebook's folder and kills its kernel past the disk cap (the
+    kernel forked from nbgrader's process is found by its name, a started one by its command)."""
+    (fill,) = [a for a in ATTACKS if a.name == "fill-disk"]
+    if not FEATURES[fill.needs]:
+        pytest.skip(f"the sandbox cannot restrict {fill.needs} here ({SUPPORT.describe()})")
+    _, course, run = attacked
+    student = "attack-fill-disk"
+    lines = _attack_lines(course, student)
+    assert not any(ln.endswith("SUCCEEDED") for ln in lines), lines
+    said = run.stdout + (course / "grades.csv").read_text()
+    assert "the kernel was stopped: the notebook wrote more than 2 GiB" in said, said[-3000:]
+
+
 def test_the_whole_suite_graded_as_expected(attacked):
     _, _, run = attacked
     assert run.returncode == 0, run.stdout + run.stderr

@@ -63,6 +63,17 @@ def test_a_job_past_its_time_is_stopped_and_its_server_serves_the_next(tmp_path)
         assert servers.idle() == [server], "the server was not reused"
 
 
+def test_a_server_started_ahead_is_the_one_the_next_job_takes(tmp_path):
+    with ForkServers() as servers:
+        servers.start_ahead(REBUILT, ENV)  # imports while the caller does other work
+        (ahead,) = servers.idle()
+        servers.start_ahead(REBUILT, ENV)
+        assert servers.idle() == [ahead], "a second server was started beside an idle one"
+        outcome = run_on(servers, REBUILT, ENV, _request(tmp_path / "a", "x = 1"), 60)
+        assert outcome.exit == 0, outcome
+        assert servers.idle() == [ahead], "the job did not run on the server started ahead"
+
+
 def test_a_server_that_dies_under_a_job_is_named_and_replaced(tmp_path):
     with ForkServers() as servers:
         server = servers.take(REBUILT, ENV)
@@ -100,8 +111,9 @@ def test_nbgrader_runs_forked_from_its_server_and_its_failure_comes_back(tmp_pat
 
 
 def _kernels() -> set[int]:
-    return {p.pid for p in psutil.process_iter(["cmdline"])
-            if "ipykernel" in " ".join(p.info["cmdline"] or [])}
+    """Kernels started (``python -m ipykernel_launcher``) or forked (named ``ipykernel``)."""
+    return {p.pid for p in psutil.process_iter(["name", "cmdline"])
+            if "ipykernel" in " ".join([p.info["name"] or "", *(p.info["cmdline"] or [])])}
 
 
 def test_a_notebook_past_the_whole_notebook_timeout_scores_zero_with_the_reason():

@@ -366,7 +366,8 @@ def test_the_unprivileged_user_grades_and_reaches_neither_results_nor_source(tmp
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         owners: set[tuple[str, str]] = set()
         while runner.poll() is None:
-            ps = subprocess.run(["ps", "-ww", "-eo", "user:32,args"], capture_output=True,
+            # comm: a kernel forked from nbgrader's process is named ipykernel, its args nbgrader's
+            ps = subprocess.run(["ps", "-ww", "-eo", "user:32,comm,args"], capture_output=True,
                                 text=True).stdout
             for line in ps.splitlines():
                 for role in ("ipykernel", "gradescope.run --worker", "kernel.rebuilt",

@@ -29,7 +29,8 @@ from dlci_grader.isolation.warm_kernel import WarmKernelManager, clean
 held = os.open({secret!r}, os.O_RDONLY)
 probe = '''
 import json, os, sys
-seen = {{"ppid": os.getppid(), "warm": "torch" in sys.modules, "cwd": os.getcwd()}}
+seen = {{"ppid": os.getppid(), "warm": "torch" in sys.modules, "cwd": os.getcwd(),
+        "name": open("/proc/self/comm").read().strip()}}
 try:
     seen["leaked"] = os.fstat(%d).st_ino == %d  # the grader's open file, still open here
 except OSError:
@@ -83,7 +84,7 @@ def test_the_forked_kernel_is_sandboxed_and_holds_nothing_of_nbgraders(tmp_path)
     grader, kernel = _grade(tmp_path)
     assert grader["clean"]
     assert kernel["warm"], "the kernel was started, not forked: PyTorch was not imported in it"
-    assert kernel["ppid"] == grader["pid"]
+    assert kernel["ppid"] == grader["pid"] and kernel["name"] == "ipykernel"
     assert not kernel["leaked"], "the grader's open file reached the kernel"
     assert kernel["secret"] == "denied", "the forked kernel is outside the sandbox"
     assert Path(kernel["cwd"]) == tmp_path / "work"
@@ -133,3 +134,41 @@ def test_the_autograde_server_preloads_the_kernels_modules():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)
     assert run.stdout.split() == ["True", "True"], run.stderr
+
+
+_ORPHAN = """
+import os, sys, time
+import torch
+from jupyter_client.manager import run_sync
+from dlci_grader.isolation.warm_kernel import WarmKernelManager
+km = WarmKernelManager(kernel_name="dlci-sandbox")
+run_sync(km.start_kernel)(cwd={work!r})
+print(km.provisioner.pid, flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.skipif(not SUPPORT.files, reason=SUPPORT.describe())
+def test_the_forked_kernel_dies_with_nbgraders_process(tmp_path):
+    import os
+    import signal
+    import time
+
+    import psutil
+
+    work = tmp_path / "work"
+    work.mkdir()
+    specs = tmp_path / "specs"
+    sandbox.kernelspec(specs, default_read_paths(None), [str(work)], {}, 64, 2**20)
+    nbgrader = subprocess.Popen([sys.executable, "-c", _ORPHAN.format(work=str(work))],
+                                stdout=subprocess.PIPE, text=True,
+                                env={**_env(), "JUPYTER_PATH": str(specs)})
+    assert nbgrader.stdout is not None
+    kernel = psutil.Process(int(nbgrader.stdout.readline()))
+    assert kernel.name() == "ipykernel" and kernel.ppid() == nbgrader.pid
+    os.kill(nbgrader.pid, signal.SIGKILL)
+    nbgrader.wait()
+    deadline = time.monotonic() + 10
+    while kernel.is_running() and kernel.status() != psutil.STATUS_ZOMBIE:
+        assert time.monotonic() < deadline, "the kernel outlived nbgrader's process"
+        time.sleep(0.1)

@@ -82,6 +82,7 @@ def serve(preload: Callable[[], None], child: Callable[[dict[str, Any], int], No
             request = json.loads(line)
             import_trusted([str(m) for m in request.get("warm", [])])
             read, write = os.pipe()
+            request["server_pid"] = os.getpid()
             pid = os.fork()
             if pid == 0:
                 os.close(read)
@@ -129,6 +130,8 @@ def enter_job(request: Mapping[str, Any], keep_fd: int) -> None:
     if request.get("max_pids"):
         join_cgroup(int(request["max_pids"]))
     apply_limits(request.get("memory_bytes"))  # and die with the server
+    if os.getppid() != request.get("server_pid", os.getppid()):
+        os._exit(1)  # the server died before this child could follow it: nothing to run for
 
 
 def become(request: Mapping[str, Any]) -> None:
@@ -286,6 +289,15 @@ class ForkServers:
                     self._idle.remove(server)
                     return server
         return ForkServer(module, env)
+
+    def start_ahead(self, module: str, env: Mapping[str, str]) -> None:
+        """Start a server of ``module`` now, unless one is idle: its imports then overlap the
+        caller's work until it takes the server (:meth:`take`)."""
+        key = server_key(module, env)
+        with self._lock:
+            if any(server.key == key and server.alive() for server in self._idle):
+                return
+        self.give_back(ForkServer(module, env))
 
     def give_back(self, server: ForkServer) -> None:
         if not server.alive():

@@ -8,7 +8,8 @@ started: :class:`WarmKernelManager` (``c.Execute.kernel_manager_class`` in the w
 launches through :class:`WarmProvisioner`, which forks where jupyter_client would ``Popen``.
 
 The forked kernel is the kernel the sandbox's kernelspec would have started, in the same place:
-a session of its own, the kernelspec's environment and folder, the same sandbox entered
+a session of its own (named ``ipykernel``, killed when nbgrader's process dies), the
+kernelspec's environment and folder, the same sandbox entered
 (:meth:`~dlci_grader.isolation.sandbox.Launch.enter`), the same ipykernel arguments. What it
 inherits from nbgrader's process it cannot use: every inherited descriptor (the gradebook, the
 log, nbgrader's sockets) is replaced by ``/dev/null`` before the sandbox, and it is forked only
@@ -20,6 +21,7 @@ for any command other than the sandboxed or plain ipykernel, it is started as us
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import shutil
 import signal
@@ -42,6 +44,11 @@ ALLOWED = ("dlci_grader", "dlci_grader.isolation", "dlci_grader.kernel", "dlci_g
 servers, what the kernel imports anyway, nbgrader's preprocessors and configuration; anything
 else of ``dlci_grader`` (judging, the task specifications, the run) means a plain start."""
 _LAUNCHER = ("-m", "ipykernel_launcher")
+PROCESS_NAME = b"ipykernel"
+"""The forked kernel's process name (``ps -o comm``, ``psutil.Process.name``); its command line
+is still the autograde server's."""
+_PR_SET_PDEATHSIG, _PR_SET_NAME = 1, 15
+_LIBC = ctypes.CDLL(None, use_errno=True)  # loaded here: the forked child opens no library
 
 
 def clean(modules: Mapping[str, object] | None = None) -> bool:
@@ -116,9 +123,10 @@ class WarmProvisioner(LocalProvisioner):
         launch, arguments = planned
         env = {**(kwargs.get("env") or os.environ), "JPY_PARENT_PID": str(os.getpid())}
         cwd = str(kwargs.get("cwd") or os.getcwd())
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:
-            _become_kernel(launch, arguments, env, cwd)
+            _become_kernel(launch, arguments, env, cwd, parent)
         self.process = _Forked(pid)  # type: ignore[assignment]  # the Popen methods it uses
         self.pid = self.pgid = pid
         self.cwd = cwd
@@ -169,12 +177,18 @@ def _fresh_process_state() -> None:
 
 def _become_kernel(
     launch: sandbox.Launch | None, arguments: list[str], env: Mapping[str, str], cwd: str,
+    parent: int,
 ) -> NoReturn:
     """In the forked child: the kernel, as ``python -m ipykernel_launcher ARGUMENTS`` started
-    in ``cwd`` with ``env`` (in ``launch``'s sandbox) would be; never returns."""
+    in ``cwd`` with ``env`` (in ``launch``'s sandbox) would be, dying with nbgrader's process
+    ``parent``; never returns."""
     code = 1
     try:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(1)  # nbgrader's process is gone already: nobody to run cells for
         os.setsid()
+        _LIBC.prctl(_PR_SET_NAME, PROCESS_NAME, 0, 0, 0)
         _inherited_descriptors_to_devnull()
         _fresh_process_state()
         os.chdir(cwd)

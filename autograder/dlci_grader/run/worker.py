@@ -34,7 +34,9 @@ import psutil
 from dlci_grader.isolation import sandbox
 from dlci_grader.isolation.fork_server import ForkServers, run_on
 from dlci_grader.isolation.limits import Limits
+from dlci_grader.isolation.warm_kernel import PROCESS_NAME
 from dlci_grader.kernel.answers import ENV as ANSWERS_ENV_VAR
+from dlci_grader.kernel.rebuilt import MODULE as REBUILT
 from dlci_grader.nbgrader.autograde_server import MODULE as AUTOGRADE
 from dlci_grader.nbgrader.config import write_worker_config
 from dlci_grader.nbgrader.course import NbgraderCourse
@@ -168,6 +170,8 @@ def _autograde(
     return outcome.exit, outcome.cpu, notes
 
 
+KERNEL_PROCESS_NAME = PROCESS_NAME.decode()
+
 _EXCEPTION = re.compile(r"^(?:[\w.]+\.)?\w*(?:Error|Exception|Timeout|Exit)\b.*")
 
 
@@ -200,7 +204,7 @@ def _kill_kernels(pid: int) -> None:
         return
     for proc in procs:
         try:
-            if any(
+            if proc.name() == KERNEL_PROCESS_NAME or any(  # forked, or started
                 "ipykernel" in part or "dlci_grader.isolation.sandbox" in part
                 for part in proc.cmdline()
             ):
@@ -249,6 +253,16 @@ def grade_isolated(
         (the result, the autograded notebook's path inside ``workdir``, or None when nbgrader
         wrote none, the record of its judged tests, or None when none was judged).
     """
+    if servers is not None:
+        return _grade_isolated(job, submission, workdir, env, servers)
+    with ForkServers() as own:  # this notebook's own, started ahead as a run's are
+        return _grade_isolated(job, submission, workdir, env, own)
+
+
+def _grade_isolated(
+    job: Job, submission: Path, workdir: Path, env: Mapping[str, str] | None,
+    servers: ForkServers,
+) -> tuple[NotebookResult, Path | None, NotebookRecord | None]:
     template, notebook, student, task = job.task_template, job.notebook, job.student, job.task
     limits, data_root = job.limits, job.data_root
     course = NbgraderCourse(workdir, create=False)
@@ -265,6 +279,8 @@ def grade_isolated(
     full_env.update({"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "MPLBACKEND": "Agg"})
     full_env.update(env or {})
     start = time.perf_counter()
+    # nbgrader's server imports (nbgrader, PyTorch) while the hidden tests' inputs are drawn
+    servers.start_ahead(AUTOGRADE, full_env)
     try:
         channel = judging.prepare(task, workdir / "grader", data_root, job.seed)
     except Exception as error:  # noqa: BLE001 - the grader's problem, reported, not raised
@@ -275,6 +291,8 @@ def grade_isolated(
         return result, None, None
     kernel_root = data_root
     if channel is not None:
+        if rebuild.alone_tests(task):  # the definitions-alone runner imports during autograde
+            servers.start_ahead(REBUILT, full_env)
         full_env[ANSWERS_ENV_VAR] = str(channel.folder)
         kernel_root = channel.kernel_data_root or data_root
     # what the kernel reads, and all it may read of the data
