@@ -123,6 +123,23 @@ def test_what_may_be_forked():
         assert plan(other) is None, other
 
 
+def test_a_forked_kernel_reaped_elsewhere_counts_as_ended():
+    import os
+
+    from dlci_grader.isolation.warm_kernel import _Forked
+
+    pid = os.fork()
+    if pid == 0:
+        os._exit(3)
+    os.waitpid(pid, 0)  # reaped here, not by the provisioner
+    gone = _Forked(pid)
+    assert gone.poll() == 0 and gone.wait() == 0
+    child = os.fork()
+    if child == 0:
+        os._exit(3)
+    assert _Forked(child).wait() == 3
+
+
 def test_the_autograde_server_preloads_the_kernels_modules():
     code = textwrap.dedent("""
         import sys
