@@ -44,7 +44,7 @@ ALLOWED = ("dlci_grader", "dlci_grader.isolation", "dlci_grader.kernel", "dlci_g
 servers, what the kernel imports anyway, nbgrader's preprocessors and configuration; anything
 else of ``dlci_grader`` (judging, the task specifications, the run) means a plain start."""
 _LAUNCHER = ("-m", "ipykernel_launcher")
-PROCESS_NAME = b"ipykernel"
+PROCESS_NAME = "ipykernel"
 """The forked kernel's process name (``ps -o comm``, ``psutil.Process.name``); its command line
 is still the autograde server's."""
 _PR_SET_PDEATHSIG, _PR_SET_NAME = 1, 15
@@ -128,9 +128,9 @@ class WarmProvisioner(LocalProvisioner):
         if planned is None or not clean() or not sys.platform.startswith("linux"):
             return await super().launch_kernel(cmd, **kwargs)
         launch, arguments = planned
-        env = {**(kwargs.get("env") or os.environ), "JPY_PARENT_PID": str(os.getpid())}
-        cwd = str(kwargs.get("cwd") or os.getcwd())
         parent = os.getpid()
+        env = {**(kwargs.get("env") or os.environ), "JPY_PARENT_PID": str(parent)}
+        cwd = str(kwargs.get("cwd") or os.getcwd())
         pid = os.fork()
         if pid == 0:
             _become_kernel(launch, arguments, env, cwd, parent)
@@ -195,7 +195,7 @@ def _become_kernel(
         if os.getppid() != parent:
             os._exit(1)  # nbgrader's process is gone already: nobody to run cells for
         os.setsid()
-        _LIBC.prctl(_PR_SET_NAME, PROCESS_NAME, 0, 0, 0)
+        _LIBC.prctl(_PR_SET_NAME, PROCESS_NAME.encode(), 0, 0, 0)
         _inherited_descriptors_to_devnull()
         _fresh_process_state()
         os.chdir(cwd)
@@ -216,7 +216,8 @@ def _become_kernel(
         traceback.print_exc()
     finally:
         try:
-            sys.__stdout__.flush() if sys.__stdout__ else None
-            sys.__stderr__.flush() if sys.__stderr__ else None
+            for stream in (sys.__stdout__, sys.__stderr__):
+                if stream is not None:
+                    stream.flush()
         finally:
             os._exit(code)

@@ -34,7 +34,7 @@ import psutil
 from dlci_grader.isolation import sandbox
 from dlci_grader.isolation.fork_server import ForkServers, run_on
 from dlci_grader.isolation.limits import Limits
-from dlci_grader.isolation.warm_kernel import PROCESS_NAME
+from dlci_grader.isolation.warm_kernel import PROCESS_NAME as KERNEL_PROCESS_NAME
 from dlci_grader.kernel.answers import ENV as ANSWERS_ENV_VAR
 from dlci_grader.kernel.rebuilt import MODULE as REBUILT
 from dlci_grader.nbgrader.autograde_server import MODULE as AUTOGRADE
@@ -169,8 +169,6 @@ def _autograde(
         return 1, outcome.cpu, notes
     return outcome.exit, outcome.cpu, notes
 
-
-KERNEL_PROCESS_NAME = PROCESS_NAME.decode()
 
 _EXCEPTION = re.compile(r"^(?:[\w.]+\.)?\w*(?:Error|Exception|Timeout|Exit)\b.*")
 
