@@ -82,23 +82,28 @@ class LoopbackCluster:
         self._start("scheduler", [DASK, "scheduler", "--host", "127.0.0.1",
                                   "--port", self.address.rsplit(":", 1)[1], "--no-dashboard"])
 
-    def _start(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
+    def _start(
+        self, name: str, command: list[str], cpus: set[int] | None = None
+    ) -> subprocess.Popen[bytes]:
+        pin = None if cpus is None else (lambda: os.sched_setaffinity(0, cpus))
         with open(self.folder / f"{name}.log", "wb") as log:
             proc = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, cwd=self.folder)
+                                    stdin=subprocess.DEVNULL, cwd=self.folder, preexec_fn=pin)
         self.procs.append(proc)
         return proc
 
-    def add_worker(self, name: str, nanny: bool = True) -> None:
+    def add_worker(self, name: str, nanny: bool = True, cpus: set[int] | None = None) -> None:
         """Start ``dask worker ... --nthreads 1 --resources notebook=1`` named ``name``, its
         private folder ``folder/name``, and wait until it registered. ``nanny=False``: no nanny,
-        so that SIGKILL of its pid is the death of the worker."""
+        so that SIGKILL of its pid is the death of the worker. ``cpus``: the cores it may run on
+        (a machine of that many cores: a notebook there gets one torch thread per core), so that
+        two workers on one machine do not each take all of it."""
         self.workers[name] = self._start(name, [
             DASK, "worker", self.address, "--name", name, "--nthreads", "1",
             *([] if nanny else ["--no-nanny"]),
             "--resources", "notebook=1", "--local-directory", str(self.folder / name),
             "--no-dashboard",
-        ])
+        ], cpus)
         log = self.folder / f"{name}.log"
         deadline = time.monotonic() + 60
         while "Registered to" not in log.read_text(errors="replace"):

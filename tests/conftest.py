@@ -145,3 +145,160 @@ def attack_class(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> G
     graded = grade_folder(tmp / "class", tmp / "course", "--root", str(data_root),
                           "--expected", str(tmp / "class" / "expected.csv"), timeout=1800)
     return replace(graded, expected={s.student: dict(s.auto_points) for s in subs})
+
+
+# --- the same suite on every grading path -----------------------------------------------------
+# The sample classes of every task and the adversarial suite, as one class folder, graded once
+# on each path besides the local ``dlci grade`` above: ``dlci grade --cluster`` on a loopback
+# Dask cluster, and each notebook through its task's Gradescope zip (tests/test_grading_paths.py
+# compares them; the Dask and Gradescope modules read them too).
+
+PATHS_CELL_TIMEOUT = {"ci": 20, "full": 30}
+"""Seconds per cell on the Dask and Gradescope paths, by :data:`PATHS_SUITE_VAR`: the endless loop
+costs this much; CI's slowest honest cell takes 5 s; in the full suite the fork bomb's attack
+cell takes about 15 s on 2 cores, so twice that."""
+
+
+def paths_suite() -> str:
+    """``full`` or ``ci`` (:data:`PATHS_SUITE_VAR`)."""
+    return "full" if os.environ.get(PATHS_SUITE_VAR, "") == "full" else "ci"
+
+
+def paths_cell_timeout() -> int:
+    return PATHS_CELL_TIMEOUT[paths_suite()]
+
+
+@dataclass(frozen=True)
+class Suite:
+    """The class folder (``student/<notebook>.ipynb``, ``expected.csv``) and, for each
+    (student, task), the points each autograded cell should get."""
+
+    folder: Path
+    expected: dict[tuple[str, str], dict[str, float]]
+
+    def notebooks(self) -> dict[tuple[str, str], Path]:
+        """(student, task) -> the notebook handed in."""
+        from dlci_grader.tasks import load_tasks
+
+        tasks = load_tasks(KIT / "solutions")
+        return {(student, task): self.folder / student / f"{tasks[task].notebook}.ipynb"
+                for student, task in self.expected}
+
+
+PATHS_SUITE_VAR = "DLCI_PATHS_SUITE"
+"""``full``: the Dask and Gradescope paths grade the whole suite, every task's sample class and
+every attack (48 notebooks: 397 s on the cluster and 608 s through the zips on 2 cores, too long
+for CI's 30 minutes). By default (CI) they grade every notebook whose grading goes through what
+differs between the paths (intake, the worker's folders, data, limits and user; the results'
+translation) at a cost CI can carry: each task's solution and blank release, the broken
+submissions and the attacks, less :data:`FULL_SUITE_ONLY`. The wrong variants are left out:
+their verdicts are the judge's on plain data, the same code on each path (``dlci grade`` holds
+them to their points in ``test_task_grading`` and ``test_task1_grading``)."""
+
+FULL_SUITE_ONLY = {
+    "broken-swallows-interrupt": "waits out the cell timeout twice (broken-infinite-loop, which "
+    "waits it out once, stays)",
+    "attack-fork-bomb": "forks 450 copies of a kernel holding PyTorch, about 15 s",
+    "attack-lookup-images": "searches the 100 test images for each of 300 measurements, 50 s",
+    "attack-lookup-shifted-images": "the same search with every flip and shift, 50 s",
+}
+"""The most expensive of the path-dependent notebooks (seconds of one ``dlci grade`` worker),
+graded on the Dask and Gradescope paths only with ``DLCI_PATHS_SUITE=full``."""
+
+
+def _on_every_path(student: str, full: bool) -> bool:
+    if full:
+        return True
+    if student in FULL_SUITE_ONLY:
+        return False
+    return student in ("solution", "blank") or student.startswith(("attack-", "broken-"))
+
+
+@pytest.fixture(scope="session")
+def suite(tmp_path_factory: pytest.TempPathFactory) -> Suite:
+    """The notebooks every path grades (:data:`PATHS_SUITE_VAR`): from every task's sample class
+    and the attacks this machine's sandbox can defend against."""
+    from dlci_grader.isolation.sandbox import support
+    from dlci_grader.samples.attacks import ATTACKS
+    from dlci_grader.samples.sample_class import sample_class, write_class
+    from dlci_grader.tasks import load_tasks
+
+    features = sandbox_features(support())
+    skipped = {f"attack-{a.name}" for a in ATTACKS if not features[a.needs]}
+    full = paths_suite() == "full"
+    subs = [s for s in sample_class(KIT / "solutions", KIT / "notebooks", attacks=True)
+            if s.student not in skipped and _on_every_path(s.student, full)]
+    folder = write_class(tmp_path_factory.mktemp("suite") / "class", subs,
+                         load_tasks(KIT / "solutions"))
+    return Suite(folder, {(s.student, s.task): dict(s.auto_points) for s in subs})
+
+
+@dataclass(frozen=True)
+class DaskGraded:
+    """The suite graded on a loopback Dask cluster of two workers, and the course templates each
+    worker held (``templates/<w1|w2>/<i>/``)."""
+
+    graded: GradedClass
+    templates: Path
+
+
+@pytest.fixture(scope="session")
+def dask_suite(
+    suite: Suite, tmp_path_factory: pytest.TempPathFactory, data_root: Path
+) -> DaskGraded:
+    """``dlci grade --cluster`` of the suite on a scheduler and two workers on 127.0.0.1, each
+    pinned to a core of its own (as ``dlci grade --workers 2``: one torch thread a notebook),
+    four notebooks handed to it at once."""
+    pytest.importorskip("distributed")
+    from bench.bench_dask import LoopbackCluster
+
+    tmp = tmp_path_factory.mktemp("dask-suite")
+    (tmp / "cluster").mkdir()
+    with LoopbackCluster(tmp / "cluster", data_root) as cluster:
+        cores = sorted(os.sched_getaffinity(0))
+        for i, name in enumerate(("w1", "w2")):  # one core each where there are two
+            cluster.add_worker(name, cpus={cores[i % len(cores)]} if len(cores) >= 2 else None)
+        graded = grade_folder(
+            suite.folder, tmp / "course", "--cluster", cluster.address, "--workers", "4",
+            "--cell-timeout", str(paths_cell_timeout()),
+            "--expected", str(suite.folder / "expected.csv"), timeout=2400,
+        )
+        # what each worker was sent, kept before the workers stop and clean their folders
+        for name in ("w1", "w2"):
+            for i, held in enumerate((tmp / "cluster" / name).glob("*/*/dlci-templates/*")):
+                shutil.copytree(held, tmp / "templates" / name / str(i))
+    return DaskGraded(graded, tmp / "templates")
+
+
+@pytest.fixture(scope="session")
+def gradescope_zips(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every task's Gradescope zip, with the paths' cell timeout and one torch thread (two
+    submissions graded at a time on the suite's two cores, as ``dlci grade --workers 2``)."""
+    out = tmp_path_factory.mktemp("zips")
+    # --user "": the test machine's Python lives under /root: no other user may run it
+    built = dlci("gradescope", "build", "--out", str(out), "--user", "", "--threads", "1",
+                 "--cell-timeout", str(paths_cell_timeout()))
+    assert built.returncode == 0, built.stderr
+    return out
+
+
+@pytest.fixture(scope="session")
+def gradescope_suite(suite: Suite, gradescope_zips: Path, data_root: Path) -> dict[Any, Any]:
+    """(student, task) -> the :class:`~dlci_grader.gradescope.local.LocalRun` of that notebook
+    through its task's zip, run as Gradescope runs it (one submission a run), two at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dlci_grader.gradescope.local import run_local
+
+    notebooks = suite.notebooks()
+
+    def grade(key: tuple[str, str]) -> Any:
+        path = notebooks[key]
+        return run_local(gradescope_zips / f"{path.stem}.zip", [path], data_root=data_root,
+                         timeout=1800)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(2) as pool:
+        runs = dict(zip(notebooks, pool.map(grade, notebooks), strict=True))
+    print(f"{len(runs)} Gradescope runs in {time.perf_counter() - start:.0f} s")
+    return runs

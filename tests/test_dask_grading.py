@@ -1,12 +1,12 @@
 """``dlci grade --cluster`` on a real Dask scheduler and two real workers on 127.0.0.1.
 
-A small Task 1 class (the solution, the blank release, a wrong variant, an attack that reads
-secrets, and a notebook that is not JSON) is graded on the cluster and compared with the local
-``dlci grade`` of the same notebooks (the session's shared graded classes, conftest): every
-score and status is the same, both workers graded. Then, in one run, a worker is killed while it
-grades and the client after it (started again, nothing is graded twice, same scores). The
-template a worker holds is checked for the instructor's paths and other tasks' hidden tests.
-Every process the tests start is stopped by its pid.
+The whole suite (every task's sample class and the adversarial suite) is graded on a cluster once
+for the session (``conftest.dask_suite``; ``test_grading_paths`` compares its scores with the
+local ``dlci grade``'s): here, both workers graded, and the template a worker holds is checked
+for the instructor's paths. Then, in one run of a small Task 1 class (the solution, the blank
+release, a wrong variant, an attack that reads secrets, and a notebook that is not JSON), a
+worker is killed while it grades and the client after it (started again, nothing is graded
+twice, same scores as the local run). Every process the tests start is stopped by its pid.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from io import BytesIO
 from pathlib import Path
 
 import pytest
-from conftest import GradedClass
+from conftest import DaskGraded, GradedClass
 
 pytest.importorskip("distributed")
 pytest.importorskip("dlci_grader")
@@ -37,6 +37,7 @@ from dlci_grader.run.dask_executor import remote_job, template_payload  # noqa: 
 from dlci_grader.run.job import Job  # noqa: E402
 from dlci_grader.samples.sample_class import sample_class, write_class  # noqa: E402
 from dlci_grader.tasks import load_tasks  # noqa: E402
+from dlci_grader.verdicts.results import NotebookStatus  # noqa: E402
 from starter.hashing import sha256_file  # noqa: E402
 
 pytestmark = [pytest.mark.grader, pytest.mark.task1, pytest.mark.slow]
@@ -98,33 +99,36 @@ def local_scores(task1_class: GradedClass, attack_class: GradedClass) -> dict:
     return local
 
 
-def test_cluster_grades_exactly_as_a_local_run_on_both_workers(
-    cluster, small_class, local_scores, tmp_path
+def test_the_suite_on_the_cluster_was_graded_by_both_workers_from_templates_alone(
+    dask_suite: DaskGraded,
 ):
-    course = tmp_path / "course"
-    run = subprocess.run(_grade(small_class, course, "--cluster", cluster.address,
-                                "--expected", str(small_class / "expected.csv")),
-                         cwd=ROOT, capture_output=True, text=True)
+    """The session's run of the whole suite on the cluster (``conftest.dask_suite``; its scores
+    are compared with the local run's in ``test_grading_paths``): both workers graded, each
+    notebook names the worker that graded it, and what the workers were sent is one template per
+    assignment, holding no path of the instructor's machine."""
+    run, course = dask_suite.graded.run, dask_suite.graded.course
     assert run.returncode == 0, run.stdout + run.stderr
-    assert _scores(course) == local_scores
     used = re.search(r"graded by: (.*)", run.stderr)
     assert used and "/w1 " in used.group(1) and "/w2 " in used.group(1), run.stderr
-    hosts = {r.student: r.host for r in Course(course).results()}
-    assert all(re.fullmatch(r".+/w[12]", hosts[s])
-               for s in STUDENTS if s != "broken-invalid-json"), hosts
-    # what the workers were sent: one assignment's template, no path of the instructor's machine
+    results = Course(course).results()
+    graded = [r for r in results if r.status is not NotebookStatus.REJECTED]
+    assert all(re.fullmatch(r".+/w[12]", r.host) for r in graded), [
+        (r.student, r.host) for r in graded
+    ]
+    tasks = load_tasks(ROOT / "solutions")
     for name in ("w1", "w2"):
-        cached = list((cluster.folder / name).glob("*/*/dlci-templates/*"))
-        assert len(cached) == 1, cached
-        files = sorted(p.relative_to(cached[0]).as_posix()
-                       for p in cached[0].rglob("*") if p.is_file())
-        assert files == [
-            "gradebook.db", "source/task1_backprop_inpainting/task1_backprop_inpainting.ipynb",
-        ]
-        for path in cached[0].rglob("*"):
-            if path.is_file():
-                assert str(course).encode() not in path.read_bytes()
-                assert str(ROOT).encode() not in path.read_bytes()
+        cached = list((dask_suite.templates / name).glob("*"))
+        assert 1 <= len(cached) <= len(tasks), cached
+        for template in cached:
+            files = sorted(p.relative_to(template).as_posix()
+                           for p in template.rglob("*") if p.is_file())
+            assert files in ([
+                "gradebook.db", f"source/{t.notebook}/{t.notebook}.ipynb"
+            ] for t in tasks.values()), files
+            for path in template.rglob("*"):
+                if path.is_file():
+                    assert str(course).encode() not in path.read_bytes()
+                    assert str(ROOT).encode() not in path.read_bytes()
 
 
 def test_killed_worker_then_killed_client_cost_only_time(

@@ -1,11 +1,12 @@
-"""Gradescope: the task's autograder zip, run as Gradescope runs it, grades as ``dlci grade`` does.
+"""Gradescope: the task's autograder zip, run as Gradescope runs it.
 
 The zip is built with ``dlci gradescope build``, laid out as Gradescope lays it out (``source/``,
 ``submission/``, ``results/``, ``submission_metadata.json``) and its own ``run_autograder`` is run
-with this environment's Python (``setup.sh``'s installs are not run; the script is checked). Every
-``results.json`` is checked against Gradescope's specification (transcribed below), and every
-score against a ``dlci grade`` of the same notebooks: solution, blank, a wrong variant, a kernel
-death, an endless loop (short cell limit), an attack on ``results/`` and one on ``source/``.
+with this environment's Python (``setup.sh``'s installs are not run; the script is checked). The
+whole suite goes through the zips in ``test_grading_paths`` (same points as ``dlci grade``, every
+``results.json`` checked against Gradescope's specification, transcribed below); here, what is
+Gradescope's own: attacks on ``results/`` and ``source/``, visibility, the written answers, a
+grader that fails, and the unprivileged user.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ import nbformat
 import pytest
 
 pytest.importorskip("dlci_grader")
-from test_grader_class import CELL_TIMEOUT, ROOT, _csv, dlci, hidden_lines  # noqa: E402
+from conftest import CELL_TIMEOUT, paths_cell_timeout  # noqa: E402
+from test_grader_class import ROOT, dlci, hidden_lines  # noqa: E402
 
 from dlci_grader.gradescope.local import layout, run_local  # noqa: E402
 from dlci_grader.gradescope.results import ERROR_TEST  # noqa: E402
@@ -144,47 +146,32 @@ def _with_cell(notebook: Path, code: str, out: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def autograder_zip(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("zips")
-    built = dlci(
-        "gradescope", "build", "--tasks", "task1", "--out", str(out),
-        "--cell-timeout", str(CELL_TIMEOUT),
-        "--user", "",  # the test machine's Python lives under /root: no other user may run it
-    )
-    assert built.returncode == 0, built.stderr
-    return out / f"{NB}.zip"
+def autograder_zip(gradescope_zips: Path) -> Path:
+    """The session's Task 1 zip (``conftest.gradescope_zips``, which grades the whole suite)."""
+    return gradescope_zips / f"{NB}.zip"
 
 
 @pytest.fixture(scope="module")
-def submissions(task1_class) -> dict[str, Path]:
-    """student -> notebook: sample-class ones and the two attacks (each on the solution)."""
-    chosen = ["solution", "blank", "task1-transposed_grad_weight", "broken-kernel-dies",
-              "broken-infinite-loop"]
-    subs = {s: task1_class.folder / s / f"{NB}.ipynb" for s in chosen}
-    solution = subs["solution"]
+def submissions(suite) -> dict[str, Path]:
+    """student -> notebook: the two attacks on Gradescope's own folders, each on the solution
+    (every other notebook of the suite goes through the zip in ``test_grading_paths``)."""
+    solution = suite.notebooks()[("solution", "task1")]
     # the attacks name Gradescope's folder of their own run: filled in by _grade_on_gradescope
-    subs["attack-results"] = solution
-    subs["attack-source"] = solution
-    return subs
+    return {"attack-results": solution, "attack-source": solution}
 
 
 def _grade_on_gradescope(
     autograder_zip: Path, student: str, notebook: Path, tmp: Path
 ) -> tuple[dict, str]:
-    root = tmp / student
-    if student.startswith("attack-"):
-        # lay the folder out first, to aim the attack at it, then run exactly as run_local does
-        ag = layout(root, autograder_zip, [])
-        attack = RESULTS_ATTACK if student == "attack-results" else SOURCE_ATTACK
-        _with_cell(notebook, attack.format(ag=str(ag), nb=NB), ag / "submission" / f"{NB}.ipynb")
-        env = {**os.environ, "DLCI_AUTOGRADER_DIR": str(ag), "DLCI_PYTHON": sys.executable}
-        proc = subprocess.run(["bash", str(ag / "source" / "run_autograder")], env=env,
-                              capture_output=True, text=True)
-        assert proc.returncode == 0, proc.stderr
-        return json.loads((ag / "results" / "results.json").read_text()), proc.stdout + proc.stderr
-    done = run_local(autograder_zip, [notebook])
-    assert done.returncode == 0, done.stdout
-    return done.results, done.stdout
+    """Lay the folder out first, to aim the attack at it, then run exactly as run_local does."""
+    ag = layout(tmp / student, autograder_zip, [])
+    attack = RESULTS_ATTACK if student == "attack-results" else SOURCE_ATTACK
+    _with_cell(notebook, attack.format(ag=str(ag), nb=NB), ag / "submission" / f"{NB}.ipynb")
+    env = {**os.environ, "DLCI_AUTOGRADER_DIR": str(ag), "DLCI_PYTHON": sys.executable}
+    proc = subprocess.run(["bash", str(ag / "source" / "run_autograder")], env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads((ag / "results" / "results.json").read_text()), proc.stdout + proc.stderr
 
 
 @pytest.fixture(scope="module")
@@ -198,43 +185,12 @@ def gradescope_results(
         return {s: f.result() for s, f in futures.items()}
 
 
-@pytest.fixture(scope="module")
-def dlci_grade_scores(submissions, task1_class) -> dict[str, dict[str, float]]:
-    """student -> grade id -> points, from `dlci grade` of the same notebooks (the session's graded
-    Task 1 sample class, with the same cell timeout; the attacks' base is the solution, graded as
-    `solution`)."""
-    assert task1_class.run.returncode == 0, task1_class.run.stdout + task1_class.run.stderr
-    scores: dict[str, dict[str, float]] = {}
-    for row in _csv(task1_class.course):
-        if row["kind"] == "auto" and row["student"] in submissions:
-            scores.setdefault(row["student"], {})[row["question"]] = float(row["points"])
-    print(task1_class.run.stdout)  # the reasons, shown when a comparison fails
-    return scores
-
-
 @pytest.mark.slow
 def test_results_follow_gradescopes_specification(gradescope_results):
     for student, (results, _) in gradescope_results.items():
         jsonschema.validate(results, RESULTS_SCHEMA)
         names = [t["name"] for t in results["tests"]]
         assert len(names) == len(set(names)), student
-
-
-@pytest.mark.slow
-def test_scores_equal_dlci_grade(gradescope_results, dlci_grade_scores):
-    assert dlci_grade_scores["solution"] and sum(dlci_grade_scores["solution"].values()) == 23
-    for student, (results, _) in gradescope_results.items():
-        expected = dlci_grade_scores["solution" if student.startswith("attack-") else student]
-        got = {t["name"]: t["score"] for t in results["tests"] if "manual" not in t.get("tags", [])}
-        assert got == expected, (
-            student, results["output"], [t["output"] for t in results["tests"]]
-        )
-        assert results["score"] == sum(expected.values()), student
-    assert gradescope_results["blank"][0]["score"] == 0
-    assert 0 < gradescope_results["task1-transposed_grad_weight"][0]["score"] < 23
-    assert gradescope_results["broken-kernel-dies"][0]["score"] < 23
-    loop = gradescope_results["broken-infinite-loop"][0]
-    assert any(f"timed out after {CELL_TIMEOUT} s" in t["output"] for t in loop["tests"]), loop
 
 
 @pytest.mark.slow
@@ -257,8 +213,8 @@ def test_no_output_shows_hidden_test_code(gradescope_results):
 
 
 @pytest.mark.slow
-def test_visibility_and_written_answers(gradescope_results):
-    results, _ = gradescope_results["solution"]
+def test_visibility_and_written_answers(gradescope_suite):
+    results = gradescope_suite[("solution", "task1")].results
     by_name = {t["name"]: t for t in results["tests"]}
     assert by_name["test_linear"]["visibility"] == "visible"
     assert by_name["test_linear_hidden"]["visibility"] == "after_published"
@@ -266,6 +222,13 @@ def test_visibility_and_written_answers(gradescope_results):
     assert len(manual) == 3 and all(t["max_score"] == 0 and "graded by hand" in t["output"]
                                     for t in manual)
     assert results["stdout_visibility"] == "hidden"
+
+
+@pytest.mark.slow
+def test_an_endless_loop_says_it_timed_out(gradescope_suite):
+    loop = gradescope_suite[("broken-infinite-loop", "task1")].results
+    timeout = paths_cell_timeout()
+    assert any(f"timed out after {timeout} s" in t["output"] for t in loop["tests"]), loop
 
 
 def test_zip_holds_the_kit_template_and_a_sound_setup(autograder_zip, tmp_path):
@@ -339,7 +302,7 @@ def _reachable_by_others(path: Path) -> bool:
     "enter, so the unprivileged user cannot run it (on Gradescope setup.sh installs the kit in "
     "/opt/dlci-venv)",
 )
-def test_the_unprivileged_user_grades_and_reaches_neither_results_nor_source(tmp_path, submissions):
+def test_the_unprivileged_user_grades_and_reaches_neither_results_nor_source(tmp_path, suite):
     """The zip as built by default (``--user dlci-student``), its folders as setup.sh leaves them
     (``source/`` root-only, ``results/`` root's): the solution gets 23, the kernel, the worker and
     the definitions-alone runner run as that user, and the results and source attacks change
@@ -351,7 +314,7 @@ def test_the_unprivileged_user_grades_and_reaches_neither_results_nor_source(tmp
                  "--cell-timeout", str(CELL_TIMEOUT))
     assert built.returncode == 0, built.stderr
     os.chmod(tmp_path, 0o755)
-    solution = submissions["solution"]
+    solution = suite.notebooks()[("solution", "task1")]
     for name, attack in (("solution", None), ("attack-results", RESULTS_ATTACK),
                          ("attack-source", SOURCE_ATTACK)):
         ag = layout(tmp_path / name, tmp_path / "zips" / f"{NB}.zip", [] if attack else [solution])

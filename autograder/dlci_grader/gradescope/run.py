@@ -37,8 +37,6 @@ from dlci_grader.gradescope.results import error_results, hidden_cells, to_grade
 from dlci_grader.gradescope.settings import CONFIG_NAME, Settings
 from dlci_grader.nbgrader.template import Template
 from dlci_grader.run.intake import check_notebook
-from dlci_grader.run.job import Job
-from dlci_grader.run.worker import run_job
 from dlci_grader.tasks import Task
 from dlci_grader.verdicts.results import (
     CellStatus,
@@ -264,6 +262,9 @@ def run_worker(
 def worker(work: Path) -> int:
     """The child: grade ``work/submission.ipynb`` with :func:`~dlci_grader.run.worker.run_job`
     and write ``work/result.json``."""
+    from dlci_grader.run.job import Job  # the child's alone: the parent never loads nbgrader
+    from dlci_grader.run.worker import run_job
+
     job_data = json.loads((work / "job.json").read_text())
     settings = Settings(**job_data["settings"])
     template = work / "template"
@@ -302,7 +303,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        return worker(Path(args.worker))
+        code = worker(Path(args.worker))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)  # its result is written: PyTorch's teardown would only delay the parent
     results = grade_submission(
         Path(args.autograder_dir), Path(args.data_root) if args.data_root else None,
     )

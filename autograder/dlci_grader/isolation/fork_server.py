@@ -108,11 +108,15 @@ def serve(preload: Callable[[], None], child: Callable[[dict[str, Any], int], No
 def serve_command(
     module: str, preload: Callable[[], None], child: Callable[[dict[str, Any], int], NoReturn],
 ) -> int:
-    """``python -m MODULE --serve``: :func:`serve`; anything else is a usage error (exit 2)."""
+    """``python -m MODULE --serve``: :func:`serve`, then the process ends at once (``os._exit``:
+    the interpreter's teardown of PyTorch and nbgrader is a second a server, paid at the end of
+    every Gradescope submission); anything else is a usage error (exit 2)."""
     if sys.argv[1:] != ["--serve"]:
         print(f"usage: python -m {module} --serve (started by the grader)", file=sys.stderr)
         return 2
-    return serve(preload, child)
+    code = serve(preload, child)
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def enter_job(request: Mapping[str, Any], keep_fd: int) -> None:
@@ -253,14 +257,19 @@ class ForkServer:
 
     def close(self) -> None:
         """Stop the server (closing its input ends it; killed if it does not)."""
-        for stream in (self.proc.stdin, self.proc.stdout):
-            if stream is not None:
-                stream.close()
+        self.hang_up()
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+    def hang_up(self) -> None:
+        """Close the server's input and output: it ends once its current job is done."""
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                stream.close()
 
 
 def _done(outcome: Outcome, line: Mapping[str, object], killed: bool = False) -> Outcome:
@@ -313,6 +322,8 @@ class ForkServers:
     def close(self) -> None:
         with self._lock:
             idle, self._idle = self._idle, []
+        for server in idle:  # all told first: they end side by side
+            server.hang_up()
         for server in idle:
             server.close()
 
