@@ -333,7 +333,7 @@ def test_the_unprivileged_user_grades_and_reaches_neither_results_nor_source(tmp
             ps = subprocess.run(["ps", "-ww", "-eo", "user:32,comm,args"], capture_output=True,
                                 text=True).stdout
             for line in ps.splitlines():
-                for role in ("ipykernel", "gradescope.run --worker", "kernel.rebuilt",
+                for role in ("ipykernel", "gradescope.child", "kernel.rebuilt",
                              "nbgrader.autograde_server"):
                     if role in line:
                         owners.add((role, line.split()[0]))
@@ -344,7 +344,7 @@ def test_the_unprivileged_user_grades_and_reaches_neither_results_nor_source(tmp
         assert "graded as root" not in json.dumps(results), name
         assert "ATTACK" not in json.dumps(results) + output, name
         assert {role for role, _ in owners} >= {
-            "ipykernel", "gradescope.run --worker", "nbgrader.autograde_server",
+            "ipykernel", "gradescope.child", "nbgrader.autograde_server",
         }, (
             name, owners
         )

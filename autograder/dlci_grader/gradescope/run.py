@@ -7,7 +7,8 @@ exactly as ``dlci grade`` grades one notebook, and write ``/autograder/results/r
    template (``source/template/``: the source notebook, a gradebook in which the assignment was
    generated), finds the one notebook handed in and checks it as intake does (wrong task,
    duplicated cells);
-2. grades it in a child process (``--worker``) with :func:`dlci_grader.run.worker.run_job`: a
+2. grades it in a child process (:mod:`~dlci_grader.gradescope.child`, which alone loads
+   nbgrader and PyTorch) with :func:`dlci_grader.run.worker.run_job`: a
    private nbgrader course in a fresh temporary folder, the sandboxed kernel, secret inputs,
    the verdicts judged outside the kernel. As root (Gradescope) the child runs as the zip's
    unprivileged user, so that neither the kernel nor nbgrader can write ``results/`` or read
@@ -32,7 +33,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dlci_grader.files import atomic_write
 from dlci_grader.gradescope.results import error_results, hidden_cells, to_gradescope, write_results
 from dlci_grader.gradescope.settings import CONFIG_NAME, Settings
 from dlci_grader.nbgrader.template import Template
@@ -216,7 +216,7 @@ def run_worker(
                 f"graded as root ({why}); the sandbox alone kept the kernel from the "
                 "autograder's folders"
             )
-        command = [sys.executable, "-m", "dlci_grader.gradescope.run", "--worker", str(work)]
+        command = [sys.executable, "-m", "dlci_grader.gradescope.child", str(work)]
         with open(work / "worker.log", "wb") as log:
             try:
                 proc = subprocess.Popen(
@@ -259,26 +259,6 @@ def run_worker(
         shutil.rmtree(work, ignore_errors=True)
 
 
-def worker(work: Path) -> int:
-    """The child: grade ``work/submission.ipynb`` with :func:`~dlci_grader.run.worker.run_job`
-    and write ``work/result.json``."""
-    from dlci_grader.run.job import Job  # the child's alone: the parent never loads nbgrader
-    from dlci_grader.run.worker import run_job
-
-    job_data = json.loads((work / "job.json").read_text())
-    settings = Settings(**job_data["settings"])
-    template = work / "template"
-    job = Job(
-        STUDENT, settings.task, settings.notebook, (work / "submission.ipynb").read_bytes(),
-        template,
-        Template(template, settings.notebook).digest(),
-        settings.limits(), Path(job_data["data_root"]), notes=tuple(job_data["notes"]),
-    )
-    done = run_job(job, work / "job")
-    atomic_write(work / "result.json", done.result.to_json().encode())
-    return 0
-
-
 def _summary(results: dict[str, Any]) -> str:
     lines = [f"score {results.get('score', 0):g}"]
     for test in results.get("tests", []):
@@ -290,7 +270,7 @@ def _summary(results: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: grade the submission under ``--autograder-dir``; ``--worker`` is the child."""
+    """Command line: grade the submission under ``--autograder-dir``."""
     parser = argparse.ArgumentParser(
         prog="python -m dlci_grader.gradescope.run", description=__doc__.splitlines()[0],
     )
@@ -300,13 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--data-root", help="course data (default: $DLCI_DATA, else the zip's setting)",
     )
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.worker:
-        code = worker(Path(args.worker))
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)  # its result is written: PyTorch's teardown would only delay the parent
     results = grade_submission(
         Path(args.autograder_dir), Path(args.data_root) if args.data_root else None,
     )
