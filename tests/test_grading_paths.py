@@ -3,9 +3,9 @@ and the Gradescope zips give each notebook the same points.
 
 The suite (``conftest.suite``) is, in CI, every notebook whose grading goes through what differs
 between the paths (intake, the worker's folders, data, limits and user, the results'
-translation): each task's solution and blank release, the broken submissions and the attacks,
-less the five slowest; ``make test-paths`` (``DLCI_PATHS_SUITE=full``) grades every task's whole
-sample class and every attack. Each path grades it once for the session (``conftest``:
+translation): each task's blank release, Task 1's solution, the broken submissions and the
+attacks, less the costliest; ``make test-paths`` (``DLCI_PATHS_SUITE=full``) grades every task's
+whole sample class and every attack. Each path grades it once for the session (``conftest``:
 ``task1_class`` and ``attack_class`` locally, ``dask_suite``, ``gradescope_suite``), and every
 notebook must get, cell by cell, the points the sample class expects, which are the local run's
 where the session graded it locally (Tasks 2 and 3's sample classes are held to the same points
