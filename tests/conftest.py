@@ -187,7 +187,7 @@ class Suite:
 
 PATHS_SUITE_VAR = "DLCI_PATHS_SUITE"
 """``full``: the Dask and Gradescope paths grade the whole suite, every task's sample class and
-every attack (48 notebooks: 397 s on the cluster and 608 s through the zips on 2 cores, too long
+every attack (48 notebooks: 323 s on the cluster and 539 s through the zips on 2 cores, too long
 for CI's 30 minutes). By default (CI) they grade the notebooks whose grading goes through what
 differs between the paths (intake, the worker's folders, data, limits and user; the results'
 translation) at a cost CI can carry: each task's blank release, Task 1's solution, the broken

@@ -17,19 +17,18 @@ the attacks that report their tries were refused on the cluster too.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from pathlib import Path
 
 import jsonschema
-import nbformat
 import pytest
 from conftest import DaskGraded, GradedClass, Suite, read_grades
+from test_attacks import _attack_lines
 from test_grader_class import hidden_lines
 from test_gradescope import RESULTS_SCHEMA
 
 pytest.importorskip("dlci_grader")
 from dlci_grader.gradescope.results import ERROR_TEST  # noqa: E402
-from dlci_grader.samples.attacks import ATTACK_PREFIX, ATTACKS  # noqa: E402
+from dlci_grader.samples.attacks import ATTACKS  # noqa: E402
 
 pytestmark = [pytest.mark.grader, pytest.mark.slow, pytest.mark.realdata]
 
@@ -192,17 +191,6 @@ def test_every_gradescope_result_follows_the_specification_and_hides_the_hidden_
         assert not leaked, (key, leaked[:3])
 
 
-def _attack_lines(notebooks: Iterable[Path]) -> list[str]:
-    lines = []
-    for path in notebooks:
-        for cell in nbformat.read(str(path), 4).cells:
-            if str(cell.get("id", "")).startswith("attack-"):
-                for out in cell.get("outputs", []):
-                    lines += [ln for ln in out.get("text", "").splitlines()
-                              if ln.startswith(ATTACK_PREFIX)]
-    return lines
-
-
 def test_the_attacks_that_report_their_tries_were_refused_on_the_cluster(
     suite: Suite, dask_suite: DaskGraded
 ):
@@ -211,6 +199,6 @@ def test_the_attacks_that_report_their_tries_were_refused_on_the_cluster(
         student = f"attack-{attack.name}"
         if not attack.refused or (student, attack.task) not in suite.expected:
             continue
-        lines = _attack_lines((course / "autograded" / student).glob("*/*.ipynb"))
+        lines = _attack_lines(course, student)
         assert lines, f"{student} printed no ATTACK lines on the cluster"
         assert all(": refused" in ln for ln in lines), "\n".join(lines)

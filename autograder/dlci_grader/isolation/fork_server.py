@@ -264,7 +264,6 @@ class ForkServer:
             self.proc.kill()
             self.proc.wait()
 
-
     def hang_up(self) -> None:
         """Close the server's input and output: it ends once its current job is done."""
         for stream in (self.proc.stdin, self.proc.stdout):
