@@ -45,6 +45,7 @@ from dlci_grader.run.intake import Submission, collect, opened
 from dlci_grader.run.job import Job, resolve_data_root, threads_per_worker, worker_count
 from dlci_grader.run.roster import Roster
 from dlci_grader.tasks import load_tasks, task_key
+from dlci_grader.verdicts import judging
 from dlci_grader.verdicts.records import NotebookRecord
 from dlci_grader.verdicts.results import (
     CellStatus,
@@ -250,6 +251,7 @@ def grade_class(
                     todo.append(sub)
 
             seed = secrets.randbits(63)  # the run's hidden inputs: secret, drawn once
+            ahead: threading.Thread | None = None
 
             def job(sub: Submission) -> Job:  # made when an executor takes it: bytes in memory
                 return Job(                   # only for the notebooks in flight
@@ -258,6 +260,9 @@ def grade_class(
                     seed=seed,
                 )
 
+            if isinstance(executor, LocalExecutor) and todo:  # its jobs share this process's
+                tasks_ahead = list(dict.fromkeys(s.task for s in todo))  # caches: fill them now
+                ahead = judging.draw_ahead(tasks_ahead, data_root, seed)
             bar = _Progress(len(todo), progress, expected)
             files = {(s.student, s.task): s for s in todo}
             digest_of = {key: s.digest for key, s in files.items()}
@@ -271,6 +276,8 @@ def grade_class(
                     bar.finished(result)
             finally:
                 bar.close()
+                if ahead is not None:
+                    ahead.join()
         return ClassRun(
             state.ledger.results(), graded, skipped, warnings, time.perf_counter() - start,
         )

@@ -24,6 +24,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import secrets
+import shutil
+import tempfile
+import threading
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -120,13 +123,52 @@ def draw_cases(
     to ``folder / "data"`` (None: the grader's own)."""
     judged = judged_tests(task)
     context = Context(data_root, seed)
-    kernel_root = kernel_data(task, context, folder / "data")  # before the inputs: they may use it
-    context = dataclasses.replace(context, kernel_root=kernel_root)
-    cases = {}
-    for test in tests:
-        rng = np.random.default_rng([seed, zlib.crc32(test.encode())])
-        cases[test] = judged[test].make(rng, context)
+    with _drawing(task):  # one draw of a task at a time: the next reuses the first's caches
+        kernel_root = kernel_data(task, context, folder / "data")  # before the inputs use it
+        context = dataclasses.replace(context, kernel_root=kernel_root)
+        cases = {}
+        for test in tests:
+            rng = np.random.default_rng([seed, zlib.crc32(test.encode())])
+            cases[test] = judged[test].make(rng, context)
     return cases, kernel_root
+
+
+_DRAW_LOCKS: dict[str, threading.Lock] = {}
+_DRAW_LOCKS_GUARD = threading.Lock()
+
+
+def _drawing(task: str) -> threading.Lock:
+    """The lock of ``task``'s draws in this process. A task's first draw fills caches the next
+    ones reuse (Task 2's data, Task 3's reference table, a few seconds); two workers that drew
+    at once would each compute them."""
+    with _DRAW_LOCKS_GUARD:
+        return _DRAW_LOCKS.setdefault(task, threading.Lock())
+
+
+def draw_ahead(tasks: Sequence[str], data_root: Path | None, seed: int) -> threading.Thread:
+    """Draw each task's hidden inputs once, in a background thread of this process, and throw
+    them away: the caches they fill (the same ``data_root`` and ``seed`` as the run's jobs) are
+    then ready when a job of that task draws its own (:func:`prepare`), which waits for a draw
+    in flight instead of repeating it. Started with a class run, so that the one-off seconds of
+    Tasks 2 and 3 overlap the first notebooks instead of adding to them. A failed draw is left
+    to the job that makes it again and reports it. Returns the started thread."""
+
+    def draw_all() -> None:
+        for task in tasks:
+            tests = list(judged_tests(task))
+            if not tests:
+                continue
+            scratch = Path(tempfile.mkdtemp(prefix=f"dlci-ahead-{task}-"))
+            try:
+                draw_cases(task, tests, scratch, data_root, seed)
+            except Exception:  # noqa: BLE001 - the job's own draw reports it
+                continue
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+
+    thread = threading.Thread(target=draw_all, name="dlci-draw-ahead", daemon=True)
+    thread.start()
+    return thread
 
 
 def cases_digest(cases: Sequence[Case]) -> str:
