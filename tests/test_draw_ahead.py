@@ -4,7 +4,6 @@ reference table the same way) instead of computing it a second time."""
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,9 +16,10 @@ pytestmark = [pytest.mark.task2, pytest.mark.grader]
 
 
 def test_a_draw_in_flight_is_waited_for_not_repeated(data_root: Path, tmp_path: Path) -> None:
-    scratch = set(Path(tempfile.gettempdir()).glob("dlci-ahead-*"))
+    scratch = tmp_path / "work"
+    scratch.mkdir()
     task2._data.cache_clear()
-    ahead = judging.draw_ahead(["task2"], data_root, seed=7)
+    ahead = judging.draw_ahead(["task2"], data_root, seed=7, scratch=scratch)
     channel = judging.prepare("task2", tmp_path / "grader", data_root, seed=7)
     ahead.join(timeout=120)
     assert not ahead.is_alive(), "the draw ahead did not end"
@@ -29,5 +29,5 @@ def test_a_draw_in_flight_is_waited_for_not_repeated(data_root: Path, tmp_path: 
         f"Task 2's data was loaded {loads} times by two draws of one run; the second should "
         "have waited for the first and reused it"
     )
-    left = set(Path(tempfile.gettempdir()).glob("dlci-ahead-*")) - scratch
-    assert not left, f"the draw ahead left {sorted(map(str, left))}"
+    left = sorted(p.name for p in scratch.iterdir())
+    assert not left, f"the draw ahead left {left} in its scratch folder"

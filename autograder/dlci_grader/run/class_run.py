@@ -262,7 +262,7 @@ def grade_class(
 
             if isinstance(executor, LocalExecutor) and todo:  # its jobs share this process's
                 tasks_ahead = list(dict.fromkeys(s.task for s in todo))  # caches: fill them now
-                ahead = judging.draw_ahead(tasks_ahead, data_root, seed)
+                ahead = judging.draw_ahead(tasks_ahead, data_root, seed, work_root)
             bar = _Progress(len(todo), progress, expected)
             files = {(s.student, s.task): s for s in todo}
             digest_of = {key: s.digest for key, s in files.items()}

@@ -145,26 +145,30 @@ def _drawing(task: str) -> threading.Lock:
         return _DRAW_LOCKS.setdefault(task, threading.Lock())
 
 
-def draw_ahead(tasks: Sequence[str], data_root: Path | None, seed: int) -> threading.Thread:
+def draw_ahead(
+    tasks: Sequence[str], data_root: Path | None, seed: int, scratch: Path | None = None,
+) -> threading.Thread:
     """Draw each task's hidden inputs once, in a background thread of this process, and throw
     them away: the caches they fill (the same ``data_root`` and ``seed`` as the run's jobs) are
     then ready when a job of that task draws its own (:func:`prepare`), which waits for a draw
     in flight instead of repeating it. Started with a class run, so that the one-off seconds of
     Tasks 2 and 3 overlap the first notebooks instead of adding to them. A failed draw is left
-    to the job that makes it again and reports it. Returns the started thread."""
+    to the job that makes it again and reports it. ``scratch``: where the throwaway draws are
+    written (the run's work folder, on the jobs' file system, so the kernel's data is linked,
+    not copied; None: the system's temporary folder). Returns the started thread."""
 
     def draw_all() -> None:
         for task in tasks:
             tests = list(judged_tests(task))
             if not tests:
                 continue
-            scratch = Path(tempfile.mkdtemp(prefix=f"dlci-ahead-{task}-"))
+            folder = Path(tempfile.mkdtemp(prefix=f"dlci-ahead-{task}-", dir=scratch))
             try:
-                draw_cases(task, tests, scratch, data_root, seed)
+                draw_cases(task, tests, folder, data_root, seed)
             except Exception:  # noqa: BLE001 - the job's own draw reports it
                 continue
             finally:
-                shutil.rmtree(scratch, ignore_errors=True)
+                shutil.rmtree(folder, ignore_errors=True)
 
     thread = threading.Thread(target=draw_all, name="dlci-draw-ahead", daemon=True)
     thread.start()
