@@ -12,6 +12,11 @@ a shuffling ``DataLoader``, ``loss.item()`` every step, evaluation with autograd
   run. Each batch is gathered with one ``index_select`` into a reused buffer; the noise is
   drawn into a reused buffer and added in one fused ``add`` (no ``DataLoader``, no per-item
   Python, no allocations in the loop).
+- On the CPU, each step reuses the memory the last one freed (``starter.heap.warm_heap``):
+  glibc would otherwise give a step's activations back to the kernel and fault them in
+  again, thousands of pages per step. Measured on a 2-core EPYC, the whole ablation
+  443 s -> 407 s with the same PSNRs: the 32-channel models' steps about 1.2× faster, their
+  evaluation 1.35×, the 64-channel ones' 1.05× and 1.15×.
 - No host syncs in the loop: losses are kept on the device and read once at the end. Only
   every ``log_every`` steps, and only when there is a progress bar or a ``callback``, are the
   last ``log_every`` losses read (one sync) for the bar and for the callback (e.g. a live plot,
@@ -57,6 +62,7 @@ from torch import nn
 from starter.device import cpu_has_native_bf16, default_device
 from starter.env_vars import grading_mode
 from starter.grading_budget import train_step_cap
+from starter.heap import warm_heap
 from starter.metrics import psnr
 from starter.progress import progress_bar
 
@@ -234,30 +240,33 @@ def train(
     start = time.perf_counter()
     step = 0
     bar = progress_bar(total, desc="train", enabled=progress, unit="step")
-    while step < total:
-        order = torch.randperm(n, generator=shuffle_gen).to(device)
-        for first in range(0, n, batch_size):
-            if step >= total:
-                break
-            idx = order[first : first + batch_size]
-            b = idx.shape[0]
-            clean = torch.index_select(data, 0, idx, out=clean_buf[:b])
-            noise = torch.randn(clean.shape, generator=noise_gen, device=device, out=noise_buf[:b])
-            noisy = torch.add(clean, noise, alpha=sigma, out=noisy_buf[:b])
-            with _autocast(precision, device):
-                out = forward(noisy.contiguous(memory_format=memory_format))
-            loss = nn.functional.mse_loss(out.float(), clean)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
-            optimizer.step()
-            losses[step] = loss.detach()
-            step += 1
-            bar.update(1)
-            if report and log_every and step % log_every == 0:
-                seen.append(losses[step - log_every : step].cpu())  # the one host sync
-                bar.set_postfix(loss=f"{seen[-1].mean().item():.2e}")
-                if callback is not None and step < total:
-                    callback(history(torch.cat(seen)))
+    with warm_heap():  # each step reuses the last one's freed pages
+        while step < total:
+            order = torch.randperm(n, generator=shuffle_gen).to(device)
+            for first in range(0, n, batch_size):
+                if step >= total:
+                    break
+                idx = order[first : first + batch_size]
+                b = idx.shape[0]
+                clean = torch.index_select(data, 0, idx, out=clean_buf[:b])
+                noise = torch.randn(
+                    clean.shape, generator=noise_gen, device=device, out=noise_buf[:b]
+                )
+                noisy = torch.add(clean, noise, alpha=sigma, out=noisy_buf[:b])
+                with _autocast(precision, device):
+                    out = forward(noisy.contiguous(memory_format=memory_format))
+                loss = nn.functional.mse_loss(out.float(), clean)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
+                optimizer.step()
+                losses[step] = loss.detach()
+                step += 1
+                bar.update(1)
+                if report and log_every and step % log_every == 0:
+                    seen.append(losses[step - log_every : step].cpu())  # the one host sync
+                    bar.set_postfix(loss=f"{seen[-1].mean().item():.2e}")
+                    if callback is not None and step < total:
+                        callback(history(torch.cat(seen)))
     bar.close()
     result = history(losses[:step].cpu())
     if callback is not None:
@@ -312,7 +321,7 @@ def evaluate_model(
     scores = torch.empty(len(sigmas), n, dtype=torch.float64, device=device)
     unit = "image" if batch_size == 1 else "batch"
     bar = progress_bar(math.ceil(n / batch_size), desc="evaluate", enabled=progress, unit=unit)
-    with torch.inference_mode():
+    with torch.inference_mode(), warm_heap():
         for first in range(0, n, batch_size):
             clean = images[first : first + batch_size].to(device=device, dtype=torch.float32)
             noise = torch.stack(

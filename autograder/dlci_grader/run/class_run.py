@@ -260,8 +260,8 @@ def grade_class(
                     seed=seed,
                 )
 
-            if isinstance(executor, LocalExecutor) and todo:  # its jobs share this process's
-                tasks_ahead = list(dict.fromkeys(s.task for s in todo))  # caches: fill them now
+            if executor.shares_process and todo:  # its jobs read this process's caches: fill
+                tasks_ahead = list(dict.fromkeys(s.task for s in todo))  # them now, once
                 ahead = judging.draw_ahead(tasks_ahead, data_root, seed, work_root)
             bar = _Progress(len(todo), progress, expected)
             files = {(s.student, s.task): s for s in todo}

@@ -285,6 +285,8 @@ class DaskExecutor:
         wait_s: how long to wait for a first worker.
     """
 
+    shares_process = False  # its workers are other processes: each draws its own inputs
+
     def __init__(
         self,
         address: str | None = None,

@@ -33,7 +33,15 @@ from dlci_grader.run.worker import run_job
 
 
 class Executor(Protocol):
-    """Grades jobs and yields their results as they finish (in any order)."""
+    """Grades jobs and yields their results as they finish (in any order).
+
+    ``shares_process`` is True when the jobs run in the class run's own process (threads), so
+    what the run computes ahead in its caches (each task's hidden inputs,
+    :func:`~dlci_grader.verdicts.judging.draw_ahead`) serves them; a cluster's workers draw
+    their own.
+    """
+
+    shares_process: bool
 
     def run(
         self, jobs: Iterable[Job], started: Callable[[Job], None] | None = None
@@ -49,6 +57,8 @@ class LocalExecutor:
         workers: notebooks graded at once.
         work_root: where each job gets a private folder (removed when it is done).
     """
+
+    shares_process = True  # threads of this process: a draw ahead fills their caches
 
     def __init__(self, workers: int, work_root: Path | None = None) -> None:
         self.workers = max(1, int(workers))
