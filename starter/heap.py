@@ -4,7 +4,7 @@ A training step on the CPU allocates its activations and gradients (a few MB eac
 patch batch of 64 channels is 4 MB in bf16) and frees them at the end of the step. glibc's
 ``malloc`` hands blocks that large to the kernel (``mmap``) or returns the top of its heap
 when it frees them (``trim``), so the next step gets fresh pages and pays a page fault, and
-the kernel's zeroing, for every 4 KiB of them: measured 3,200-5,200 faults per step of the
+the kernel's zeroing, for every 4 KiB of them: measured 2,000-5,200 faults per step of the
 course's DnCNN on a 2-core EPYC, about a quarter of a 32-channel step's time and an eighth of
 a 64-channel one's. ``warm_heap`` raises glibc's two thresholds while the loop runs, so freed
 blocks stay in the heap and the next step reuses them (0 faults per step). On leaving, the
@@ -29,7 +29,7 @@ import platform
 import threading
 from collections.abc import Iterator
 
-# mallopt(3) parameters and glibc's defaults for them.
+# mallopt(3) parameters, and the values warm_heap sets them to.
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _MAX_MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc's upper limit on 64-bit systems
 _TRIM_AFTER = 2 * _MAX_MMAP_THRESHOLD  # what glibc's dynamic rule sets beside that threshold
