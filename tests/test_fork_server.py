@@ -63,6 +63,22 @@ def test_a_job_past_its_time_is_stopped_and_its_server_serves_the_next(tmp_path)
         assert servers.idle() == [server], "the server was not reused"
 
 
+def test_a_job_stopped_the_moment_it_is_forked_is_stopped_and_its_server_kept(tmp_path):
+    # A deadline that passed while the server was starting stops the job as soon as its pid is
+    # known, maybe before the child leads its own process group: killing the group alone then
+    # missed it, the server relayed a sleeping job and was thrown away 40 s later (measured:
+    # 4 of the first 15 such jobs before the fix, a CI failure on a loaded 2-core VM).
+    with ForkServers() as servers:
+        servers.start_ahead(REBUILT, ENV)
+        for i in range(30):
+            start = time.monotonic()
+            outcome = run_on(servers, REBUILT, ENV, _request(tmp_path / str(i), SLEEP), 0)
+            assert outcome.timed_out, outcome
+            took = time.monotonic() - start
+            assert took < 10, f"job {i}: stopping it took {took:.1f} s"
+            assert len(servers.idle()) == 1, f"job {i}: its server was not kept"
+
+
 def test_a_server_started_ahead_is_the_one_the_next_job_takes(tmp_path):
     with ForkServers() as servers:
         servers.start_ahead(REBUILT, ENV)  # imports while the caller does other work

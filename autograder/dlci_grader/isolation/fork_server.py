@@ -353,8 +353,12 @@ def server_key(module: str, env: Mapping[str, str]) -> tuple[str, ...]:
 
 
 def kill_group(pid: int) -> None:
-    """SIGKILL the process group ``pid`` leads (a job's child and what it started)."""
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except OSError:
-        pass
+    """SIGKILL the process group ``pid`` leads (a job's child and what it started), and ``pid``
+    itself: a child stopped at once (a deadline that passed while its server was starting) may
+    not lead its group yet (:func:`enter_job`'s ``setsid``), and it has started nothing then.
+    The server has not reaped ``pid`` before it reports the job done, so it is still the job's."""
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
